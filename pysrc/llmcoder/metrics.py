@@ -1,0 +1,799 @@
+"""Validation of a coder (LLM, fine-tuned model, human) against gold labels.
+
+Every point estimate comes from scikit-learn (and ``krippendorff`` for alpha); this module adds what
+they lack: long-format inputs with explicit checks, specificity, percentile bootstrap confidence
+intervals over documents (vectorised: documents are resampled as count weights and the metrics are
+recomputed from resampled confusion counts / per-document indicators, never by calling sklearn once
+per resample), and the files ``llmcoder evaluate`` writes.
+
+Inputs are long tables with one row per (document, label): ``doc_id, label``. A single-label coding
+has one row per document; a multi-label coding has one row per assigned label, and a document with
+no label has one row whose ``label`` is null. A canonical corpus (``doc_id`` plus ``label`` or a
+list column ``labels``) is accepted as gold directly.
+
+Output files (``write_evaluation``), one folder per evaluated system:
+
+``metrics.json``
+    ``{"system", "task", "n", "labels", "metrics": {name: value}, "ci": {name: [low, high]},
+    "ci_level", "n_boot", "random_state", "n_ignored_pred", "n_invalid_pred", "warnings",
+    "provenance"}`` (sorted keys).
+``metrics.csv``
+    ``system, metric, estimate, ci_low, ci_high, n`` (one row per headline metric; CI empty when
+    not bootstrapped).
+``per_class.csv``
+    ``system, label, precision, recall, f1, sensitivity, specificity, support`` (one row per label,
+    in ``labels`` order).
+``confusion.csv``
+    single-label: ``system, gold, pred, count`` for every (gold, pred) cell including zeros, with
+    ``pred = "(none)"`` for missing or out-of-codebook predictions when there are any;
+    multi-label: ``system, label, tp, fp, fn, tn`` (one 2x2 table per label).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from sklearn import metrics as skm
+from sklearn.exceptions import UndefinedMetricWarning
+
+from llmcoder.errors import InputError, Problem
+
+Task = Literal["single", "multi"]
+
+#: Pseudo-label for a prediction that is missing (null) or not in the label set (single-label).
+NONE_LABEL = "(none)"
+#: Headline metrics that get bootstrap confidence intervals.
+HEADLINE_SINGLE = ("accuracy", "macro_f1", "cohen_kappa")
+HEADLINE_MULTI = ("hamming_loss", "jaccard_samples", "micro_f1", "macro_f1")
+#: Rows of metrics.csv, in order.
+SINGLE_KEYS = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "micro_f1",
+    "weighted_f1",
+    "cohen_kappa",
+    "krippendorff_alpha",
+)
+MULTI_KEYS = (
+    "hamming_loss",
+    "jaccard_samples",
+    "jaccard_macro",
+    "subset_accuracy",
+    "any_correct",
+    "micro_f1",
+    "macro_f1",
+)
+_MAX_CELLS = 4_000_000  # bootstrap chunk size: resamples x documents held at once
+
+
+# -- input normalisation -------------------------------------------------------------------------
+
+
+def _read_table(path: str | os.PathLike[str]) -> pl.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "file not found", fix="check the path")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pl.read_parquet(p)
+        if suffix in (".csv", ".tsv", ".tab"):
+            return pl.read_csv(p, separator="\t" if suffix != ".csv" else ",", infer_schema=False)
+    except pl.exceptions.PolarsError as e:
+        raise InputError(
+            str(p), f"could not be read ({e})", fix="write it again as CSV or Parquet"
+        ) from e
+    raise InputError(str(p), f"unknown file type '{p.suffix}'", fix="use .csv, .tsv or .parquet")
+
+
+def _as_long(df: Any, what: str) -> pl.DataFrame:
+    """``doc_id, label`` (strings; null label = a document with no label) from a frame or a path."""
+    if isinstance(df, (str, os.PathLike)):
+        src = str(df)
+        df = _read_table(df)
+    else:
+        src = what
+        if not isinstance(df, pl.DataFrame):
+            df = pl.from_pandas(df) if hasattr(df, "to_numpy") else pl.DataFrame(df)
+    if "doc_id" not in df.columns:
+        raise InputError(
+            src,
+            f"no 'doc_id' column (have: {', '.join(df.columns)})",
+            fix="name the document id column doc_id",
+        )
+    if "label" in df.columns and not isinstance(df.schema["label"], pl.List):
+        out = df.select(pl.col("doc_id").cast(pl.Utf8), pl.col("label").cast(pl.Utf8))
+    elif "labels" in df.columns or "label" in df.columns:
+        col = "labels" if "labels" in df.columns else "label"
+        lab = df[col]
+        if not isinstance(lab.dtype, pl.List):  # "a|b" strings
+            lab = lab.cast(pl.Utf8).fill_null("").str.split("|")
+        out = (
+            df.select(pl.col("doc_id").cast(pl.Utf8), lab.alias("label"))
+            .with_columns(
+                pl.col("label")
+                .list.eval(pl.element().cast(pl.Utf8).str.strip_chars())
+                .list.eval(pl.element().filter(pl.element() != ""))
+            )
+            .with_columns(
+                pl.when(pl.col("label").list.len() == 0)
+                .then(pl.lit([None], pl.List(pl.Utf8)))
+                .otherwise(pl.col("label"))
+                .alias("label")
+            )
+            .explode("label")
+        )
+    else:
+        raise InputError(
+            src,
+            f"no 'label' or 'labels' column (have: {', '.join(df.columns)})",
+            fix="give the labels in a column named label (one row per label)",
+        )
+    out = out.with_columns(
+        pl.col("doc_id").str.strip_chars(),
+        pl.when(pl.col("label").str.strip_chars() == "")
+        .then(None)
+        .otherwise(pl.col("label").str.strip_chars())
+        .alias("label"),
+    )
+    bad = out["doc_id"].is_null() | (out["doc_id"] == "")
+    if bad.any():
+        raise InputError(
+            src,
+            f"{int(bad.sum())} row(s) with an empty doc_id",
+            [Problem("empty doc_id", row=i + 2) for i in bad.arg_true().to_list()],
+            fix="give every row a document id",
+        )
+    return out.unique(maintain_order=True)
+
+
+def _missing_problem(ids: Sequence[str]) -> list[Problem]:
+    return [Problem(f"doc_id '{d}'") for d in ids]
+
+
+def _align(
+    gold: pl.DataFrame, pred: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str], int]:
+    """Restrict pred to gold's documents; fail if gold documents lack a prediction."""
+    gold_ids = gold["doc_id"].unique(maintain_order=True)
+    pred_ids = pred["doc_id"].unique()
+    missing = gold_ids.filter(~gold_ids.is_in(pred_ids.implode())).to_list()
+    if missing:
+        raise InputError(
+            "pred",
+            f"{len(missing)} gold document(s) have no prediction",
+            _missing_problem(missing),
+            fix="code every gold document (or restrict the gold file to coded documents)",
+        )
+    extra = int((~pred_ids.is_in(gold_ids.implode())).sum())
+    if extra:
+        warnings.warn(
+            f"{extra} predicted document(s) are not in the gold standard and were ignored",
+            UserWarning,
+            stacklevel=3,
+        )
+    pred = pred.filter(pl.col("doc_id").is_in(gold_ids.implode()))
+    return gold, pred, gold_ids.to_list(), extra
+
+
+def _infer_task(gold: pl.DataFrame, pred: pl.DataFrame) -> Task:
+    multi = gold["doc_id"].is_duplicated().any() or pred["doc_id"].is_duplicated().any()
+    return "multi" if multi else "single"
+
+
+def _resolve_labels(
+    labels: Sequence[str] | None, gold: pl.DataFrame, pred: pl.DataFrame, codebook: Any = None
+) -> list[str]:
+    if labels is None and codebook is not None:
+        labels = list(codebook.ids)
+    if labels is None:
+        seen = set(gold["label"].drop_nulls().to_list()) | set(pred["label"].drop_nulls().to_list())
+        return sorted(seen)
+    labels = [str(x) for x in labels]
+    if len(set(labels)) != len(labels):
+        raise ValueError("labels= contains duplicates")
+    unknown = sorted(set(gold["label"].drop_nulls().to_list()) - set(labels))
+    if unknown:
+        raise InputError(
+            "gold",
+            f"{len(unknown)} gold label(s) are not in labels=",
+            [Problem(f"label '{u}'") for u in unknown],
+            fix="add them to the codebook or correct the gold file",
+        )
+    return labels
+
+
+# -- shared helpers ------------------------------------------------------------------------------
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray, zero_division: float) -> np.ndarray:
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(np.broadcast(num, den).shape, float(zero_division))
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def _warn_undefined(kind: str, names: Sequence[str], zero_division: float) -> str | None:
+    if not len(names):
+        return None
+    msg = (
+        f"{kind} is undefined for {len(names)} label(s) ({', '.join(map(str, names[:10]))}"
+        f"{', ...' if len(names) > 10 else ''}); set to zero_division={zero_division}"
+    )
+    warnings.warn(msg, UndefinedMetricWarning, stacklevel=3)
+    return msg
+
+
+def bootstrap_sums(
+    x: np.ndarray, n_boot: int, *, random_state: int | None = 0, max_cells: int = _MAX_CELLS
+) -> np.ndarray:
+    """Column sums of ``x`` over ``n_boot`` bootstrap resamples of its rows.
+
+    Each resample draws ``len(x)`` rows with replacement; the result is ``W @ x`` where ``W[b, i]``
+    counts how often row ``i`` was drawn in resample ``b``. Any statistic that is a function of
+    such sums (confusion counts, per-document indicators) is then computed for all resamples at
+    once.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_rows, n_cols)
+        Per-row (per-document) contributions.
+    n_boot : int
+        Number of resamples.
+    random_state : int or None, default=0
+        Seed of :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    ndarray of shape (n_boot, n_cols)
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    n = x.shape[0]
+    rng = np.random.default_rng(random_state)
+    out = np.empty((n_boot, x.shape[1]))
+    chunk = max(1, min(n_boot, max_cells // max(n, 1)))
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        idx = rng.integers(0, n, size=(b, n))
+        flat = (idx + (np.arange(b) * n)[:, None]).ravel()
+        w = np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
+        out[start : start + b] = w @ x
+    return out
+
+
+def percentile_ci(values: np.ndarray, ci: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap replicates (NaN replicates are left out)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return (math.nan, math.nan)
+    a = (1.0 - ci) / 2.0
+    lo, hi = np.quantile(v, [a, 1.0 - a])
+    return (float(lo), float(hi))
+
+
+# -- single-label --------------------------------------------------------------------------------
+
+
+def _single_from_confusion(
+    cm: np.ndarray, n_labels: int, zero_division: float
+) -> dict[str, np.ndarray]:
+    """Accuracy, macro F1 and Cohen's kappa for a stack of confusion matrices (..., K, K).
+
+    The first ``n_labels`` rows/columns are the labels; a further column (and zero row) holds
+    predictions outside the label set. Formulas follow sklearn: F = 2tp / (2tp + fp + fn).
+    """
+    n = cm.sum(axis=(-2, -1))
+    diag = np.diagonal(cm, axis1=-2, axis2=-1)
+    acc = _safe_div(diag.sum(-1), n, math.nan)
+    tp = diag[..., :n_labels]
+    fp = cm.sum(axis=-2)[..., :n_labels] - tp
+    fn = cm.sum(axis=-1)[..., :n_labels] - tp
+    f1 = _safe_div(2 * tp, 2 * tp + fp + fn, zero_division)
+    macro_f1 = f1.mean(-1)
+    rows = cm.sum(axis=-1)
+    cols = cm.sum(axis=-2)
+    po = acc
+    pe = _safe_div((rows * cols).sum(-1), n**2, math.nan)
+    kappa = _safe_div(po - pe, 1 - pe, math.nan)
+    return {"accuracy": acc, "macro_f1": macro_f1, "cohen_kappa": kappa}
+
+
+def _evaluate_single(
+    gold: pl.DataFrame,
+    pred: pl.DataFrame,
+    doc_ids: list[str],
+    labels: list[str],
+    *,
+    n_boot: int,
+    ci: float,
+    random_state: int | None,
+    zero_division: float,
+) -> dict[str, Any]:
+    import krippendorff
+
+    dup = (
+        gold.filter(pl.col("doc_id").is_duplicated())["doc_id"]
+        .unique(maintain_order=True)
+        .to_list()
+    )
+    if dup:
+        raise InputError(
+            "gold",
+            f"{len(dup)} document(s) have several gold labels in a single-label task",
+            _missing_problem(dup),
+            fix="use task='multi' or keep one label per document",
+        )
+    dup = (
+        pred.filter(pl.col("doc_id").is_duplicated())["doc_id"]
+        .unique(maintain_order=True)
+        .to_list()
+    )
+    if dup:
+        raise InputError(
+            "pred",
+            f"{len(dup)} document(s) have several predicted labels in a single-label task",
+            _missing_problem(dup),
+            fix="use task='multi' or keep one label per document",
+        )
+    nulls = gold.filter(pl.col("label").is_null())["doc_id"].to_list()
+    if nulls:
+        raise InputError(
+            "gold",
+            f"{len(nulls)} gold document(s) have no label",
+            _missing_problem(nulls),
+            fix="drop unlabelled documents from the gold file",
+        )
+    g_map = dict(zip(gold["doc_id"].to_list(), gold["label"].to_list(), strict=True))
+    p_map = dict(zip(pred["doc_id"].to_list(), pred["label"].to_list(), strict=True))
+    y_true = np.array([g_map[d] for d in doc_ids], dtype=object)
+    y_pred = np.array([p_map[d] for d in doc_ids], dtype=object)
+    label_set = set(labels)
+    invalid = np.array([p is None or p not in label_set for p in y_pred])
+    msgs: list[str] = []
+    if invalid.any():
+        msg = (
+            f"{int(invalid.sum())} prediction(s) are missing or not in the label set; "
+            f"counted as '{NONE_LABEL}' (always wrong)"
+        )
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        msgs.append(msg)
+        y_pred = np.where(invalid, NONE_LABEL, y_pred)
+    all_labels = labels + ([NONE_LABEL] if invalid.any() else [])
+    n = len(doc_ids)
+
+    # point estimates: sklearn
+    cm = skm.confusion_matrix(y_true, y_pred, labels=all_labels)
+    prec, rec, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average=None, zero_division=zero_division
+    )
+    tp = np.diag(cm)[: len(labels)]
+    fp = cm.sum(0)[: len(labels)] - tp
+    fn = cm.sum(1)[: len(labels)] - tp
+    tn = n - tp - fp - fn
+    spec = _safe_div(tn, tn + fp, zero_division)
+    for kind, den in (("precision", tp + fp), ("recall", tp + fn), ("specificity", tn + fp)):
+        m = _warn_undefined(
+            kind, [lab for lab, d in zip(labels, den, strict=True) if d == 0], zero_division
+        )
+        if m:
+            msgs.append(m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        warnings.simplefilter(
+            "ignore", UserWarning
+        )  # balanced accuracy: classes absent from y_pred
+        values = {
+            "accuracy": skm.accuracy_score(y_true, y_pred),
+            "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
+            "macro_f1": skm.f1_score(
+                y_true, y_pred, labels=labels, average="macro", zero_division=zero_division
+            ),
+            "micro_f1": skm.f1_score(
+                y_true, y_pred, labels=labels, average="micro", zero_division=zero_division
+            ),
+            "weighted_f1": skm.f1_score(
+                y_true, y_pred, labels=labels, average="weighted", zero_division=zero_division
+            ),
+            "cohen_kappa": skm.cohen_kappa_score(y_true, y_pred, labels=all_labels),
+        }
+    codes = {lab: i for i, lab in enumerate(all_labels)}
+    g_codes = np.array([codes[v] for v in y_true], dtype=float)
+    p_codes = np.array([codes[v] for v in y_pred], dtype=float)
+    if len(set(g_codes) | set(p_codes)) > 1:
+        values["krippendorff_alpha"] = float(
+            krippendorff.alpha(
+                reliability_data=np.vstack([g_codes, p_codes]),
+                level_of_measurement="nominal",
+                value_domain=list(range(len(all_labels))),
+            )
+        )
+    else:
+        values["krippendorff_alpha"] = math.nan
+        msgs.append("krippendorff_alpha is undefined: gold and predictions use a single label")
+        warnings.warn(msgs[-1], UndefinedMetricWarning, stacklevel=3)
+    if not np.isfinite(values["cohen_kappa"]):
+        msgs.append("cohen_kappa is undefined (chance agreement is 1: a single label is used)")
+        warnings.warn(msgs[-1], UndefinedMetricWarning, stacklevel=3)
+    values = {k: float(v) for k, v in values.items()}
+
+    # bootstrap over documents: resample the per-document confusion cell indicators
+    cis: dict[str, list[float]] = {}
+    if n_boot and n_boot > 0:
+        k = len(all_labels)
+        cell = (g_codes * k + p_codes).astype(np.int64)
+        onehot = np.zeros((n, k * k))
+        onehot[np.arange(n), cell] = 1.0
+        sums = bootstrap_sums(onehot, n_boot, random_state=random_state).reshape(n_boot, k, k)
+        boot = _single_from_confusion(sums, len(labels), zero_division)
+        check = _single_from_confusion(cm.astype(float), len(labels), zero_division)
+        for key in HEADLINE_SINGLE:  # the vectorised formulas must reproduce sklearn
+            if not (
+                np.isclose(check[key], values[key])
+                or (np.isnan(check[key]) and np.isnan(values[key]))
+            ):
+                raise AssertionError(f"bootstrap formula for {key} disagrees with sklearn")
+            cis[key] = list(percentile_ci(boot[key], ci))
+
+    per_class = pl.DataFrame(
+        {
+            "label": labels,
+            "precision": prec.astype(float),
+            "recall": rec.astype(float),
+            "f1": f1.astype(float),
+            "sensitivity": rec.astype(float),
+            "specificity": spec.astype(float),
+            "support": support.astype(np.int64),
+        }
+    )
+    confusion = pl.DataFrame(
+        {
+            "gold": np.repeat(np.array(all_labels, dtype=object), len(all_labels)).tolist(),
+            "pred": all_labels * len(all_labels),
+            "count": cm.ravel().astype(np.int64),
+        }
+    ).filter(pl.col("gold") != NONE_LABEL)
+    return {
+        "task": "single",
+        "n": n,
+        "labels": labels,
+        "metrics": values,
+        "ci": cis,
+        "per_class": per_class,
+        "confusion": confusion,
+        "n_invalid_pred": int(invalid.sum()),
+        "warnings": msgs,
+    }
+
+
+# -- multi-label ---------------------------------------------------------------------------------
+
+
+def _indicator(df: pl.DataFrame, doc_ids: list[str], labels: list[str]) -> tuple[np.ndarray, int]:
+    pos = {d: i for i, d in enumerate(doc_ids)}
+    col = {lab: j for j, lab in enumerate(labels)}
+    y = np.zeros((len(doc_ids), len(labels)), dtype=bool)
+    invalid = 0
+    for d, lab in zip(df["doc_id"].to_list(), df["label"].to_list(), strict=True):
+        if lab is None:
+            continue
+        j = col.get(lab)
+        if j is None:
+            invalid += 1
+            continue
+        y[pos[d], j] = True
+    return y, invalid
+
+
+def _multi_from_sums(s: np.ndarray, n_labels: int, zero_division: float) -> dict[str, np.ndarray]:
+    """Headline multi-label metrics from summed per-document columns (see ``_multi_columns``)."""
+    n = s[..., 0]
+    ham = _safe_div(s[..., 1], n * n_labels, math.nan)
+    jac = _safe_div(s[..., 2], n, math.nan)
+    tp = s[..., 3 : 3 + n_labels]
+    fp = s[..., 3 + n_labels : 3 + 2 * n_labels]
+    fn = s[..., 3 + 2 * n_labels : 3 + 3 * n_labels]
+    micro = _safe_div(2 * tp.sum(-1), (2 * tp + fp + fn).sum(-1), zero_division)
+    macro = _safe_div(2 * tp, 2 * tp + fp + fn, zero_division).mean(-1)
+    return {"hamming_loss": ham, "jaccard_samples": jac, "micro_f1": micro, "macro_f1": macro}
+
+
+def _multi_columns(y: np.ndarray, p: np.ndarray, zero_division: float) -> np.ndarray:
+    inter = (y & p).sum(1)
+    union = (y | p).sum(1)
+    jac = _safe_div(inter, union, zero_division)
+    cols = [np.ones(len(y)), (y != p).sum(1), jac, (y & p), (~y & p), (y & ~p)]
+    return np.column_stack([c if c.ndim == 2 else c[:, None] for c in cols]).astype(float)
+
+
+def _evaluate_multi(
+    gold: pl.DataFrame,
+    pred: pl.DataFrame,
+    doc_ids: list[str],
+    labels: list[str],
+    *,
+    n_boot: int,
+    ci: float,
+    random_state: int | None,
+    zero_division: float,
+) -> dict[str, Any]:
+    y, _ = _indicator(gold, doc_ids, labels)
+    p, invalid = _indicator(pred, doc_ids, labels)
+    msgs: list[str] = []
+    if invalid:
+        msg = f"{invalid} predicted label(s) are not in the label set and were ignored"
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        msgs.append(msg)
+    n, k = y.shape
+    prec, rec, f1, support = skm.precision_recall_fscore_support(
+        y, p, average=None, zero_division=zero_division
+    )
+    mcm = skm.multilabel_confusion_matrix(y, p)  # (k, 2, 2): [[tn, fp], [fn, tp]]
+    tn, fp, fn, tp = mcm[:, 0, 0], mcm[:, 0, 1], mcm[:, 1, 0], mcm[:, 1, 1]
+    spec = _safe_div(tn, tn + fp, zero_division)
+    for kind, den in (("precision", tp + fp), ("recall", tp + fn), ("specificity", tn + fp)):
+        m = _warn_undefined(
+            kind, [lab for lab, d in zip(labels, den, strict=True) if d == 0], zero_division
+        )
+        if m:
+            msgs.append(m)
+    empty_both = int((~y.any(1) & ~p.any(1)).sum())
+    if empty_both:
+        msgs.append(
+            f"jaccard_samples is undefined for {empty_both} document(s) with no gold and no "
+            f"predicted label; set to zero_division={zero_division}"
+        )
+        warnings.warn(msgs[-1], UndefinedMetricWarning, stacklevel=3)
+    has_gold = y.any(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        values = {
+            "hamming_loss": skm.hamming_loss(y, p),
+            "jaccard_samples": skm.jaccard_score(
+                y, p, average="samples", zero_division=zero_division
+            ),
+            "jaccard_macro": skm.jaccard_score(y, p, average="macro", zero_division=zero_division),
+            "subset_accuracy": skm.accuracy_score(y, p),
+            "any_correct": float((y & p).any(1)[has_gold].mean()) if has_gold.any() else math.nan,
+            "micro_f1": skm.f1_score(y, p, average="micro", zero_division=zero_division),
+            "macro_f1": skm.f1_score(y, p, average="macro", zero_division=zero_division),
+        }
+    values = {key: float(v) for key, v in values.items()}
+    cis: dict[str, list[float]] = {}
+    if n_boot and n_boot > 0:
+        cols = _multi_columns(y, p, zero_division)
+        check = _multi_from_sums(cols.sum(0), k, zero_division)
+        for key in HEADLINE_MULTI:
+            if not np.isclose(check[key], values[key]):
+                raise AssertionError(f"bootstrap formula for {key} disagrees with sklearn")
+        boot = _multi_from_sums(
+            bootstrap_sums(cols, n_boot, random_state=random_state), k, zero_division
+        )
+        for key in HEADLINE_MULTI:
+            cis[key] = list(percentile_ci(boot[key], ci))
+    per_class = pl.DataFrame(
+        {
+            "label": labels,
+            "precision": prec.astype(float),
+            "recall": rec.astype(float),
+            "f1": f1.astype(float),
+            "sensitivity": rec.astype(float),
+            "specificity": spec.astype(float),
+            "support": support.astype(np.int64),
+        }
+    )
+    confusion = pl.DataFrame(
+        {
+            "label": labels,
+            "tp": tp.astype(np.int64),
+            "fp": fp.astype(np.int64),
+            "fn": fn.astype(np.int64),
+            "tn": tn.astype(np.int64),
+        }
+    )
+    return {
+        "task": "multi",
+        "n": n,
+        "labels": labels,
+        "metrics": values,
+        "ci": cis,
+        "per_class": per_class,
+        "confusion": confusion,
+        "n_invalid_pred": invalid,
+        "n_docs_with_gold": int(has_gold.sum()),
+        "warnings": msgs,
+    }
+
+
+# -- public API ----------------------------------------------------------------------------------
+
+
+def evaluate(
+    gold: Any,
+    pred: Any,
+    *,
+    labels: Sequence[str] | None = None,
+    task: Task | None = None,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    random_state: int | None = 0,
+    zero_division: float = 0.0,
+) -> dict[str, Any]:
+    """Validate predicted labels against gold labels.
+
+    Parameters
+    ----------
+    gold : polars.DataFrame, pandas.DataFrame or path
+        Long table ``doc_id, label`` (one row per label; a null label marks a document with no
+        label), or a corpus with a list column ``labels``.
+    pred : polars.DataFrame, pandas.DataFrame or path
+        The coder's labels in the same format. Every gold document must have a prediction;
+        predictions for documents outside the gold standard are ignored with a warning.
+    labels : sequence of str, default=None
+        The label set and its order, including labels absent from both inputs. ``None`` uses the
+        sorted union of observed labels.
+    task : {"single", "multi"} or None, default=None
+        ``None`` infers ``"multi"`` when any document has more than one row (or none) in gold or
+        pred.
+    n_boot : int, default=1000
+        Bootstrap resamples of documents for the headline metrics' CIs (0 disables them).
+    ci : float, default=0.95
+        Level of the percentile bootstrap intervals.
+    random_state : int or None, default=0
+        Seed of the bootstrap.
+    zero_division : float, default=0.0
+        Value of a metric whose denominator is zero (sklearn's convention); a warning names it.
+
+    Returns
+    -------
+    dict
+        ``task, n, labels, metrics`` (name -> value), ``ci`` (name -> [low, high]),
+        ``per_class`` and ``confusion`` (polars DataFrames), ``n_ignored_pred``,
+        ``n_invalid_pred``, ``warnings``, ``n_boot``, ``ci_level``, ``random_state``.
+        Single-label metrics: accuracy, balanced_accuracy, macro_f1, micro_f1, weighted_f1,
+        cohen_kappa, krippendorff_alpha (nominal). Multi-label: hamming_loss, jaccard_samples,
+        jaccard_macro, subset_accuracy, any_correct (share of documents with a gold label of
+        which at least one is predicted), micro_f1, macro_f1.
+
+    See Also
+    --------
+    write_evaluation, evaluate_files, llmcoder.reliability.agreement_with_gold
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> gold = pl.DataFrame({"doc_id": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"]})
+    >>> pred = pl.DataFrame({"doc_id": ["a", "b", "c", "d"], "label": ["x", "y", "y", "y"]})
+    >>> r = evaluate(gold, pred, n_boot=0)
+    >>> r["metrics"]["accuracy"], round(r["metrics"]["cohen_kappa"], 3)
+    (0.75, 0.5)
+    """
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    if task not in (None, "single", "multi"):
+        raise ValueError(f"task must be 'single', 'multi' or None, got {task!r}")
+    if n_boot < 0:
+        raise ValueError(f"n_boot must be >= 0, got {n_boot}")
+    g = _as_long(gold, "gold")
+    p = _as_long(pred, "pred")
+    if g.height == 0:
+        raise InputError("gold", "no gold documents", fix="check the gold file")
+    g, p, doc_ids, extra = _align(g, p)
+    task = task or _infer_task(g, p)
+    labs = _resolve_labels(labels, g, p)
+    if len(labs) < 1:
+        raise InputError("gold", "no labels", fix="pass labels= or a codebook")
+    fn = _evaluate_single if task == "single" else _evaluate_multi
+    out = fn(
+        g,
+        p,
+        doc_ids,
+        labs,
+        n_boot=n_boot,
+        ci=ci,
+        random_state=random_state,
+        zero_division=zero_division,
+    )
+    out.update(
+        n_ignored_pred=extra,
+        n_boot=n_boot,
+        ci_level=ci,
+        random_state=random_state,
+        zero_division=zero_division,
+    )
+    return out
+
+
+def metrics_table(result: dict[str, Any], *, system: str | None = None) -> pl.DataFrame:
+    """Headline metrics of :func:`evaluate`: ``system, metric, estimate, ci_low, ci_high, n``."""
+    keys = SINGLE_KEYS if result["task"] == "single" else MULTI_KEYS
+    rows = []
+    for k in keys:
+        lo, hi = result["ci"].get(k, (None, None))
+        rows.append(
+            {
+                "system": system,
+                "metric": k,
+                "estimate": result["metrics"][k],
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": result["n"],
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "system": pl.Utf8,
+            "metric": pl.Utf8,
+            "estimate": pl.Float64,
+            "ci_low": pl.Float64,
+            "ci_high": pl.Float64,
+            "n": pl.Int64,
+        },
+    )
+
+
+def write_evaluation(
+    result: dict[str, Any], out_dir: str | os.PathLike[str], *, system: str | None = None
+) -> Path:
+    """Write metrics.json, metrics.csv, per_class.csv and confusion.csv into ``out_dir``."""
+    from llmcoder.io import provenance, write_csv, write_json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    system = system or "system"
+    doc = {k: v for k, v in result.items() if k not in ("per_class", "confusion")}
+    doc["metrics"] = {
+        k: (None if isinstance(v, float) and math.isnan(v) else v)
+        for k, v in doc["metrics"].items()
+    }
+    doc.update(system=system, provenance=provenance())
+    write_json(doc, out / "metrics.json")
+    write_csv(metrics_table(result, system=system), out / "metrics.csv")
+    sys_col = pl.lit(system).alias("system")
+    write_csv(result["per_class"].select(sys_col, pl.all()), out / "per_class.csv")
+    write_csv(result["confusion"].select(sys_col, pl.all()), out / "confusion.csv")
+    return out
+
+
+def evaluate_files(
+    gold_path: str | os.PathLike[str],
+    pred_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    codebook: Any = None,
+    system: str | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Read gold and predictions (CSV or Parquet), evaluate, write the files, return the result.
+
+    ``codebook`` (a :class:`~llmcoder.codebook.Codebook` or a path to one) fixes the label set and
+    the task; other keyword arguments go to :func:`evaluate`.
+    """
+    if codebook is not None and not hasattr(codebook, "ids"):
+        from llmcoder.codebook import load_codebook
+
+        codebook = load_codebook(codebook)
+    if codebook is not None:
+        kwargs.setdefault("labels", codebook.ids)
+        kwargs.setdefault("task", codebook.task)
+    gold = _as_long(gold_path, str(gold_path))
+    pred = _as_long(pred_path, str(pred_path))
+    try:
+        result = evaluate(gold, pred, **kwargs)
+    except InputError as e:  # name the real files
+        e.path = {"gold": str(gold_path), "pred": str(pred_path)}.get(e.path, e.path)
+        raise InputError(e.path, e.what, e.problems, e.fix) from None
+    write_evaluation(result, out_dir, system=system or Path(pred_path).stem)
+    return result
