@@ -119,8 +119,7 @@ def _check_utf8(path: Path) -> None:
 def _read_delimited(path: Path, sep: str) -> pl.DataFrame:
     _check_utf8(path)
     try:
-        df = pl.read_csv(path, separator=sep, infer_schema=False, encoding="utf8",
-                         missing_utf8_is_empty_string=True)
+        df = pl.read_csv(path, separator=sep, infer_schema=False, encoding="utf8")
     except pl.exceptions.NoDataError as e:
         raise InputError(str(path), "the file is empty", fix="export the corpus again with a header row") from e
     except pl.exceptions.PolarsError as e:

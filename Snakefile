@@ -1,0 +1,18 @@
+# llmcoder: from raw texts to validated, published measurements. One call regenerates everything:
+#   snakemake --cores 2 --workflow-profile workflow/profiles/default
+from snakemake.utils import min_version
+
+min_version("8.20")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True

@@ -1,0 +1,121 @@
+"""A study's configuration: read config.yaml, check it against the schema, fill the defaults.
+
+The schema (``workflow/schemas/config.schema.yaml``) is the single source of every key, its
+description and its default; the code holds no defaults of its own for config keys.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from copy import deepcopy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmcoder.errors import InputError, Problem
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local ``$ref`` (``#/$defs/name``)."""
+    if "$ref" not in schema:
+        return schema
+    target: Any = root
+    for part in schema["$ref"].removeprefix("#/").split("/"):
+        target = target[part]
+    return target
+
+
+def _fill_defaults(node: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """Insert schema defaults into ``node`` recursively (properties and additionalProperties)."""
+    schema = _resolve(schema, root)
+    if not isinstance(node, dict):
+        return node
+    for key, sub in schema.get("properties", {}).items():
+        sub = _resolve(sub, root)
+        if key not in node and "default" in sub:
+            node[key] = deepcopy(sub["default"])
+        if key in node:
+            node[key] = _fill_defaults(node[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in node:
+            if key not in schema.get("properties", {}):
+                node[key] = _fill_defaults(node[key], extra, root)
+    return node
+
+
+def _path_of(error: Any) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def validate_config(config: dict[str, Any], *, source: str = "config.yaml",
+                    schema_path: str | os.PathLike[str] = SCHEMA_PATH) -> dict[str, Any]:
+    """Check a config against the schema and return a copy with every default filled in.
+
+    Raises :class:`InputError` naming each offending key (``studies.demo.split.train``) and why.
+    """
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        problems = []
+        for e in errors:
+            msg = e.message
+            if e.validator == "additionalProperties":
+                allowed = sorted(e.schema.get("properties", {}))
+                msg += f" (allowed keys: {', '.join(allowed)})"
+            problems.append(Problem(f"{_path_of(e)}: {msg}"))
+        raise InputError(source, "invalid configuration", problems,
+                         fix=f"correct the keys above; every key is described in {schema_path}")
+    filled = _fill_defaults(deepcopy(config), schema, schema)
+    for name, study in filled.get("studies", {}).items():
+        split = study.get("split", {})
+        total = split.get("train", 0) + split.get("dev", 0) + split.get("test", 0)
+        if abs(total - 1) > 1e-9:
+            raise InputError(source, "invalid configuration",
+                             [Problem(f"studies.{name}.split: train + dev + test = {total:g}, not 1")],
+                             fix="make the three shares sum to 1")
+    return filled
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read config.yaml, validate it and fill defaults."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "config file not found", fix="pass --config or run from the project folder")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise InputError(str(p), f"not valid YAML: {e}", fix="check indentation and quoting") from e
+    return validate_config(data, source=str(p))
+
+
+def study_config(config: dict[str, Any], study: str) -> dict[str, Any]:
+    """The block of one study, with a clear error for an unknown name."""
+    studies = config.get("studies", {})
+    if study not in studies:
+        raise InputError("config.yaml", f"unknown study '{study}'",
+                         fix=f"use one of: {', '.join(studies) or '(none defined)'}")
+    return studies[study]
+
+
+def active_studies(config: dict[str, Any]) -> Iterator[str]:
+    """Studies built by default: those listed under ``run``, else all."""
+    yield from (config.get("run") or list(config.get("studies", {})))
+
+
+def prepare_study_corpus(config: dict[str, Any], study: str, out: str | os.PathLike[str]) -> str:
+    """Validate a study's raw corpus against its codebook, write the canonical Parquet; return a summary."""
+    from llmcoder.codebook import load_codebook
+    from llmcoder.corpus import CorpusSpec, prepare_corpus, summarize
+
+    block = study_config(config, study)
+    codebook = load_codebook(block["codebook"])
+    corpus = prepare_corpus(CorpusSpec.from_config(block["corpus"]), codebook, out)
+    return f"{study}: {summarize(corpus, codebook)}"
