@@ -1,0 +1,4 @@
+library(testthat)
+library(llmcoder)
+
+test_check("llmcoder")
