@@ -1,0 +1,149 @@
+"""Fine-tune small open models on verified labels, through one interface for three kinds of coder.
+
+``encoder``: full fine-tuning of a BERT-like sequence classifier (offline default all-MiniLM-L6-v2);
+``tfidf``: TF-IDF + logistic regression baseline; ``lora``: a LoRA/QLoRA adapter on a small causal
+LM (offline default SmolLM2-135M-Instruct) that predicts by constrained label scoring.
+
+Examples
+--------
+>>> from llmcoder.finetune import FinetuneConfig, train, load_predictor   # doctest: +SKIP
+>>> art = train(FinetuneConfig(kind="tfidf"), train_df, dev_df, "results/ft/tfidf")  # doctest: +SKIP
+>>> load_predictor(art).predict_proba(["A bill on hospital funding"]).shape  # doctest: +SKIP
+(1, 19)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from llmcoder.errors import InputError
+from llmcoder.finetune.common import (
+    Meta,
+    Predictor,
+    codebook_of,
+    infer_task,
+    labelled,
+    read_meta,
+    resolve_labels,
+    write_meta,
+)
+from llmcoder.finetune.config import FinetuneConfig, LoraSpec, TfidfSpec, load_config
+
+__all__ = [
+    "FinetuneConfig",
+    "LoraSpec",
+    "Meta",
+    "Predictor",
+    "TfidfSpec",
+    "learning_curve",
+    "load_config",
+    "load_predictor",
+    "train",
+    "train_and_predict",
+]
+
+
+def train(config: FinetuneConfig | dict[str, Any] | str | os.PathLike[str], train_df: pl.DataFrame,
+          dev_df: pl.DataFrame | None, out_dir: str | os.PathLike[str]) -> Path:
+    """Train one coder and write its artifact directory (replaced atomically when it exists).
+
+    Parameters
+    ----------
+    config : FinetuneConfig, dict or path to its YAML.
+    train_df, dev_df : frames with ``doc_id``, ``text`` and ``label`` (single-label) or a list
+        column ``labels`` (multi-label). ``dev_df`` drives early stopping and thresholds; ``None``
+        or empty trains for ``epochs`` and keeps the last weights.
+    out_dir : the artifact directory to write.
+
+    Returns
+    -------
+    Path of the artifact directory, readable by :func:`load_predictor`.
+    """
+    cfg = load_config(config)
+    codebook = codebook_of(cfg.codebook)
+    task = infer_task(train_df, codebook)
+    dev_df = dev_df if dev_df is not None else train_df.head(0)
+    col = "label" if task == "single" else "labels"
+    if col not in train_df.columns:
+        raise InputError("training data", f"the task is {task}-label but there is no '{col}' column",
+                         fix="single-label data has a 'label' column, multi-label a list column 'labels'")
+    train_df, dev_df = labelled(train_df, task), labelled(dev_df, task)
+    if train_df.height < 2:
+        raise InputError("training data", f"{train_df.height} labelled document(s)",
+                         fix="fine-tuning needs labelled (verified) training documents")
+    labels = resolve_labels(train_df, task, codebook)
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(0o755)
+    try:
+        meta = _train_kind(cfg, train_df, dev_df, tmp, labels=labels, task=task, codebook=codebook)
+        write_meta(tmp, meta)
+        _replace_dir(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _train_kind(cfg: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFrame, out: Path, *,
+                labels: list[str], task: str, codebook: Any) -> Meta:
+    if cfg.kind == "tfidf":
+        from llmcoder.finetune.tfidf import train_tfidf
+
+        return train_tfidf(cfg, train_df, dev_df, out, labels=labels, task=task)
+    if cfg.kind == "encoder":
+        from llmcoder.finetune.encoder import train_encoder
+
+        return train_encoder(cfg, train_df, dev_df, out, labels=labels, task=task)
+    from llmcoder.finetune.lora import train_lora
+
+    return train_lora(cfg, train_df, dev_df, out, labels=labels, task=task, codebook=codebook)
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move a finished directory onto ``dst``; an old ``dst`` is removed only after the move."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_predictor(artifact_dir: str | os.PathLike[str], *, device: str = "auto") -> Predictor:
+    """Read a trained coder back: ``.labels``, ``.task``, ``.thresholds``, ``.predict_proba(texts)``."""
+    meta = read_meta(artifact_dir)
+    if meta.kind == "tfidf":
+        from llmcoder.finetune.tfidf import TfidfPredictor
+
+        return TfidfPredictor(artifact_dir, meta)
+    if meta.kind == "encoder":
+        from llmcoder.finetune.encoder import EncoderPredictor
+
+        return EncoderPredictor(artifact_dir, meta, device=device)
+    if meta.kind == "lora":
+        from llmcoder.finetune.lora import LoraPredictor
+
+        return LoraPredictor(artifact_dir, meta, device=device)
+    raise InputError(str(artifact_dir), f"unknown model kind '{meta.kind}'",
+                     fix="train it again with this version of llmcoder")
+
+
+def __getattr__(name: str) -> Any:  # lazy: keep `import llmcoder.finetune` light
+    if name == "train_and_predict":
+        from llmcoder.finetune.jobs import train_and_predict
+
+        return train_and_predict
+    if name == "learning_curve":
+        from llmcoder.finetune.curves import learning_curve
+
+        return learning_curve
+    raise AttributeError(name)

@@ -1,0 +1,237 @@
+"""What every fine-tuned coder shares: label targets, metrics, thresholds, seeds and artifact files.
+
+An artifact directory holds ``finetune.json`` (kind, task, labels, thresholds, config, provenance,
+dev metrics) plus the kind's own files (``model/`` for an encoder, ``model.joblib`` for TF-IDF,
+``adapter/`` for LoRA). :func:`llmcoder.finetune.load_predictor` reads it back.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import polars as pl
+
+from llmcoder.codebook import Codebook, load_codebook
+from llmcoder.errors import InputError
+from llmcoder.io import provenance, write_json
+
+META_FILE = "finetune.json"
+ARTIFACT_VERSION = 1
+
+
+# -- labels and targets ----------------------------------------------------------------------------
+
+def infer_task(df: pl.DataFrame, codebook: Codebook | None = None) -> str:
+    """``single`` when the frame has a ``label`` column, ``multi`` for a ``labels`` list column."""
+    if codebook is not None:
+        return codebook.task
+    if "labels" in df.columns:
+        return "multi"
+    if "label" in df.columns:
+        return "single"
+    raise InputError("training data", "no 'label' or 'labels' column",
+                     fix="give the verified or gold labels as 'label' (single) or 'labels' (multi)")
+
+
+def resolve_labels(train_df: pl.DataFrame, task: str, codebook: Codebook | None) -> list[str]:
+    """The label order: the codebook's, else the labels seen in training, sorted."""
+    if codebook is not None:
+        return codebook.ids
+    if task == "single":
+        seen = train_df["label"].drop_nulls().unique().to_list()
+    else:
+        seen = train_df["labels"].explode().drop_nulls().unique().to_list()
+    labels = sorted(str(x) for x in seen)
+    if len(labels) < 2:
+        raise InputError("training data", f"only {len(labels)} distinct label(s) in training",
+                         fix="a classifier needs at least two labels; add verified documents")
+    return labels
+
+
+def targets(df: pl.DataFrame, labels: Sequence[str], task: str, *, where: str = "data") -> np.ndarray:
+    """Integer class indices (single) or a 0/1 matrix (multi) in ``labels`` order."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    if task == "single":
+        col = "label"
+        if col not in df.columns:
+            raise InputError(where, "no 'label' column for a single-label task")
+        vals = df[col].to_list()
+        unknown = sorted({str(v) for v in vals if v not in index})
+        if unknown:
+            raise InputError(where, f"label(s) not in the label set: {', '.join(unknown[:10])}",
+                             fix="drop those documents or add the labels to the codebook")
+        return np.array([index[v] for v in vals], dtype=np.int64)
+    if "labels" not in df.columns:
+        raise InputError(where, "no 'labels' list column for a multi-label task")
+    y = np.zeros((df.height, len(labels)), dtype=np.float32)
+    for i, labs in enumerate(df["labels"].to_list()):
+        for lab in labs or []:
+            if lab not in index:
+                raise InputError(where, f"label '{lab}' is not in the label set",
+                                 fix="drop those documents or add the label to the codebook")
+            y[i, index[lab]] = 1.0
+    return y
+
+
+def labelled(df: pl.DataFrame, task: str) -> pl.DataFrame:
+    """Rows with a label (single: non-null ``label``; multi: non-null ``labels``, empty allowed)."""
+    col = "label" if task == "single" else "labels"
+    if col not in df.columns:
+        return df.head(0)
+    return df.filter(pl.col(col).is_not_null())
+
+
+# -- decisions and metrics -------------------------------------------------------------------------
+
+def choose(probs: np.ndarray, task: str, thresholds: Sequence[float] | None = None) -> np.ndarray:
+    """Boolean matrix of chosen labels: the argmax (single) or ``prob >= threshold`` (multi)."""
+    probs = np.asarray(probs)
+    if task == "single":
+        out = np.zeros(probs.shape, dtype=bool)
+        if probs.shape[0]:
+            out[np.arange(probs.shape[0]), probs.argmax(axis=1)] = True
+        return out
+    thr = np.full(probs.shape[1], 0.5) if thresholds is None else np.asarray(thresholds)
+    return probs >= thr[None, :]
+
+
+def tune_thresholds(y: np.ndarray, probs: np.ndarray, *, grid: Sequence[float] | None = None) -> list[float]:
+    """Per-label threshold maximising that label's F1 on dev (ties: the one closest to 0.5)."""
+    grid = np.asarray(grid if grid is not None else np.round(np.arange(0.05, 0.951, 0.025), 3))
+    out = []
+    for j in range(y.shape[1]):
+        t = y[:, j] > 0.5
+        pred = probs[:, j][None, :] >= grid[:, None]  # (grid, n)
+        tp = (pred & t[None, :]).sum(1)
+        fp = (pred & ~t[None, :]).sum(1)
+        fn = (~pred & t[None, :]).sum(1)
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+        best = np.flatnonzero(f1 == f1.max())
+        out.append(float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]]))
+    return out
+
+
+def evaluate(task: str, y: np.ndarray, probs: np.ndarray,
+             thresholds: Sequence[float] | None = None) -> dict[str, float]:
+    """Metrics of predictions against targets (scikit-learn).
+
+    Names follow :mod:`llmcoder.metrics`. Single-label: ``accuracy``, ``macro_f1``,
+    ``weighted_f1``, ``cohen_kappa``. Multi-label: ``hamming_loss``, ``jaccard_samples`` (per
+    document, averaged; a document with no gold and no predicted label scores 1), ``micro_f1``,
+    ``macro_f1``, ``subset_accuracy``.
+    """
+    from sklearn import metrics as skm
+
+    n_labels = probs.shape[1]
+    if task == "single":
+        pred = probs.argmax(axis=1)
+        lab = list(range(n_labels))
+        return {
+            "n": int(len(y)),
+            "accuracy": float(skm.accuracy_score(y, pred)),
+            "macro_f1": float(skm.f1_score(y, pred, labels=lab, average="macro", zero_division=0)),
+            "weighted_f1": float(skm.f1_score(y, pred, labels=lab, average="weighted", zero_division=0)),
+            "cohen_kappa": float(skm.cohen_kappa_score(y, pred)),
+        }
+    chosen = choose(probs, task, thresholds).astype(int)
+    yt = (y > 0.5).astype(int)
+    return {
+        "n": int(len(y)),
+        "hamming_loss": float(skm.hamming_loss(yt, chosen)),
+        "jaccard_samples": float(skm.jaccard_score(yt, chosen, average="samples", zero_division=1)),
+        "micro_f1": float(skm.f1_score(yt, chosen, average="micro", zero_division=0)),
+        "macro_f1": float(skm.f1_score(yt, chosen, average="macro", zero_division=0)),
+        "subset_accuracy": float(skm.accuracy_score(yt, chosen)),
+    }
+
+
+# -- predictors and artifacts ----------------------------------------------------------------------
+
+class Predictor(Protocol):
+    """What :func:`llmcoder.predict.predict` needs from a fine-tuned coder."""
+
+    labels: list[str]
+    task: str
+    thresholds: list[float] | None
+
+    def predict_proba(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Probabilities, shape (len(texts), len(labels)); rows sum to 1 for single-label."""
+        ...
+
+    def lengths(self, texts: Sequence[str]) -> np.ndarray:
+        """A cheap length of each text (tokens or characters), used to sort batches."""
+        ...
+
+
+@dataclass
+class Meta:
+    """The contents of ``finetune.json``."""
+
+    kind: str
+    task: str
+    labels: list[str]
+    config: dict[str, Any]
+    thresholds: list[float] | None = None
+    dev_metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    artifact_version: int = ARTIFACT_VERSION
+
+
+def write_meta(out_dir: str | os.PathLike[str], meta: Meta) -> Path:
+    meta.provenance = meta.provenance or provenance()
+    return write_json(meta.__dict__, Path(out_dir) / META_FILE)
+
+
+def read_meta(artifact_dir: str | os.PathLike[str]) -> Meta:
+    import json
+
+    p = Path(artifact_dir) / META_FILE
+    if not p.is_file():
+        raise InputError(str(artifact_dir), f"not a fine-tuned model directory (no {META_FILE})",
+                         fix="give the directory written by `llmcoder finetune`")
+    data = json.loads(p.read_text(encoding="utf-8"))
+    known = set(Meta.__dataclass_fields__)
+    return Meta(**{k: v for k, v in data.items() if k in known})
+
+
+def codebook_of(config_codebook: str | None) -> Codebook | None:
+    return load_codebook(config_codebook) if config_codebook else None
+
+
+# -- torch helpers ---------------------------------------------------------------------------------
+
+def seed_everything(seed: int, *, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch; ask torch for deterministic kernels where it has them."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    try:
+        import torch
+    except ImportError:  # the TF-IDF baseline runs without torch
+        return
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if torch.backends.cudnn.is_available():
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("finetune config", "device is 'cuda' but torch sees no CUDA device",
+                         fix="set device: auto or cpu, or run on a machine with a GPU")
+    return device

@@ -1,0 +1,183 @@
+"""One learning-curve job: train on a nested subset of the training split, predict and score test.
+
+The Snakemake rule of a (model, size, seed) cell calls :func:`train_and_predict`; its
+``metrics.json`` records are gathered by :func:`llmcoder.finetune.curves.learning_curve`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from llmcoder.errors import InputError
+from llmcoder.finetune import load_predictor, train
+from llmcoder.finetune.common import evaluate, read_meta, targets
+from llmcoder.finetune.config import FinetuneConfig, load_config
+from llmcoder.io import provenance, write_json
+
+MODEL_SUBDIR = "model"
+TEST_PREDICTIONS = "predictions_test.parquet"
+METRICS_FILE = "metrics.json"
+
+
+def _size_column(splits: pl.DataFrame, size: float) -> str | None:
+    """The ``in_size_<pct>`` column of ``size`` (None for 1.0 when the table has no such column)."""
+    try:
+        from llmcoder.splits import size_column
+        name = size_column(size)
+    except ImportError:  # pragma: no cover - splits.py is the lead's; same naming rule
+        name = f"in_size_{round(size * 100, 6):g}".replace(".", "p")
+    if name in splits.columns:
+        return name
+    if size >= 1.0:
+        return None
+    have = [c for c in splits.columns if c.startswith("in_size_")]
+    raise InputError("splits", f"no column '{name}' for training size {size:g}",
+                     fix=f"the splits table has {', '.join(have) or 'no size columns'}; "
+                         "add the size to split.sizes in config.yaml")
+
+
+def read_verified(path: str | os.PathLike[str], task: str) -> pl.DataFrame:
+    """Verified labels as ``doc_id`` + ``label`` (single) or list ``labels`` (multi).
+
+    Accepts Parquet or CSV with ``doc_id`` and ``label`` (long: one row per document and label for
+    multi-label, a null label for a document verified to have none) or ``labels`` (a list, or a
+    string joined by ``|``).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "verified labels file not found")
+    df = pl.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pl.read_csv(
+        p, infer_schema_length=0)
+    if "doc_id" not in df.columns or not ({"label", "labels"} & set(df.columns)):
+        raise InputError(str(p), f"need columns doc_id and label or labels (have {', '.join(df.columns)})")
+    df = df.with_columns(pl.col("doc_id").cast(pl.Utf8))
+    if task == "single":
+        if "label" not in df.columns:
+            raise InputError(str(p), "a single-label task needs a 'label' column")
+        dup = df.filter(pl.col("doc_id").is_duplicated())["doc_id"].unique().to_list()
+        if dup:
+            raise InputError(str(p), f"{len(dup)} document(s) verified more than once: {dup[:5]}",
+                             fix="keep one verified label per document")
+        return df.select("doc_id", pl.col("label").cast(pl.Utf8))
+    if "labels" in df.columns:
+        col = df["labels"]
+        if not isinstance(col.dtype, pl.List):
+            df = df.with_columns(pl.col("labels").fill_null("").str.split("|")
+                                 .list.eval(pl.element().filter(pl.element() != "")))
+        return df.select("doc_id", "labels")
+    return df.group_by("doc_id", maintain_order=True).agg(
+        labels=pl.col("label").cast(pl.Utf8).drop_nulls())
+
+
+def load_job_data(corpus_path: str | os.PathLike[str], splits_path: str | os.PathLike[str],
+                  verified_path: str | os.PathLike[str] | None, *, size: float,
+                  task: str | None = None) -> dict[str, pl.DataFrame]:
+    """Train (the nested subset of ``size``), dev and test frames with ``doc_id, text, label(s)``.
+
+    Training and dev labels are the verified ones when ``verified_path`` is given (documents without
+    a verified label are left out), else the corpus gold. Test labels are the corpus gold, falling
+    back to verified labels when the corpus has none.
+    """
+    splits = pl.read_parquet(splits_path).with_columns(pl.col("doc_id").cast(pl.Utf8))
+    if not {"doc_id", "split"} <= set(splits.columns):
+        raise InputError(str(splits_path), "a splits table needs doc_id and split columns",
+                         fix="write it with `llmcoder split`")
+    size_col = _size_column(splits, size)
+    lf = pl.scan_parquet(corpus_path)
+    cols = lf.collect_schema().names()
+    gold_col = "labels" if "labels" in cols else ("label" if "label" in cols else None)
+    task = task or ("multi" if gold_col == "labels" else "single")
+    want = ["doc_id", "text"] + ([gold_col] if gold_col else [])
+    ids = splits.filter(pl.col("split").is_in(["train", "dev", "test"]))
+    keep = ["doc_id", "split"] + ([size_col] if size_col else [])
+    docs = (lf.select(want).with_columns(pl.col("doc_id").cast(pl.Utf8))
+            .join(ids.select(keep).lazy(), on="doc_id", how="inner").collect())
+    label_col = "label" if task == "single" else "labels"
+    if verified_path is not None:
+        ver = read_verified(verified_path, task).rename({label_col: "_verified"})
+        docs = docs.join(ver, on="doc_id", how="left")
+        fit = docs.filter(pl.col("split").is_in(["train", "dev"]) & pl.col("_verified").is_not_null())
+        fit = fit.drop([c for c in (label_col,) if c in fit.columns]).rename({"_verified": label_col})
+        test = docs.filter(pl.col("split") == "test")
+        if gold_col is None:
+            test = test.rename({"_verified": label_col})
+        else:
+            test = test.drop("_verified")
+    else:
+        if gold_col is None:
+            raise InputError(str(corpus_path), "the corpus has no gold labels and no verified labels given",
+                             fix="pass --verified with the verified labels")
+        fit = docs.filter(pl.col("split").is_in(["train", "dev"]))
+        test = docs.filter(pl.col("split") == "test")
+    train_df = fit.filter(pl.col("split") == "train")
+    if size_col:
+        train_df = train_df.filter(pl.col(size_col))
+    dev_df = fit.filter(pl.col("split") == "dev")
+    sel = ["doc_id", "text", label_col]
+    return {"train": train_df.select(sel), "dev": dev_df.select(sel),
+            "test": test.select([c for c in sel if c in test.columns])}
+
+
+def train_and_predict(
+    config: FinetuneConfig | dict[str, Any] | str | os.PathLike[str],
+    corpus_path: str | os.PathLike[str],
+    splits_path: str | os.PathLike[str],
+    verified_path: str | os.PathLike[str] | None = None,
+    *,
+    size: float,
+    seed: int,
+    out_dir: str | os.PathLike[str],
+    predict_batch_size: int = 64,
+) -> dict[str, Any]:
+    """Train on the ``size`` subset with ``seed``, predict the test split, score it.
+
+    Writes into ``out_dir``: ``model/`` (the artifact), ``predictions_test.parquet`` (long
+    ``doc_id, label, prob, chosen``) and ``metrics.json`` (the learning-curve record, returned).
+    """
+    from llmcoder.predict import predict
+
+    cfg = load_config(config).replace(seed=int(seed))
+    out = Path(out_dir)
+    from llmcoder.finetune.common import codebook_of
+
+    cb = codebook_of(cfg.codebook)
+    data = load_job_data(corpus_path, splits_path, verified_path, size=size,
+                         task=cb.task if cb else None)
+    t0 = time.perf_counter()
+    art = train(cfg, data["train"], data["dev"], out / MODEL_SUBDIR)
+    train_s = time.perf_counter() - t0
+    meta = read_meta(art)
+    predictor = load_predictor(art)
+    test = data["test"]
+    t1 = time.perf_counter()
+    pred_path = predict(art, corpus_path, out / TEST_PREDICTIONS, batch_size=predict_batch_size,
+                        doc_ids=test["doc_id"].to_list(), predictor=predictor, progress=False)
+    predict_s = time.perf_counter() - t1
+    metrics: dict[str, Any] = {}
+    label_col = "label" if meta.task == "single" else "labels"
+    if label_col in test.columns:
+        scored = test.filter(pl.col(label_col).is_not_null())
+        probs = _wide(pl.read_parquet(pred_path), scored["doc_id"].to_list(), meta.labels)
+        metrics = evaluate(meta.task, targets(scored, meta.labels, meta.task, where="test data"),
+                           probs, meta.thresholds)
+    record = {
+        "model": cfg.name, "kind": cfg.kind, "size": float(size), "seed": int(seed),
+        "n_train": data["train"].height, "n_dev": data["dev"].height, "n_test": metrics.get("n", 0),
+        "task": meta.task, "train_seconds": round(train_s, 2), "predict_seconds": round(predict_s, 2),
+        "metrics": {k: v for k, v in metrics.items() if k != "n"}, "dev_metrics": meta.dev_metrics,
+        "verified": verified_path is not None, "provenance": provenance(),
+    }
+    write_json(record, out / METRICS_FILE)
+    return record
+
+
+def _wide(pred: pl.DataFrame, doc_ids: list[str], labels: list[str]) -> Any:
+    """Probabilities as a (documents x labels) array in ``doc_ids`` and ``labels`` order."""
+    wide = pred.pivot(on="label", index="doc_id", values="prob")
+    order = pl.DataFrame({"doc_id": doc_ids})
+    return order.join(wide, on="doc_id", how="left").select(labels).fill_null(0.0).to_numpy()

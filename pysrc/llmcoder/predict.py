@@ -1,0 +1,247 @@
+"""Code a whole corpus with a fine-tuned model, in bounded memory, resumably; route the doubtful.
+
+:func:`predict` reads the corpus Parquet in chunks (``pyarrow.parquet.ParquetFile.iter_batches``:
+a million documents are never loaded at once), sorts each chunk by text length so that batches pad
+little, and writes the probability of every label in the coders' long format::
+
+    doc_id, label, prob, chosen
+
+Each finished chunk is written as its own part and recorded in a journal; a rerun after a crash
+skips the chunks already done. The final file is assembled part by part and renamed into place.
+
+:func:`route_uncertain` picks the least confident documents for human verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from llmcoder.errors import InputError
+from llmcoder.io import atomic_path, file_sha256
+
+PRED_COLUMNS = ("doc_id", "label", "prob", "chosen")
+_SLICE = 1024  # texts handed to the model at once (then split into batches); the progress step
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([("doc_id", pa.string()), ("label", pa.string()), ("prob", pa.float32()),
+                      ("chosen", pa.bool_())])
+
+
+def _fingerprint(artifact_dir: Path, corpus_path: Path, chunk_rows: int,
+                 doc_ids: Collection[str] | None) -> str:
+    h = hashlib.sha256()
+    h.update(file_sha256(artifact_dir / "finetune.json").encode())
+    st = corpus_path.stat()
+    h.update(f"{corpus_path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{chunk_rows}".encode())
+    if doc_ids is not None:
+        for d in sorted(doc_ids):
+            h.update(d.encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _read_journal(path: Path, fingerprint: str) -> set[int]:
+    """Chunk numbers already done under the same fingerprint (a different one starts afresh)."""
+    if not path.is_file():
+        return set()
+    done: set[int] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a crash
+            continue
+        if rec.get("fingerprint") != fingerprint:
+            return set()
+        done.add(int(rec["chunk"]))
+    return done
+
+
+def _long_table(doc_ids: list[str], labels: list[str], probs: np.ndarray, chosen: np.ndarray) -> Any:
+    import pyarrow as pa
+
+    n, k = probs.shape
+    ids = pa.array(doc_ids, pa.string()).take(pa.array(np.repeat(np.arange(n), k)))
+    return pa.table({
+        "doc_id": ids,
+        "label": pa.array(np.tile(np.asarray(labels, dtype=object), n), pa.string()),
+        "prob": pa.array(probs.astype(np.float32).ravel()),
+        "chosen": pa.array(chosen.ravel()),
+    }, schema=_schema())
+
+
+def predict(
+    artifact_dir: str | os.PathLike[str],
+    corpus_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    batch_size: int = 64,
+    chunk_rows: int = 50_000,
+    doc_ids: Collection[str] | None = None,
+    predictor: Any = None,
+    progress: bool = True,
+) -> Path:
+    """Write the probability of every label for every document of a corpus.
+
+    Parameters
+    ----------
+    artifact_dir : directory written by :func:`llmcoder.finetune.train`.
+    corpus_path : canonical corpus Parquet with ``doc_id`` and ``text``.
+    out_path : Parquet to write: ``doc_id, label, prob, chosen`` (one row per document and label,
+        labels in codebook order; ``chosen`` is the argmax for single-label, ``prob >= threshold``
+        per label for multi-label).
+    batch_size : texts per forward pass.
+    chunk_rows : documents read, predicted and journaled at once (bounds memory).
+    doc_ids : only these documents (e.g. the test split); default all.
+    predictor : an already loaded predictor (default: ``load_predictor(artifact_dir)``).
+    progress : show a progress bar on stderr.
+
+    Returns
+    -------
+    ``out_path``. A rerun after an interruption skips the chunks in ``<out_path>.journal``.
+    """
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+
+    from llmcoder.finetune import load_predictor
+    from llmcoder.finetune.common import choose
+
+    art, corpus, out = Path(artifact_dir), Path(corpus_path), Path(out_path)
+    if not corpus.is_file():
+        raise InputError(str(corpus), "corpus Parquet not found", fix="run `llmcoder prepare` first")
+    if batch_size < 1 or chunk_rows < 1:
+        raise InputError("predict", f"batch_size {batch_size} and chunk_rows {chunk_rows} must be >= 1")
+    try:
+        pf = pq.ParquetFile(corpus)
+    except Exception as e:
+        raise InputError(str(corpus), f"not a readable Parquet file ({e})", fix="write it again") from e
+    missing = [c for c in ("doc_id", "text") if c not in pf.schema_arrow.names]
+    if missing:
+        raise InputError(str(corpus), f"column(s) {missing} missing", fix="give a canonical corpus")
+    model = predictor if predictor is not None else load_predictor(art)
+    labels = list(model.labels)
+    wanted = None if doc_ids is None else set(doc_ids)
+
+    fp = _fingerprint(art, corpus, chunk_rows, wanted)
+    parts = out.with_name(out.name + ".parts")
+    journal = out.with_name(out.name + ".journal")
+    done = _read_journal(journal, fp)
+    if not done:
+        shutil.rmtree(parts, ignore_errors=True)
+        journal.unlink(missing_ok=True)
+    parts.mkdir(parents=True, exist_ok=True)
+
+    total = pf.metadata.num_rows if wanted is None else len(wanted)
+    bar = tqdm(total=total, unit="doc", disable=not progress, desc=f"predict {out.name}", leave=False)
+    n_chunks = 0
+    for chunk, rb in enumerate(pf.iter_batches(batch_size=chunk_rows, columns=["doc_id", "text"])):
+        n_chunks = chunk + 1
+        if chunk in done:
+            bar.update(rb.num_rows if wanted is None else 0)
+            continue
+        ids = [str(x) for x in rb.column(0).to_pylist()]
+        texts = ["" if t is None else t for t in rb.column(1).to_pylist()]
+        if wanted is not None:
+            keep = [i for i, d in enumerate(ids) if d in wanted]
+            ids, texts = [ids[i] for i in keep], [texts[i] for i in keep]
+        del rb
+        probs = np.zeros((len(ids), len(labels)), dtype=np.float32)
+        order = np.argsort(model.lengths(texts), kind="stable")  # short texts batch together
+        for s in range(0, len(order), _SLICE):
+            idx = order[s:s + _SLICE]
+            probs[idx] = model.predict_proba([texts[i] for i in idx], batch_size=batch_size)
+            bar.update(len(idx))
+        table = _long_table(ids, labels, probs, choose(probs, model.task, model.thresholds))
+        part = parts / f"chunk-{chunk:06d}.parquet"
+        with atomic_path(part, ".parquet") as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        with open(journal, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"chunk": chunk, "rows": len(ids), "fingerprint": fp}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        del table, probs, texts, ids
+    bar.close()
+
+    with atomic_path(out, ".parquet") as tmp:
+        writer = pq.ParquetWriter(tmp, _schema(), compression="zstd")
+        try:
+            for chunk in range(n_chunks):
+                writer.write_table(pq.read_table(parts / f"chunk-{chunk:06d}.parquet"))
+        finally:
+            writer.close()
+    shutil.rmtree(parts, ignore_errors=True)
+    journal.unlink(missing_ok=True)
+    return out
+
+
+def _doc_confidence(pred: pl.LazyFrame, by: str) -> pl.LazyFrame:
+    """One row per document: its confidence and its chosen label(s) joined by ``|``."""
+    chosen = pl.col("label").filter(pl.col("chosen")).sort().str.join("|")
+    if by == "max_prob":
+        conf = pl.col("prob").max()
+    elif by == "margin":
+        top = pl.col("prob").sort(descending=True)
+        conf = top.first() - top.slice(1, 1).first().fill_null(0.0)
+    else:  # multi-label: the label closest to its decision, as max(p, 1 - p)
+        conf = pl.max_horizontal(pl.col("prob"), 1 - pl.col("prob")).min()
+    return pred.group_by("doc_id").agg(confidence=conf.cast(pl.Float64), label=chosen)
+
+
+def route_uncertain(
+    predictions: pl.DataFrame | str | os.PathLike[str],
+    *,
+    share: float | None = 0.15,
+    threshold: float | None = None,
+    by: Literal["max_prob", "margin", "closest"] = "max_prob",
+) -> pl.DataFrame:
+    """Mark the least confident documents for human verification.
+
+    Parameters
+    ----------
+    predictions : long predictions ``doc_id, label, prob, chosen`` (frame or Parquet path).
+    share : route this share of the documents, the least confident first (ties by ``doc_id``).
+    threshold : route instead every document whose confidence is below this; overrides ``share``.
+    by : ``max_prob`` (highest label probability), ``margin`` (top minus second probability) or
+        ``closest`` (multi-label: ``min over labels of max(p, 1 - p)``).
+
+    Returns
+    -------
+    polars.DataFrame ``doc_id, label, confidence, rank, reason``: the routed documents, least
+    confident first, ready for a verification sheet (``label`` is the model's proposal).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> p = pl.DataFrame({"doc_id": ["a", "a", "b", "b"], "label": ["x", "y", "x", "y"],
+    ...                   "prob": [0.9, 0.1, 0.55, 0.45], "chosen": [True, False, True, False]})
+    >>> route_uncertain(p, share=0.5)["doc_id"].to_list()
+    ['b']
+    """
+    if threshold is None and (share is None or not 0 <= share <= 1):
+        raise InputError("route_uncertain", f"share is {share}; give a share in [0, 1] or a threshold")
+    if by not in ("max_prob", "margin", "closest"):
+        raise InputError("route_uncertain", f"by is '{by}'; use max_prob, margin or closest")
+    lf = (pl.scan_parquet(predictions) if isinstance(predictions, (str, os.PathLike))
+          else predictions.lazy())
+    docs = _doc_confidence(lf, by).sort(["confidence", "doc_id"]).collect()
+    if threshold is not None:
+        routed = docs.filter(pl.col("confidence") < threshold)
+        reason = f"{by} below {threshold:g}"
+    else:
+        k = int(round(share * docs.height))
+        routed = docs.head(k)
+        reason = f"{by} in the lowest {share:.0%}"
+    return routed.with_columns(
+        rank=pl.int_range(1, routed.height + 1, dtype=pl.Int64),
+        reason=pl.format("{}: {} = {}", pl.lit(reason), pl.lit(by), pl.col("confidence").round(4)),
+    ).select("doc_id", "label", "confidence", "rank", "reason")
