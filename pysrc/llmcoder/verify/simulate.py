@@ -1,0 +1,73 @@
+"""A simulated verifier for demos and tests: fills the sheets from gold labels with seeded errors.
+
+Nobody looked at these sheets. Everything downstream says so: the filled sheets' meta data, the
+manifest and summary carry ``simulated: true`` and the verified table's ``source`` starts with
+``simulated-``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import polars as pl
+
+from llmcoder.errors import InputError, Problem
+from llmcoder.verify._common import Sheets
+
+
+def _gold_sets(gold: pl.DataFrame) -> dict[str, set[str]]:
+    if "doc_id" not in gold.columns or not ({"label", "labels"} & set(gold.columns)):
+        raise InputError("<gold>", "gold labels need doc_id and label (single) or labels (multi)",
+                         fix="pass the canonical corpus with its gold column")
+    ids = gold["doc_id"].cast(pl.Utf8).to_list()
+    if "labels" in gold.columns:
+        vals = [set(v or []) for v in gold["labels"].to_list()]
+    else:
+        vals = [set() if v is None else {str(v)} for v in gold["label"].to_list()]
+    return dict(zip(ids, vals, strict=True))
+
+
+def simulate_verification(
+    sheets: Mapping[str, pl.DataFrame],
+    gold: pl.DataFrame,
+    *,
+    error_rate: float = 0.05,
+    random_state: int = 0,
+    reject: str = "reject",
+    keep: str = "",
+) -> Sheets:
+    """Fill each sheet's decision column from the gold labels: reject a proposed label that is not
+    gold, keep one that is, and flip each decision with probability ``error_rate``.
+
+    Args:
+        sheets: Sheets from :func:`make_sheets` (``{coder: frame}``).
+        gold: Frame with ``doc_id`` and the gold ``label`` (single) or ``labels`` (multi, a list).
+        error_rate: Probability that a simulated coder gets a decision wrong (independent per row).
+        random_state: Seed; each coder gets their own stream, so results do not depend on sheet order.
+        reject, keep: What the simulated coder writes (``keep=""`` leaves the cell empty, as people do).
+
+    Returns:
+        :class:`Sheets` with the decisions filled and ``simulated=True``.
+    """
+    if not 0 <= error_rate <= 1:
+        raise ValueError(f"error_rate must be between 0 and 1, not {error_rate}")
+    truth = _gold_sets(gold)
+    missing = sorted({d for f in sheets.values() for d in f["doc_id"].to_list()} - set(truth))
+    if missing:
+        raise InputError("<gold>", f"{len(missing)} document(s) on the sheets have no gold label",
+                         [Problem(f"document '{d}'") for d in missing[:20]],
+                         fix="simulate only with a corpus whose every document has a gold label")
+    filled = {}
+    for i, coder in enumerate(sorted(sheets)):
+        frame = sheets[coder]
+        rng = np.random.default_rng([random_state, i])
+        applies = np.array([lab in truth[d] for d, lab in frame.select("doc_id", "label").iter_rows()],
+                           dtype=bool)
+        wrong = rng.random(frame.height) < error_rate
+        keep_it = applies ^ wrong
+        filled[coder] = frame.with_columns(
+            pl.Series("decision", np.where(keep_it, keep, reject).tolist(), dtype=pl.Utf8))
+    if isinstance(sheets, Sheets):
+        return sheets.derive(filled, simulated=True)
+    return Sheets(filled, simulated=True)
