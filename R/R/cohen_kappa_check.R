@@ -14,7 +14,7 @@
 #'   \describe{
 #'     \item{`kappa`}{Unweighted Cohen's kappa.}
 #'     \item{`ci_low`, `ci_high`}{Its confidence interval (psych's normal
-#'       approximation).}
+#'       approximation, clipped to \[-1, 1\]).}
 #'     \item{`se`}{Standard error of kappa.}
 #'     \item{`table`}{The agreement table (coder 1 in rows).}
 #'     \item{`weighted_kappa`}{psych's weighted kappa (quadratic weights).}
@@ -76,7 +76,15 @@ cohen_kappa_check <- function(ratings, categories = NULL, alpha = 0.05) {
   # psych takes a square matrix as the agreement table itself; building it here
   # keeps unused categories and avoids psych reading a 2-unit frame as a table.
   counts <- table(factor(a, levels = categories), factor(b, levels = categories))
-  fit <- psych::cohen.kappa(unclass(counts), alpha = alpha)
+  fit <- withCallingHandlers(
+    psych::cohen.kappa(unclass(counts), alpha = alpha),
+    warning = function(w) {
+      # psych clips the interval to [-1, 1] and warns; the clipping is documented here.
+      if (grepl("confidence interval exceed", conditionMessage(w), fixed = TRUE)) {
+        invokeRestart("muffleWarning")
+      }
+    }
+  )
   structure(
     list(
       kappa = unname(fit$kappa),

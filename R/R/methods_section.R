@@ -1,0 +1,416 @@
+#' Write a methods section from the recorded results
+#'
+#' Writes the methods text of a study from its results files and provenance
+#' records only: every number and name in it is read from `x`, and a
+#' sentence whose facts are not recorded is left out rather than guessed.
+#'
+#' Sentences, each written only when its facts are present:
+#' \enumerate{
+#'   \item the codebook (name, number of labels, single- or multi-label,
+#'     SHA-256);
+#'   \item each coder: model, version or revision, weights hash, prompt hash,
+#'     temperature and decoding, maximum output tokens, seed;
+#'   \item the gold standard: number of documents, how they were sampled;
+#'   \item human-human agreement (rows of the reliability files whose
+#'     comparison or coders are both human);
+#'   \item agreement of each system with the gold standard (the metrics
+#'     files, with confidence intervals and the bootstrap settings);
+#'   \item other recorded agreement between coders (e.g. human-model);
+#'   \item the range of per-class F1 of each system;
+#'   \item bias checks (records with a `bias` entry);
+#'   \item what was changed after validation (records with
+#'     `changes_after_validation`);
+#'   \item the software versions that computed the results.
+#' }
+#'
+#' Records are the JSON files under the results directory (see
+#' [read_results()]). Keys are searched at any depth; a coder's record is one
+#' that lies in a folder named after the system or that has a matching
+#' `system` field. Recognised keys: `codebook` (a name or an object with
+#' `name`, `labels`, `sha256`), `codebook_name`, `codebook_sha256`,
+#' `n_labels`, `labels`, `task`; `model`, `model_name`, `model_version`,
+#' `model_revision`, `revision`, `model_sha256`, `weights_sha256`,
+#' `prompt_sha256`, `temperature`, `top_p`, `decoding`, `max_new_tokens`,
+#' `seed`; `gold_sampling`, `sampling`; `ci_level`, `n_boot`; `bias`;
+#' `changes_after_validation`; `llmcoder_version`, `git_revision`.
+#'
+#' @param x An `llmcoder_results` object from [read_results()].
+#' @param format `"markdown"` or `"latex"`.
+#' @param digits Decimals of the reported statistics.
+#' @param heading Whether to start with a "Methods" heading.
+#'
+#' @return An `llmcoder_methods` object: the text (one string), with
+#'   `format`, `facts` (the values used, for checking) and `provenance`
+#'   attributes. Print it, or save it with [write_table()]-like
+#'   `writeLines(format(m), path)`.
+#' @seealso [read_results()], [metrics_table()]
+#' @examples
+#' \dontrun{
+#' cat(methods_section(read_results("results/demo")))
+#' }
+#' @export
+methods_section <- function(x, format = c("markdown", "latex"), digits = 2, heading = TRUE) {
+  check_results(x)
+  format <- match.arg(format)
+  check_digits(digits)
+  esc <- if (format == "latex") escape_latex else identity
+  code <- function(s) if (format == "latex") paste0("\\texttt{", escape_latex(s), "}") else paste0("`", s, "`")
+  num <- function(v) fmt_num(v, digits)
+  facts <- list()
+  paras <- list()
+
+  # 1. Codebook -----------------------------------------------------------------------------
+  cb <- first_value(x$records, "codebook")
+  cb_name <- if (is.list(cb)) cb$name else if (is.character(cb)) cb[[1]]
+  cb_name <- cb_name %||% first_value(x$records, "codebook_name")
+  cb_sha <- (if (is.list(cb)) cb$sha256) %||% first_value(x$records, "codebook_sha256")
+  labels <- (if (is.list(cb)) cb$labels) %||% first_value(x$records, "labels")
+  if (is.data.frame(labels)) {
+    labels <- labels$id %||% labels[[1]]
+  }
+  n_labels <- first_value(x$records, "n_labels") %||%
+    (if (length(labels) > 0) length(labels)) %||%
+    (if (!is.null(x$per_class)) length(unique(x$per_class$label)))
+  task <- if (!is.na(x$task)) x$task else first_value(x$records, "task")
+  if (!is.null(cb_name) || !is.null(n_labels)) {
+    s <- "Documents were coded"
+    if (!is.null(cb_name)) s <- paste0(s, " with the codebook \u201c", esc(cb_name), "\u201d")
+    details <- c(
+      if (!is.null(n_labels)) paste(n_labels, "labels"),
+      if (identical(task, "single")) "one label per document",
+      if (identical(task, "multi")) "any number of labels per document",
+      if (!is.null(cb_sha)) paste("SHA-256", code(short_hash(cb_sha)))
+    )
+    if (length(details) > 0) s <- paste0(s, " (", paste(details, collapse = "; "), ")")
+    paras$codebook <- paste0(s, ".")
+    facts$codebook <- list(name = cb_name, n_labels = n_labels, task = task, sha256 = cb_sha)
+  }
+
+  # 2. Coders -------------------------------------------------------------------------------
+  systems <- unique(c(x$metrics$system, x$per_class$system))
+  coder_sentences <- character()
+  for (sys in systems) {
+    rec <- system_records(x$records, sys)
+    model <- first_value(rec, c("model", "model_name"))
+    if (is.list(model)) model <- model$name %||% model$id
+    version <- first_value(rec, c("model_version", "model_revision", "revision"))
+    weights <- first_value(rec, c("model_sha256", "weights_sha256"))
+    prompt <- first_value(rec, "prompt_sha256")
+    temp <- first_value(rec, "temperature")
+    top_p <- first_value(rec, "top_p")
+    decoding <- first_value(rec, "decoding")
+    max_tok <- first_value(rec, "max_new_tokens")
+    seed <- first_value(rec, "seed")
+    parts <- c(
+      if (!is.null(version)) paste("version", esc(as.character(version))),
+      if (!is.null(weights)) paste("weights SHA-256", code(short_hash(weights)))
+    )
+    settings <- c(
+      if (!is.null(prompt)) paste("prompt SHA-256", code(short_hash(prompt))),
+      if (!is.null(temp)) paste("temperature", format(temp)),
+      if (!is.null(top_p)) paste("top-p", format(top_p)),
+      if (!is.null(decoding)) paste(esc(as.character(decoding)), "decoding"),
+      if (!is.null(max_tok)) paste("at most", max_tok, "output tokens"),
+      if (!is.null(seed)) paste("seed", seed)
+    )
+    if (is.null(model) && length(settings) == 0) next
+    s <- paste0("The coder ", code(sys))
+    if (!is.null(model)) {
+      s <- paste0(s, " is ", esc(as.character(model)))
+      if (length(parts) > 0) s <- paste0(s, " (", paste(parts, collapse = ", "), ")")
+      if (length(settings) > 0) s <- paste0(s, ", run with ", paste(settings, collapse = ", "))
+    } else {
+      s <- paste0(s, " was run with ", paste(settings, collapse = ", "))
+    }
+    coder_sentences <- c(coder_sentences, paste0(s, "."))
+    facts$coders[[sys]] <- list(
+      model = model, version = version, weights_sha256 = weights, prompt_sha256 = prompt,
+      temperature = temp, top_p = top_p, decoding = decoding, max_new_tokens = max_tok,
+      seed = seed
+    )
+  }
+  if (length(coder_sentences) > 0) paras$coders <- paste(coder_sentences, collapse = " ")
+
+  # 3. Gold standard ------------------------------------------------------------------------
+  gold_n <- NULL
+  if (!is.null(x$metrics) && "n" %in% names(x$metrics)) {
+    ns <- unique(stats::na.omit(x$metrics$n))
+    if (length(ns) == 1) gold_n <- ns
+  }
+  gold_n <- gold_n %||% first_value(x$records, "n")
+  sampling <- first_value(x$records, c("gold_sampling", "sampling"))
+  if (!is.null(gold_n)) {
+    s <- paste0(
+      "Every coder was validated against a gold standard of ",
+      format(gold_n, big.mark = ","), " documents"
+    )
+    if (!is.null(sampling)) s <- paste0(s, " (", esc(as.character(sampling)), ")")
+    paras$gold <- paste0(s, ".")
+    facts$gold <- list(n = gold_n, sampling = sampling)
+  }
+
+  # 4-6. Agreement --------------------------------------------------------------------------
+  rel <- x$reliability
+  if (!is.null(rel) && nrow(rel) > 0) {
+    kind <- reliability_kind(rel)
+    hh <- rel[kind == "human-human", , drop = FALSE]
+    other <- rel[kind != "human-human", , drop = FALSE]
+    if (nrow(hh) > 0) {
+      paras$human_human <- paste0(
+        "Human coders agreed with each other with ",
+        agreement_clauses(hh, digits, esc), "."
+      )
+      facts$human_human <- hh
+    }
+    if (nrow(other) > 0) {
+      paras$other_agreement <- paste0(
+        "Further agreement between coders: ",
+        agreement_clauses(other, digits, esc, with_pair = TRUE), "."
+      )
+      facts$other_agreement <- other
+    }
+  }
+  if (!is.null(x$metrics) && nrow(x$metrics) > 0) {
+    level <- ci_level(x)
+    n_boot <- unique(unlist(lapply(x$records, function(r) if (is.list(r)) r[["n_boot"]])))
+    sys_sent <- vapply(systems[systems %in% x$metrics$system], function(sys) {
+      m <- x$metrics[x$metrics$system == sys & !is.na(x$metrics$estimate), , drop = FALSE]
+      if (nrow(m) == 0) {
+        return(NA_character_)
+      }
+      items <- paste0(
+        esc(metric_label(m$metric)), " ",
+        fmt_ci(m$estimate, m$ci_low %||% NA, m$ci_high %||% NA, digits)
+      )
+      paste0(code(sys), ": ", paste(items, collapse = ", "))
+    }, character(1))
+    sys_sent <- sys_sent[!is.na(sys_sent)]
+    if (length(sys_sent) > 0) {
+      ci_text <- if (any(!is.na(x$metrics$ci_low %||% NA))) {
+        paste0(
+          " (brackets: ",
+          if (!is.na(level)) paste0(round(100 * level), esc("%"), " ") else "",
+          "percentile bootstrap confidence intervals over documents",
+          if (length(n_boot) == 1) paste0(", ", format(n_boot, big.mark = ","), " resamples"),
+          ")"
+        )
+      } else {
+        ""
+      }
+      paras$validation <- paste0(
+        "Agreement with the gold standard", ci_text, " was ",
+        paste(sys_sent, collapse = "; "), "."
+      )
+      facts$validation <- x$metrics
+    }
+  }
+
+  # 7. Per-class F1 range -------------------------------------------------------------------
+  pc <- x$per_class
+  if (!is.null(pc) && "f1" %in% names(pc)) {
+    pc_sent <- vapply(unique(pc$system), function(sys) {
+      d <- pc[pc$system == sys & !is.na(pc$f1), , drop = FALSE]
+      if (nrow(d) < 2) {
+        return(NA_character_)
+      }
+      lo <- which.min(d$f1)
+      hi <- which.max(d$f1)
+      paste0(
+        "from ", num(d$f1[lo]), " (", esc(d$label[lo]), ") to ", num(d$f1[hi]),
+        " (", esc(d$label[hi]), ") for ", code(sys)
+      )
+    }, character(1))
+    pc_sent <- pc_sent[!is.na(pc_sent)]
+    if (length(pc_sent) > 0) {
+      paras$per_class <- paste0("Per-class F1 ranged ", paste(pc_sent, collapse = "; "), ".")
+      facts$per_class <- pc
+    }
+  }
+
+  # 8. Bias checks --------------------------------------------------------------------------
+  bias <- all_values(x$records, "bias")
+  bias_text <- unlist(lapply(bias, describe_bias, num = num, esc = esc))
+  if (length(bias_text) > 0) {
+    paras$bias <- paste0("Bias checks: ", paste(bias_text, collapse = "; "), ".")
+    facts$bias <- bias
+  }
+
+  # 9. Changes after validation -------------------------------------------------------------
+  changes <- unlist(all_values(x$records, "changes_after_validation"))
+  changes <- unique(changes[!is.na(changes) & nzchar(changes)])
+  if (length(changes) > 0) {
+    paras$changes <- paste0(
+      "Changed after validation: ", paste(esc(changes), collapse = "; "), "."
+    )
+    facts$changes <- changes
+  } else if (length(all_values(x$records, "changes_after_validation")) > 0) {
+    paras$changes <- "Nothing was changed after validation."
+    facts$changes <- character()
+  }
+
+  # 10. Software ----------------------------------------------------------------------------
+  version <- first_value(x$records, "llmcoder_version")
+  git <- first_value(x$records, "git_revision")
+  if (!is.null(version)) {
+    s <- paste0("Results were computed with llmcoder ", esc(version))
+    if (!is.null(git)) s <- paste0(s, " (git ", code(short_hash(git, 10)), ")")
+    paras$software <- paste0(s, ".")
+    facts$software <- list(llmcoder_version = version, git_revision = git)
+  }
+
+  body <- unlist(paras, use.names = FALSE)
+  head <- if (isTRUE(heading)) {
+    if (format == "latex") "\\section*{Methods}" else "## Methods"
+  }
+  text <- paste(c(head, body), collapse = "\n\n")
+  structure(
+    text,
+    class = "llmcoder_methods",
+    format = format,
+    facts = facts,
+    provenance = new_provenance(
+      "methods_section", match.call(), attr(x, "provenance"),
+      format = format, digits = digits, paragraphs = names(paras)
+    )
+  )
+}
+
+#' @export
+print.llmcoder_methods <- function(x, ...) {
+  cat(unclass(x)[[1]], sep = "\n")
+  invisible(x)
+}
+
+#' @export
+format.llmcoder_methods <- function(x, ...) {
+  unclass(x)[[1]]
+}
+
+# --- helpers ---------------------------------------------------------------------------------
+
+#' All values of `keys` found at any depth in a list of records, in record order
+#' @noRd
+all_values <- function(records, keys) {
+  out <- list()
+  walk <- function(node) {
+    if (!is.list(node) || is.data.frame(node)) {
+      return(invisible())
+    }
+    nm <- names(node)
+    for (k in keys) {
+      if (!is.null(nm) && k %in% nm && !is.null(node[[k]])) {
+        out[[length(out) + 1]] <<- node[[k]]
+      }
+    }
+    for (child in node) walk(child)
+  }
+  for (r in records) walk(r)
+  out
+}
+
+#' The first value of `keys` in `records` (keys tried in order), or NULL
+#' @noRd
+first_value <- function(records, keys) {
+  for (k in keys) {
+    v <- all_values(records, k)
+    v <- Filter(function(e) length(e) > 0 && !all(is.na(unlist(e))), v)
+    if (length(v) > 0) {
+      return(v[[1]])
+    }
+  }
+  NULL
+}
+
+#' The records that belong to one system: in a folder named after it, or with system == it
+#' @noRd
+system_records <- function(records, system) {
+  in_dir <- vapply(strsplit(names(records), "/", fixed = TRUE), function(p) {
+    system %in% p[-length(p)]
+  }, logical(1))
+  tagged <- vapply(records, function(r) {
+    is.list(r) && identical(as.character(r[["system"]] %||% ""), system)
+  }, logical(1))
+  records[in_dir | tagged]
+}
+
+#' First characters of a hash
+#' @noRd
+short_hash <- function(h, n = 12) {
+  substr(as.character(h)[[1]], 1, n)
+}
+
+#' Which reliability rows compare two humans
+#' @noRd
+reliability_kind <- function(rel) {
+  kind <- rep("other", nrow(rel))
+  if ("comparison" %in% names(rel)) {
+    cmp <- tolower(rel$comparison)
+    kind[grepl("human.*human", cmp)] <- "human-human"
+  }
+  if (all(c("coder_a", "coder_b") %in% names(rel))) {
+    both <- grepl("human|annotator|coder_h|^h[0-9]", tolower(rel$coder_a)) &
+      grepl("human|annotator|coder_h|^h[0-9]", tolower(rel$coder_b))
+    kind[both & kind == "other" & !("comparison" %in% names(rel))] <- "human-human"
+  }
+  kind
+}
+
+#' "Cohen's kappa 0.81 [0.75, 0.87] (n = 200)" clauses
+#' @noRd
+agreement_clauses <- function(rel, digits, esc, with_pair = FALSE) {
+  pairs <- reliability_pairs(rel)
+  est <- fmt_ci(rel$estimate, rel$ci_low %||% NA, rel$ci_high %||% NA, digits)
+  out <- paste0(
+    if ("metric" %in% names(rel)) paste0(esc(metric_label(rel$metric)), " ") else "",
+    est,
+    if ("n" %in% names(rel)) ifelse(is.na(rel$n), "", paste0(" (n = ", rel$n, ")")) else ""
+  )
+  if (with_pair) {
+    out <- paste0(esc(pairs), ", ", out)
+  } else if (length(unique(pairs)) > 1) {
+    out <- paste0(out, " for ", esc(pairs))
+  }
+  paste(out, collapse = "; ")
+}
+
+#' One bias record as a clause, using only the recorded fields
+#' @noRd
+describe_bias <- function(b, num, esc) {
+  if (is.character(b)) {
+    return(esc(b))
+  }
+  if (is.data.frame(b)) {
+    b <- split(b, seq_len(nrow(b)))
+    return(unlist(lapply(b, function(r) describe_bias(as.list(r), num, esc))))
+  }
+  if (!is.list(b)) {
+    return(NULL)
+  }
+  if (!is.null(names(b)) && all(vapply(b, is.list, logical(1))) && is.null(b$attribute)) {
+    return(unlist(lapply(b, describe_bias, num = num, esc = esc)))
+  }
+  what <- b$attribute %||% b$variable %||% b$group
+  metric <- b$metric
+  parts <- c(
+    if (!is.null(what)) paste0("by ", esc(as.character(what))),
+    if (!is.null(metric) && !is.null(b$min) && !is.null(b$max)) {
+      paste0(esc(metric_label(metric)), " ranged from ", num(b$min), " to ", num(b$max))
+    },
+    if (!is.null(b$test) && !is.null(b$p_value)) {
+      paste0(esc(as.character(b$test)), " p = ", num(b$p_value))
+    },
+    if (!is.null(b$conclusion)) esc(as.character(b$conclusion))
+  )
+  if (length(parts) == 0) NULL else paste(parts, collapse = ", ")
+}
+
+#' Escape LaTeX special characters in text
+#' @noRd
+escape_latex <- function(x) {
+  x <- as.character(x)
+  x <- gsub("\\", "\001", x, fixed = TRUE)
+  x <- gsub("([&%$#_{}])", "\\\\\\1", x)
+  x <- gsub("~", "\\textasciitilde{}", x, fixed = TRUE)
+  x <- gsub("^", "\\textasciicircum{}", x, fixed = TRUE)
+  gsub("\001", "\\textbackslash{}", x, fixed = TRUE)
+}

@@ -1,0 +1,82 @@
+test_that("methods_section writes every recorded fact and only those", {
+  res <- read_results(make_results_dir())
+  m <- methods_section(res)
+  expect_s3_class(m, "llmcoder_methods")
+  text <- format(m)
+  expect_match(text, "^## Methods")
+  expect_match(text, "codebook \u201cCAP major topics\u201d (3 labels; one label per document; SHA-256 `c0ffee00c0ff`)", fixed = TRUE)
+  expect_match(text, "is google/gemma-3-270m-it (version q4_k_m, weights SHA-256 `ab12cd34ef56`)", fixed = TRUE)
+  expect_match(text, "prompt SHA-256 `9f8e7d6c5b4a`, temperature 0, greedy decoding, at most 8 output tokens, seed 1", fixed = TRUE)
+  expect_match(text, "gold standard of 100 documents (stratified random sample by year and party)", fixed = TRUE)
+  expect_match(text, "Human coders agreed with each other with Cohen's kappa 0.81 [0.75, 0.87] (n = 200)", fixed = TRUE)
+  expect_match(text, "coder_1 vs gemma3-270m, Cohen's kappa 0.72 [0.65, 0.79]", fixed = TRUE)
+  expect_match(text, "95% percentile bootstrap confidence intervals over documents, 1,000 resamples", fixed = TRUE)
+  expect_match(text, "`minilm-ft`: Accuracy 0.93 [0.88, 0.97]", fixed = TRUE)
+  expect_match(text, "Changed after validation: merged two labels whose definitions overlapped.", fixed = TRUE)
+  expect_match(text, "llmcoder 0.1.0 (git `0123456789`)", fixed = TRUE)
+  # per-class F1 range of gemma3-270m, from the confusion counts of the fixture
+  cm <- matrix(c(30, 5, 5, 4, 26, 0, 2, 3, 25), 3, byrow = TRUE)
+  f1 <- 2 * diag(cm) / (rowSums(cm) + colSums(cm))
+  expect_match(
+    text,
+    sprintf("from %.2f (health) to %.2f (defense) for `gemma3-270m`", min(f1), max(f1)),
+    fixed = TRUE
+  )
+  # the minilm coder has no run record: no model sentence is invented for it
+  expect_false(grepl("The coder `minilm-ft`", text, fixed = TRUE))
+  expect_false(grepl("Bias", text, fixed = TRUE))
+})
+
+test_that("methods_section omits sentences whose facts are absent", {
+  res <- read_results(make_results_dir(parts = c("metrics")))
+  text <- format(methods_section(res, heading = FALSE))
+  expect_match(text, "^Every coder was validated against a gold standard of 100 documents\\.")
+  expect_false(grepl("codebook", text, fixed = TRUE))
+  expect_false(grepl("Human coders", text, fixed = TRUE))
+  expect_false(grepl("Per-class", text, fixed = TRUE))
+  expect_false(grepl("llmcoder", text, fixed = TRUE))
+  empty <- read_results(withr::local_tempdir())
+  expect_equal(format(methods_section(empty, heading = FALSE)), "")
+})
+
+test_that("methods_section reports bias checks when recorded", {
+  dir <- make_results_dir()
+  write_json_fixture(
+    list(bias = list(attribute = "party", metric = "macro_f1", min = 0.71, max = 0.83,
+                     test = "chi-squared test of error rates", p_value = 0.41)),
+    file.path(dir, "bias", "provenance.json")
+  )
+  text <- format(methods_section(read_results(dir)))
+  expect_match(
+    text,
+    "Bias checks: by party, Macro F1 ranged from 0.71 to 0.83, chi-squared test of error rates p = 0.41.",
+    fixed = TRUE
+  )
+})
+
+test_that("methods_section escapes LaTeX", {
+  res <- read_results(make_results_dir())
+  tex <- format(methods_section(res, format = "latex"))
+  expect_match(tex, "^\\\\section\\*\\{Methods\\}")
+  expect_match(tex, "\\texttt{gemma3-270m}", fixed = TRUE)
+  expect_match(tex, "95\\% percentile", fixed = TRUE)
+  expect_match(tex, "coder\\_1 vs gemma3-270m", fixed = TRUE)
+  expect_false(grepl("(?<!\\\\)_", gsub("\\\\texttt\\{[^}]*\\}", "", tex), perl = TRUE))
+})
+
+test_that("escape_latex handles every special character", {
+  expect_equal(
+    escape_latex("a_b & 5% $x$ #1 {y} ~ ^ \\"),
+    "a\\_b \\& 5\\% \\$x\\$ \\#1 \\{y\\} \\textasciitilde{} \\textasciicircum{} \\textbackslash{}"
+  )
+})
+
+test_that("methods_section carries provenance and prints invisibly", {
+  res <- read_results(make_results_dir())
+  m <- methods_section(res)
+  expect_equal(attr(m, "provenance")$verb, "methods_section")
+  expect_true("codebook" %in% attr(m, "provenance")$paragraphs)
+  expect_output(vis <- withVisible(print(m)), "Methods")
+  expect_false(vis$visible)
+  expect_error(methods_section(res, format = "docx"), "should be one of")
+})
