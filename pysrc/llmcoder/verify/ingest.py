@@ -26,7 +26,6 @@ from llmcoder.errors import InputError
 from llmcoder.io import provenance, write_csv, write_json, write_parquet
 from llmcoder.verify._common import (
     DATA_SHEET,
-    FIXED_COLUMNS,
     MANIFEST_KIND,
     META_SHEET,
     SHEET_COLUMNS,
@@ -52,7 +51,8 @@ DECISION_SCHEMA = {"doc_id": pl.Utf8, "coder": pl.Utf8, "label": pl.Utf8, "decis
 RELIABILITY_SCHEMA = {"scope": pl.Utf8, "coefficient": pl.Utf8, "estimate": pl.Float64,
                       "se": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
                       "n_units": pl.Int64, "n_coders": pl.Int64, "method": pl.Utf8}
-_FIX_RESTORE = "restore the row as llmcoder wrote it (copy it from the blank sheet); only 'decision' and 'comment' may be edited"
+_FIX_RESTORE = ("restore the row as llmcoder wrote it (copy it from the blank sheet); "
+                "only 'decision' and 'comment' may be edited")
 
 
 # -- reading one filled sheet -------------------------------------------------------------------------
@@ -601,10 +601,11 @@ def verify_decisions(
                 continue
             reason = f"adjudication unresolved ({len(k)} labels kept)"
         if reason is not None:
+            kept_by = {c: "|".join(sorted(lab for lab, p in labs.items() if p.get(c) == "keep")) or "-"
+                       for c in coders}
             queue_rows.append({
                 "doc_id": doc, "reason": reason, "coders": coders,
-                "kept": "; ".join(f"{c}: {'|'.join(sorted(lab for lab, p in labs.items() if p.get(c) == 'keep')) or '-'}"
-                                  for c in coders),
+                "kept": "; ".join(f"{c}: {k}" for c, k in kept_by.items()),
                 "labels": sorted(labs),
             })
             continue

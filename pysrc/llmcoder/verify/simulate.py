@@ -7,13 +7,16 @@ manifest and summary carry ``simulated: true`` and the verified table's ``source
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from llmcoder.errors import InputError, Problem
-from llmcoder.verify._common import Sheets
+from llmcoder.verify._common import SHEET_COLUMNS, Sheets
 
 
 def _gold_sets(gold: pl.DataFrame) -> dict[str, set[str]]:
@@ -71,3 +74,21 @@ def simulate_verification(
     if isinstance(sheets, Sheets):
         return sheets.derive(filled, simulated=True)
     return Sheets(filled, simulated=True)
+
+
+def read_blank_sheets(sheets_dir: str | os.PathLike[str], manifest: Mapping[str, Any]) -> Sheets:
+    """The sheets written by :func:`write_sheets`, read back as frames (XLSX, else CSV)."""
+    from llmcoder.verify.ingest import read_filled_sheet
+
+    frames = {}
+    for coder, entry in manifest["coders"].items():
+        name = entry.get("xlsx") or entry.get("csv")
+        sheet, problems = read_filled_sheet(Path(sheets_dir) / name)
+        if sheet is None:
+            raise InputError(str(Path(sheets_dir) / name), "cannot read the blank sheet", problems,
+                             fix="write the sheets again with 'llmcoder verify sheets'")
+        data = {c: [cells.get(c, "") for _, cells in sheet.rows] for c in SHEET_COLUMNS}
+        data["item"] = [int(float(v)) for v in data["item"]]
+        frames[coder] = pl.DataFrame(data, schema={c: (pl.Int64 if c == "item" else pl.Utf8)
+                                                   for c in SHEET_COLUMNS})
+    return Sheets(frames, settings=manifest.get("settings") or {})

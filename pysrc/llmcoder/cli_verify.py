@@ -1,0 +1,124 @@
+"""``llmcoder verify``: make verification sheets, ingest filled ones, simulate a verifier for demos."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _fail(err: Exception) -> None:
+    print(f"error: {err}", file=sys.stderr)
+    raise typer.Exit(code=2)
+
+
+def _split(csv: str) -> list[str]:
+    return [c.strip() for c in csv.split(",") if c.strip()]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``verify`` sub-app (commands ``sheets``, ``ingest``, ``simulate``) to ``app``."""
+    verify = typer.Typer(name="verify", no_args_is_help=True, add_completion=False,
+                         pretty_exceptions_enable=False,
+                         help="Human verification by rejection: sheets for human coders, ingest of the "
+                              "filled sheets into verified labels.")
+
+    @verify.command("sheets")
+    def sheets(
+        corpus: Annotated[Path, typer.Option(help="Canonical corpus Parquet (from 'llmcoder prepare').")],
+        codings: Annotated[list[Path], typer.Option(
+            help="LLM codings: coders/<coder_id>.parquet files or their folder (repeatable).")],
+        codebook: Annotated[Path, typer.Option(help="Codebook YAML (label names and definitions).")],
+        coders: Annotated[str, typer.Option(help="Human coders, comma-separated (they name the files).")],
+        out: Annotated[Path, typer.Option(help="Folder for <coder>.xlsx/.csv and manifest.json.")],
+        study: Annotated[str, typer.Option(help="Study id written into every sheet.")] = "study",
+        overlap: Annotated[float, typer.Option(help="Share of documents given to several coders.")] = 0.2,
+        overlap_coders: Annotated[int, typer.Option(help="Coders per overlap document.")] = 2,
+        min_prob: Annotated[float | None, typer.Option(
+            help="Also propose every label with at least this probability.")] = None,
+        all_rotations: Annotated[bool, typer.Option(
+            help="Propose the chosen labels of every rotation, not only rotation 0.")] = False,
+        route: Annotated[str, typer.Option(
+            help="'none' or 'uncertain_first' (LLM disagreement or low confidence on top).")] = "none",
+        uncertain_below: Annotated[float, typer.Option(
+            help="Top probability below which a document counts as uncertain.")] = 0.5,
+        seed: Annotated[int, typer.Option(help="Seed of the assignment and the row order.")] = 0,
+        formats: Annotated[str, typer.Option(help="Comma-separated: xlsx, csv.")] = "xlsx,csv",
+    ) -> None:
+        """Write one blind verification sheet per human coder and the manifest ingest checks them against."""
+        from llmcoder.errors import InputError
+        from llmcoder.verify import make_sheets, write_sheets
+
+        try:
+            s = make_sheets(corpus, codings, codebook, coders=_split(coders), overlap=overlap,
+                            overlap_coders=overlap_coders, min_prob=min_prob,
+                            rotations="all" if all_rotations else "first", route=route,  # type: ignore[arg-type]
+                            uncertain_below=uncertain_below, random_state=seed)
+            write_sheets(s, out, study=study, formats=_split(formats))
+        except (InputError, ValueError) as err:
+            _fail(err)
+        for coder, frame in s.items():
+            print(f"{out / coder}.xlsx: {frame.height} rows, {frame['doc_id'].n_unique()} documents")
+        st = s.settings
+        print(f"{out / 'manifest.json'}: {st['n_documents']} documents ({st['n_overlap_documents']} shared), "
+              f"{len(st['documents_without_proposals'])} without proposals")
+
+    @verify.command("ingest")
+    def ingest_cmd(
+        sheets: Annotated[list[Path], typer.Argument(help="Filled sheets, one per human coder (XLSX or CSV).")],
+        manifest: Annotated[Path, typer.Option(help="manifest.json written with the blank sheets.")],
+        codebook: Annotated[Path, typer.Option(help="The study's codebook YAML.")],
+        out: Annotated[Path, typer.Option(help="Folder for verified labels, decision log, queue and rates.")],
+        adjudication: Annotated[Path | None, typer.Option(
+            help="Filled adjudication sheet (written by a previous ingest under OUT/adjudication/).")] = None,
+        overlap_policy: Annotated[str, typer.Option(
+            help="Several coders disagree: 'adjudicate', 'union' or 'intersection'.")] = "adjudicate",
+        allow_missing: Annotated[bool, typer.Option(
+            help="Ingest even when some coders of the manifest have no sheet.")] = False,
+    ) -> None:
+        """Validate the filled sheets (all problems at once; nothing written if any) and write the results."""
+        from llmcoder.errors import InputError
+        from llmcoder.verify import ingest
+
+        try:
+            res = ingest(sheets, codebook=codebook, manifest=manifest, adjudication=adjudication,
+                         require_all=not allow_missing, overlap_policy=overlap_policy)  # type: ignore[arg-type]
+        except (InputError, ValueError) as err:
+            _fail(err)
+        res.write(out)
+        s = res.summary
+        sim = " (SIMULATED verification)" if res.simulated else ""
+        print(f"{out}: {s['n_verified']} of {s['n_documents']} documents verified{sim}, "
+              f"{s['n_adjudication_queue']} to adjudicate")
+        for v in s.get("decision_variants", []):
+            print(f"  '{v['written']}' read as {v['read_as']}: {v['rows']} rows")
+        if s["n_adjudication_queue"] and res.adjudication_sheet is not None:
+            print(f"  adjudicate: fill {out / 'adjudication' / 'adjudicator.xlsx'}, then ingest again with "
+                  "--adjudication")
+
+    @verify.command("simulate")
+    def simulate_cmd(
+        sheets_dir: Annotated[Path, typer.Option(help="Folder with the blank sheets and manifest.json.")],
+        corpus: Annotated[Path, typer.Option(help="Canonical corpus Parquet with gold labels.")],
+        out: Annotated[Path, typer.Option(help="Folder for the simulated filled sheets.")],
+        error_rate: Annotated[float, typer.Option(help="Probability of a wrong simulated decision.")] = 0.05,
+        seed: Annotated[int, typer.Option(help="Seed of the simulated errors.")] = 0,
+    ) -> None:
+        """Fill the sheets from gold labels with seeded errors (demo only: marked simulated everywhere)."""
+        from llmcoder.corpus import read_corpus
+        from llmcoder.errors import InputError
+        from llmcoder.verify import load_manifest, simulate_verification, write_sheets
+        from llmcoder.verify.simulate import read_blank_sheets
+
+        try:
+            man = load_manifest(sheets_dir / "manifest.json")
+            blank = read_blank_sheets(sheets_dir, man)
+            filled = simulate_verification(blank, read_corpus(corpus), error_rate=error_rate, random_state=seed)
+            written = write_sheets(filled, out, study=man["study"], formats=["xlsx"], manifest=False)
+        except (InputError, ValueError) as err:
+            _fail(err)
+        print(f"{out}: {len(written)} SIMULATED filled sheet(s) (error rate {error_rate}); no person verified them")
+
+    app.add_typer(verify, name="verify")
