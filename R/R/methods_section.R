@@ -37,19 +37,25 @@
 #' @param x An `llmcoder_results` object from [read_results()].
 #' @param format `"markdown"` or `"latex"`.
 #' @param digits Decimals of the reported statistics.
+#' @param metrics Metrics to report for each system, in order. `NULL`
+#'   reports the headline metrics (those with confidence intervals), or all
+#'   when none has one.
 #' @param heading Whether to start with a "Methods" heading.
 #'
 #' @return An `llmcoder_methods` object: the text (one string), with
 #'   `format`, `facts` (the values used, for checking) and `provenance`
-#'   attributes. Print it, or save it with [write_table()]-like
-#'   `writeLines(format(m), path)`.
+#'   attributes. Print it, or save it with `writeLines(format(m), path)`.
 #' @seealso [read_results()], [metrics_table()]
 #' @examples
 #' \dontrun{
 #' cat(methods_section(read_results("results/demo")))
 #' }
 #' @export
-methods_section <- function(x, format = c("markdown", "latex"), digits = 2, heading = TRUE) {
+methods_section <- function(x,
+                            format = c("markdown", "latex"),
+                            digits = 2,
+                            metrics = NULL,
+                            heading = TRUE) {
   check_results(x)
   format <- match.arg(format)
   check_digits(digits)
@@ -73,10 +79,13 @@ methods_section <- function(x, format = c("markdown", "latex"), digits = 2, head
     (if (!is.null(x$per_class)) length(unique(x$per_class$label)))
   task <- if (!is.na(x$task)) x$task else first_value(x$records, "task")
   if (!is.null(cb_name) || !is.null(n_labels)) {
-    s <- "Documents were coded"
-    if (!is.null(cb_name)) s <- paste0(s, " with the codebook \u201c", esc(cb_name), "\u201d")
+    s <- if (!is.null(cb_name)) {
+      paste0("Documents were coded with the codebook \u201c", esc(cb_name), "\u201d")
+    } else {
+      paste("Documents were coded with a codebook of", n_labels, "labels")
+    }
     details <- c(
-      if (!is.null(n_labels)) paste(n_labels, "labels"),
+      if (!is.null(n_labels) && !is.null(cb_name)) paste(n_labels, "labels"),
       if (identical(task, "single")) "one label per document",
       if (identical(task, "multi")) "any number of labels per document",
       if (!is.null(cb_sha)) paste("SHA-256", code(short_hash(cb_sha)))
@@ -175,6 +184,12 @@ methods_section <- function(x, format = c("markdown", "latex"), digits = 2, head
     n_boot <- unique(unlist(lapply(x$records, function(r) if (is.list(r)) r[["n_boot"]])))
     sys_sent <- vapply(systems[systems %in% x$metrics$system], function(sys) {
       m <- x$metrics[x$metrics$system == sys & !is.na(x$metrics$estimate), , drop = FALSE]
+      if (!is.null(metrics)) {
+        m <- m[m$metric %in% metrics, , drop = FALSE]
+        m <- m[order(match(m$metric, metrics)), , drop = FALSE]
+      } else if (any(!is.na(m$ci_low %||% NA))) {
+        m <- m[!is.na(m$ci_low), , drop = FALSE] # the headline metrics: those with intervals
+      }
       if (nrow(m) == 0) {
         return(NA_character_)
       }

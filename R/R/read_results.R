@@ -19,7 +19,8 @@
 #'   \item{`learning_curve.csv` (or `learning_curve/learning_curve.csv`)}{
 #'     `model, train_size, seed, metric, value`.}
 #'   \item{`*.json` under `dir`}{provenance records (`provenance.json`,
-#'     `metrics.json`, ...), kept as parsed lists keyed by relative path.}
+#'     `metrics.json`, ...), kept as parsed lists keyed by relative path.
+#'     The `report/` folder is skipped.}
 #' }
 #' The `system` column is filled from the folder name when a file lacks it.
 #'
@@ -126,6 +127,8 @@ read_results <- function(dir) {
   }
 
   json_files <- sort(list.files(dir, pattern = "\\.json$", recursive = TRUE, full.names = TRUE))
+  # The report folder holds this package's own output, not results.
+  json_files <- json_files[!startsWith(relative_to(json_files, dir), "report/")]
   records <- lapply(json_files, function(path) {
     tryCatch(
       jsonlite::read_json(path, simplifyVector = TRUE),

@@ -11,7 +11,11 @@ test_that("methods_section writes every recorded fact and only those", {
   expect_match(text, "Human coders agreed with each other with Cohen's kappa 0.81 [0.75, 0.87] (n = 200)", fixed = TRUE)
   expect_match(text, "coder_1 vs gemma3-270m, Cohen's kappa 0.72 [0.65, 0.79]", fixed = TRUE)
   expect_match(text, "95% percentile bootstrap confidence intervals over documents, 1,000 resamples", fixed = TRUE)
-  expect_match(text, "`minilm-ft`: Accuracy 0.93 [0.88, 0.97]", fixed = TRUE)
+  expect_match(text, "`minilm-ft`: Accuracy 0.93 [0.88, 0.97], Macro F1 0.91 [0.86, 0.96], Cohen's kappa 0.83 [0.76, 0.90].", fixed = TRUE)
+  # Krippendorff's alpha has no interval in the fixture: not a headline metric
+  expect_false(grepl("Krippendorff", text, fixed = TRUE))
+  chosen <- format(methods_section(res, metrics = c("krippendorff_alpha", "accuracy")))
+  expect_match(chosen, "`gemma3-270m`: Krippendorff's alpha 0.70, Accuracy 0.81 [0.76, 0.85];", fixed = TRUE)
   expect_match(text, "Changed after validation: merged two labels whose definitions overlapped.", fixed = TRUE)
   expect_match(text, "llmcoder 0.1.0 (git `0123456789`)", fixed = TRUE)
   # per-class F1 range of gemma3-270m, from the confusion counts of the fixture
@@ -32,6 +36,7 @@ test_that("methods_section omits sentences whose facts are absent", {
   text <- format(methods_section(res, heading = FALSE))
   expect_match(text, "^Every coder was validated against a gold standard of 100 documents\\.")
   expect_false(grepl("codebook", text, fixed = TRUE))
+  expect_false(grepl("SHA", text, fixed = TRUE))
   expect_false(grepl("Human coders", text, fixed = TRUE))
   expect_false(grepl("Per-class", text, fixed = TRUE))
   expect_false(grepl("llmcoder", text, fixed = TRUE))
@@ -79,4 +84,11 @@ test_that("methods_section carries provenance and prints invisibly", {
   expect_output(vis <- withVisible(print(m)), "Methods")
   expect_false(vis$visible)
   expect_error(methods_section(res, format = "docx"), "should be one of")
+})
+
+test_that("an unnamed codebook is described by its label count", {
+  dir <- make_results_dir(parts = c("metrics", "records"))
+  unlink(file.path(dir, "provenance.json"))
+  text <- format(methods_section(read_results(dir)))
+  expect_match(text, "Documents were coded with a codebook of 3 labels (one label per document).", fixed = TRUE)
 })

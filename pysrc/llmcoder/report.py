@@ -1,0 +1,183 @@
+"""The publication report of a study: tables, figures and methods text, made by the R package.
+
+Python never formats a table here: :func:`build_report` reads the study's results directory with
+the R package's ``read_results()`` (through :mod:`llmcoder.rbridge`) and calls its exported verbs.
+Every file goes to a temporary path first and is renamed into place, so a failed run leaves the
+previous report intact.
+
+Files written to ``<results>/<study>/report/``, each only when its input exists:
+
+=================================  =====================================================
+``metrics.{tex,html,md}``          ``metrics_table()``: headline metrics with CIs
+``per_class.{tex,html,md}``        ``per_class_table()``
+``reliability.{tex,html,md}``      ``reliability_table()``
+``confusion_<system>.{pdf,png}``   ``confusion_plot()`` per system (single-label tasks)
+``learning_curve.{pdf,png}``       ``learning_curve_plot()``
+``methods.md``, ``methods.tex``    ``methods_section()`` (with the markdown / latex format)
+``provenance.json``                what was written, from which inputs, with which versions
+=================================  =====================================================
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from llmcoder.io import atomic_path, provenance, write_json, write_text
+
+__all__ = ["FORMATS", "build_report"]
+
+Format = Literal["latex", "html", "markdown"]
+#: Table formats and their file extensions.
+FORMATS: dict[str, str] = {"latex": "tex", "html": "html", "markdown": "md"}
+#: Parts of ``llmcoder_results`` and the R verb that tabulates each.
+_TABLES = (("metrics", "metrics_table"), ("per_class", "per_class_table"),
+           ("reliability", "reliability_table"))
+
+
+def _slug(name: str) -> str:
+    """A file-name-safe form of a system name (``google/gemma 3`` -> ``google_gemma_3``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "system"
+
+
+def _part(results, name: str):
+    """The element ``name`` of an R list, or None when absent or NULL."""
+    import rpy2.rinterface as ri
+
+    names = list(ri.baseenv["names"](results))
+    if name not in names:
+        return None
+    value = results[names.index(name)]
+    return None if value is ri.NULL else value
+
+
+def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(formats, str):
+        formats = (formats,)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ValueError(
+            f"formats must be a non-empty subset of {sorted(FORMATS)}; got {list(formats)!r}"
+        )
+    return tuple(dict.fromkeys(formats))
+
+
+def build_report(
+    results_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    formats: Sequence[Format] = ("latex", "html", "markdown"),
+    digits: int = 3,
+    figure_size: tuple[float, float] = (6.0, 4.5),
+    dpi: int = 300,
+) -> list[Path]:
+    """Write a study's tables, figures and methods text with the ``llmcoder`` R package.
+
+    Parameters
+    ----------
+    results_dir : path
+        The study's results directory (``results/<study>``) as the workflow writes it.
+    out_dir : path, default=None
+        Where to write; ``None`` means ``<results_dir>/report``.
+    formats : sequence of {"latex", "html", "markdown"}, default=("latex", "html", "markdown")
+        Table formats. ``methods.tex`` is written with ``"latex"``, ``methods.md`` with
+        ``"markdown"``.
+    digits : int, default=3
+        Decimals in the tables.
+    figure_size : (float, float), default=(6.0, 4.5)
+        Width and height of the figures in inches.
+    dpi : int, default=300
+        Resolution of the PNG figures.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in writing order (``provenance.json`` last).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``results_dir`` does not exist.
+    ValueError
+        If ``formats`` holds an unknown format.
+
+    See Also
+    --------
+    llmcoder.rbridge.r_call : how the R verbs are called.
+
+    Examples
+    --------
+    >>> from llmcoder.report import build_report
+    >>> paths = build_report("results/demo")  # doctest: +SKIP
+    >>> sorted(p.name for p in paths)[:2]  # doctest: +SKIP
+    ['confusion_gemma3-270m.pdf', 'confusion_gemma3-270m.png']
+    """
+    from llmcoder.rbridge import from_r, r_call, r_session
+
+    formats = _check_formats(formats)
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"{results_dir}: results directory not found; run the workflow first")
+    out = Path(out_dir) if out_dir is not None else results_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    ri = r_session()
+
+    results = r_call("llmcoder::read_results", str(results_dir))
+    written: list[Path] = []
+
+    def table(verb: str, target: Path, fmt: str) -> None:
+        tbl = r_call(f"llmcoder::{verb}", results, format=fmt, digits=digits)
+        with atomic_path(target, target.suffix) as tmp:
+            r_call("llmcoder::write_table", tbl, str(tmp))
+        written.append(target)
+
+    for part, verb in _TABLES:
+        if _part(results, part) is not None:
+            for fmt in formats:
+                table(verb, out / f"{part}.{FORMATS[fmt]}", fmt)
+
+    def figure(plot, stem: str) -> None:
+        # save_figure writes <base>.pdf and <base>.png; both go to a private temp folder first.
+        tmpdir = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=out))
+        try:
+            r_call("llmcoder::save_figure", plot, str(tmpdir / stem), width=figure_size[0],
+                   height=figure_size[1], dpi=dpi)
+            for ext in ("pdf", "png"):
+                os.replace(tmpdir / f"{stem}.{ext}", out / f"{stem}.{ext}")
+                written.append(out / f"{stem}.{ext}")
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+    task = _part(results, "task")
+    confusion = _part(results, "confusion")
+    if confusion is not None and task is not None and str(task[0]) == "single":
+        systems = from_r(confusion)["system"].unique(maintain_order=True).to_list()
+        for system in systems:
+            figure(r_call("llmcoder::confusion_plot", results, system), f"confusion_{_slug(system)}")
+    if _part(results, "learning_curve") is not None:
+        figure(r_call("llmcoder::learning_curve_plot", results), "learning_curve")
+
+    for fmt, name in (("markdown", "methods.md"), ("latex", "methods.tex")):
+        if fmt in formats:
+            text = str(r_call("base::format", r_call("llmcoder::methods_section", results, format=fmt))[0])
+            written.append(write_text(text + "\n", out / name))
+
+    r_version = str(ri.baseenv["R.version.string"][0])
+    pkg_version = str(r_call("base::as.character", r_call("utils::packageVersion", "llmcoder"))[0])
+    written.append(write_json(
+        provenance(
+            step="report",
+            results_dir=str(results_dir),
+            formats=list(formats),
+            files=[p.name for p in written],
+            r_version=r_version,
+            llmcoder_r_version=pkg_version,
+        ),
+        out / "provenance.json",
+    ))
+    return written
