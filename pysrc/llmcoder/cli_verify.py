@@ -121,4 +121,21 @@ def register(app: typer.Typer) -> None:
             _fail(err)
         print(f"{out}: {len(written)} SIMULATED filled sheet(s) (error rate {error_rate}); no person verified them")
 
+    @verify.command("flourishing")
+    def flourishing_cmd(
+        codings: Annotated[Path, typer.Argument(help="flourishing_llm_codings_verified.csv")],
+        tweets: Annotated[Path, typer.Argument(help="flourishing_tweets.csv (published verified sets)")],
+        out: Annotated[Path | None, typer.Option(help="Also write the ingest outputs here.")] = None,
+    ) -> None:
+        """Run the Rethinking Scale paper's own verification through ingest and print its numbers."""
+        from llmcoder.errors import InputError
+        from llmcoder.verify.adapters import report_flourishing, verify_flourishing
+
+        try:
+            print(report_flourishing(codings, tweets))
+            if out is not None:
+                verify_flourishing(codings, tweets)[0].write(out)
+        except InputError as err:
+            _fail(err)
+
     app.add_typer(verify, name="verify")

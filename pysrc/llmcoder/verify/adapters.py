@@ -107,14 +107,14 @@ def compare_with_published(verified: pl.DataFrame, tweets_path: str | os.PathLik
 
 def verify_flourishing(path: str | os.PathLike[str], tweets_path: str | os.PathLike[str] | None = None, *,
                        level: bool = True, overlap_policy: OverlapPolicy = "adjudicate",
-                       ) -> tuple[VerifyResult, dict[str, Any]]:
+                       reliability: bool = True) -> tuple[VerifyResult, dict[str, Any]]:
     """Run the paper's decisions through :func:`verify_decisions` (multi-label) and compare with the
     published sets when ``tweets_path`` (flourishing_tweets.csv) is given."""
     decisions = decisions_from_flourishing(path, level=level)
     proposals = proposals_from_flourishing(path, level=level)
     raw = _read_flourishing(path, level)
     result = verify_decisions(decisions, task="multi", proposals=proposals, overlap_policy=overlap_policy,
-                              study="rethinking_scale_flourishing",
+                              study="rethinking_scale_flourishing", reliability=reliability,
                               summary_extra={"source_file": str(path)})
     info: dict[str, Any] = {
         "n_rows": raw.height, "n_decisions": decisions.height,
@@ -130,3 +130,43 @@ def verify_flourishing(path: str | os.PathLike[str], tweets_path: str | os.PathL
         info["llm_dimensions_not_in_codebook"] = sorted(llm_dims - dims)
         info["comparison"] = compare_with_published(result.verified, tweets_path, level=level)
     return result, info
+
+
+def report_flourishing(path: str | os.PathLike[str], tweets_path: str | os.PathLike[str]) -> str:
+    """The numbers of the paper's verification run through llmcoder, as text."""
+    lines = []
+    for policy in ("adjudicate", "union"):
+        res, info = verify_flourishing(path, tweets_path, overlap_policy=policy,  # type: ignore[arg-type]
+                                       reliability=policy == "adjudicate")
+        s, cmp = res.summary, info["comparison"]
+        if policy == "adjudicate":
+            lines.append(f"Human Flourishing verification ({path})")
+            lines.append(f"  {info['n_rows']} rows -> {info['n_decisions']} decisions (tweet x coder x "
+                         f"dimension:level); {info['n_collapsed_duplicates']} repeated rows collapsed, "
+                         f"{info['n_conflicting_duplicates']} of them with conflicting Y/N (kept if any Y)")
+            lines.append(f"  LLM dimensions not among the {info['n_codebook_dimensions']} codebook dimensions: "
+                         f"{len(info['llm_dimensions_not_in_codebook'])} {info['llm_dimensions_not_in_codebook']}")
+            lines.append(f"  {s['n_documents']} tweets, coders {', '.join(s['coders'])}; "
+                         f"{s['n_overlap_documents']} tweets checked by more than one coder")
+            lines.append("  acceptance per LLM (human decisions that kept its proposals; Wilson 95% CI):")
+            for r in res.acceptance.iter_rows(named=True):
+                lines.append(f"    {r['llm_coder']:7s} {r['n_kept']:5d}/{r['n_decisions']:5d} = {r['acceptance']:.3f} "
+                             f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]; in the verified sets: "
+                             f"{r['verified_precision']:.3f} [{r['vp_ci_low']:.3f}, {r['vp_ci_high']:.3f}] "
+                             f"of {r['n_on_verified']} proposals")
+            rel = res.reliability.filter(pl.col("scope") == "all labels")
+            if rel.height:
+                lines.append(f"  reliability on the overlap ({rel['n_units'][0]} tweet x label units, "
+                             f"{rel['n_coders'][0]} coders; keep/reject):")
+                for r in rel.iter_rows(named=True):
+                    lines.append(f"    {r['coefficient']:20s} {r['estimate']:.3f} "
+                                 f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
+            else:
+                lines.append(f"  reliability: {s.get('reliability_note')}")
+            n_lab = res.reliability["scope"].n_unique() - 1 if rel.height else 0
+            lines.append(f"  per-label reliability: {n_lab} labels with at least 10 shared tweets")
+        lines.append(f"  overlap policy '{policy}': {s['n_verified']} tweets verified, {s['n_adjudication_queue']} "
+                     f"to adjudicate; vs published labels_with_level: {cmp['n_compared']} compared, "
+                     f"equal sets {cmp['share_equal']:.4f}, mean Jaccard {cmp['mean_jaccard']:.4f}")
+    return "\n".join(lines)
+

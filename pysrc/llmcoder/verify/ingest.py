@@ -383,7 +383,8 @@ def ingest(
         for coder in sorted(set(man["coders"]) - set(coder_file)):
             problems.append(SheetProblem(
                 f"no filled sheet of coder '{coder}'", file=f"<{len(list(sheet_paths))} sheets given>",
-                fix=f"pass {coder}.xlsx as filled by {coder} (or set require_all=False to ingest without it)"))
+                fix=f"pass {coder}.xlsx as filled by {coder}, or ingest without it "
+                    "(--allow-missing, require_all=False)"))
     seed = int((man.get("settings") or {}).get("random_state") or 0)
     frame = pl.DataFrame(decisions, schema=DECISION_SCHEMA)
     adj_frame = None
