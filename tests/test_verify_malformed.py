@@ -194,3 +194,27 @@ def test_study_of_csv_sidecar_checked(work):
     meta["study"] = "elsewhere"
     side.write_text(json.dumps(meta))
     expect_error(work, filled(work, "csv"), "ben.csv: this sheet belongs to study 'elsewhere'")
+
+
+def test_sorted_rows_and_comments_are_fine(work):
+    def sort_rows(ws):
+        rows = [[c.value for c in r] for r in ws.iter_rows(min_row=2)]
+        rows.sort(key=lambda r: (r[3], r[1]))  # sorted by label, then document
+        rows[0][h.column(ws, "comment") - 1] = "hard one"
+        for i, r in enumerate(rows, start=2):
+            for j, v in enumerate(r, start=1):
+                ws.cell(i, j, v)
+    h.edit_xlsx(work / "filled" / "anna.xlsx", sort_rows)
+    res, out = run_ingest(work, filled(work))
+    assert res.exit_code == 0, res.output
+    import polars as pl
+    log = pl.read_parquet(out / "decisions.parquet")
+    assert log.filter(pl.col("comment") == "hard one").height == 1
+
+
+def test_custom_spellings_on_the_command_line(work):
+    h.edit_xlsx(work / "filled" / "anna.xlsx", lambda ws: ws.cell(2, h.column(ws, "decision"), "falsch"))
+    expect_error(work, filled(work), "decision 'falsch' is not allowed")
+    res, _ = run_ingest(work, filled(work), "--reject-as", "reject,falsch")
+    assert res.exit_code == 0, res.output
+    assert "'falsch' read as reject: 1 rows" in res.output

@@ -77,14 +77,22 @@ def register(app: typer.Typer) -> None:
             help="Several coders disagree: 'adjudicate', 'union' or 'intersection'.")] = "adjudicate",
         allow_missing: Annotated[bool, typer.Option(
             help="Ingest even when some coders of the manifest have no sheet.")] = False,
+        reject_as: Annotated[str | None, typer.Option(
+            help="Comma-separated spellings read as reject (default: reject,r,x,yes,y,1,true,rejected).")] = None,
+        keep_as: Annotated[str | None, typer.Option(
+            help="Comma-separated spellings read as keep; blank is always keep "
+                 "(default: keep,k,no,n,0,false,kept).")] = None,
     ) -> None:
         """Validate the filled sheets (all problems at once; nothing written if any) and write the results."""
         from llmcoder.errors import InputError
-        from llmcoder.verify import ingest
+        from llmcoder.verify import DEFAULT_VOCABULARY, ingest
 
+        vocab = {"reject": _split(reject_as) if reject_as is not None else DEFAULT_VOCABULARY["reject"],
+                 "keep": ["", *(_split(keep_as) if keep_as is not None else DEFAULT_VOCABULARY["keep"])]}
         try:
             res = ingest(sheets, codebook=codebook, manifest=manifest, adjudication=adjudication,
-                         require_all=not allow_missing, overlap_policy=overlap_policy)  # type: ignore[arg-type]
+                         require_all=not allow_missing, overlap_policy=overlap_policy,  # type: ignore[arg-type]
+                         vocabulary=vocab)
         except (InputError, ValueError) as err:
             _fail(err)
         res.write(out)

@@ -78,6 +78,7 @@ def _read_xlsx(path: Path) -> FilledSheet:
     wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
         ws = wb[DATA_SHEET] if DATA_SHEET in wb.sheetnames else wb.worksheets[0]
+        ws.reset_dimensions()  # some writers record a wrong used range; read every row there is
         it = ws.iter_rows(values_only=True)
         header = [cell_text(h).strip() for h in next(it, ())]
         rows = []
