@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -234,42 +234,58 @@ def _warn_undefined(kind: str, names: Sequence[str], zero_division: float) -> st
 
 
 def bootstrap_sums(
-    x: np.ndarray, n_boot: int, *, random_state: int | None = 0, max_cells: int = _MAX_CELLS
+    x: Any,
+    n_boot: int,
+    *,
+    random_state: int | None = 0,
+    statistic: Callable[[np.ndarray], np.ndarray] | None = None,
+    max_cells: int = _MAX_CELLS,
 ) -> np.ndarray:
     """Column sums of ``x`` over ``n_boot`` bootstrap resamples of its rows.
 
-    Each resample draws ``len(x)`` rows with replacement; the result is ``W @ x`` where ``W[b, i]``
+    Each resample draws ``len(x)`` rows with replacement; its sums are ``W @ x`` where ``W[b, i]``
     counts how often row ``i`` was drawn in resample ``b``. Any statistic that is a function of
     such sums (confusion counts, per-document indicators) is then computed for all resamples at
-    once.
+    once, in chunks of resamples so that memory stays bounded.
 
     Parameters
     ----------
-    x : ndarray of shape (n_rows, n_cols)
-        Per-row (per-document) contributions.
+    x : ndarray or scipy.sparse matrix of shape (n_rows, n_cols)
+        Per-row (per-document) contributions; sparse one-hot rows are summed in O(nnz).
     n_boot : int
         Number of resamples.
     random_state : int or None, default=0
         Seed of :func:`numpy.random.default_rng`.
+    statistic : callable, default=None
+        Applied to each chunk of sums (shape ``(b, n_cols)``), returning ``(b, ...)``; ``None``
+        returns the sums themselves.
 
     Returns
     -------
-    ndarray of shape (n_boot, n_cols)
+    ndarray of shape (n_boot, n_cols) or (n_boot, ...) with ``statistic``
     """
-    x = np.asarray(x, dtype=float)
-    if x.ndim == 1:
-        x = x[:, None]
-    n = x.shape[0]
+    import scipy.sparse as sp
+
+    if sp.issparse(x):
+        xt = sp.csr_matrix(x, dtype=float).T  # CSC: (n_cols, n_rows) @ (n_rows, b)
+        n = x.shape[0]
+    else:
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 1:
+            x = x[:, None]
+        xt = None
+        n = x.shape[0]
     rng = np.random.default_rng(random_state)
-    out = np.empty((n_boot, x.shape[1]))
+    parts = []
     chunk = max(1, min(n_boot, max_cells // max(n, 1)))
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
         idx = rng.integers(0, n, size=(b, n))
         flat = (idx + (np.arange(b) * n)[:, None]).ravel()
         w = np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
-        out[start : start + b] = w @ x
-    return out
+        sums = np.asarray((xt @ w.T).T) if xt is not None else w @ x
+        parts.append(statistic(sums) if statistic is not None else sums)
+    return np.concatenate(parts, axis=0)
 
 
 def percentile_ci(values: np.ndarray, ci: float) -> tuple[float, float]:
@@ -322,6 +338,7 @@ def _evaluate_single(
     zero_division: float,
 ) -> dict[str, Any]:
     import krippendorff
+    import scipy.sparse as sp
 
     dup = (
         gold.filter(pl.col("doc_id").is_duplicated())["doc_id"]
@@ -433,10 +450,12 @@ def _evaluate_single(
     if n_boot and n_boot > 0:
         k = len(all_labels)
         cell = (g_codes * k + p_codes).astype(np.int64)
-        onehot = np.zeros((n, k * k))
-        onehot[np.arange(n), cell] = 1.0
-        sums = bootstrap_sums(onehot, n_boot, random_state=random_state).reshape(n_boot, k, k)
-        boot = _single_from_confusion(sums, len(labels), zero_division)
+        onehot = sp.csr_matrix((np.ones(n), (np.arange(n), cell)), shape=(n, k * k))
+        boot = _single_from_confusion(
+            bootstrap_sums(onehot, n_boot, random_state=random_state).reshape(n_boot, k, k),
+            len(labels),
+            zero_division,
+        )
         check = _single_from_confusion(cm.astype(float), len(labels), zero_division)
         for key in HEADLINE_SINGLE:  # the vectorised formulas must reproduce sklearn
             if not (
