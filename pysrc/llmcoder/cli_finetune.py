@@ -1,0 +1,85 @@
+"""``llmcoder finetune`` and ``llmcoder predict``: train a small coder on verified labels, code a corpus.
+
+Registered on the main app by ``llmcoder.cli`` (``register(app)``); heavy imports (torch,
+transformers, scikit-learn) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmcoder.errors import InputError
+
+
+def _fail(err: InputError) -> None:
+    print(f"error: {err}", file=sys.stderr)
+    raise typer.Exit(code=2)
+
+
+def finetune(
+    config: Annotated[Path, typer.Option(help="Fine-tuning config YAML (see workflow/finetune/).")],
+    corpus: Annotated[Path, typer.Option(help="Canonical corpus Parquet (from 'llmcoder prepare').")],
+    splits: Annotated[Path, typer.Option(help="Splits Parquet (from 'llmcoder split').")],
+    out: Annotated[Path, typer.Option(help="Output directory: model/, predictions_test.parquet, metrics.json.")],
+    verified: Annotated[Path | None, typer.Option(
+        help="Verified labels (doc_id + label/labels); default: the corpus gold.")] = None,
+    size: Annotated[float, typer.Option(help="Training-size fraction: a nested subset of the splits table.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed (overrides the config's).")] = 1,
+) -> None:
+    """Fine-tune a coder on the training split (a nested subset), predict and score the test split."""
+    from llmcoder.finetune.jobs import train_and_predict
+
+    try:
+        rec = train_and_predict(config, corpus, splits, verified, size=size, seed=seed, out_dir=out)
+    except InputError as err:
+        _fail(err)
+        return
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in rec["metrics"].items())
+    print(f"{out}: {rec['model']} size {rec['size']:g} seed {rec['seed']}: "
+          f"{rec['n_train']} training docs; test {shown or 'not scored (no labels)'}")
+
+
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory written by 'llmcoder finetune' (its model/).")],
+    corpus: Annotated[Path, typer.Argument(help="Canonical corpus Parquet to code.")],
+    out: Annotated[Path, typer.Option(help="Output Parquet: doc_id, label, prob, chosen.")],
+    route_share: Annotated[float | None, typer.Option(
+        help="Also route this share of least confident documents to review.")] = None,
+    route_threshold: Annotated[float | None, typer.Option(
+        help="Route instead the documents whose confidence is below this.")] = None,
+    route_by: Annotated[str, typer.Option(help="Confidence: max_prob, margin or closest (multi-label).")] = "max_prob",
+    route_out: Annotated[Path | None, typer.Option(
+        help="Routed documents CSV (default: <out stem>_review.csv).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
+    chunk_rows: Annotated[int, typer.Option(help="Documents read and journaled at once (bounds memory).")] = 50_000,
+) -> None:
+    """Code every document of a corpus with a fine-tuned model (resumable); optionally route the doubtful."""
+    from llmcoder.io import write_csv
+    from llmcoder.predict import predict as run_predict
+    from llmcoder.predict import route_uncertain
+
+    if (model_dir / "model" / "finetune.json").is_file():
+        model_dir = model_dir / "model"
+    try:
+        path = run_predict(model_dir, corpus, out, batch_size=batch_size, chunk_rows=chunk_rows)
+        msg = f"{path}: predictions written"
+        if route_share is not None or route_threshold is not None:
+            routed = route_uncertain(path, share=route_share, threshold=route_threshold,
+                                     by=route_by)  # type: ignore[arg-type]
+            target = route_out or out.with_name(f"{out.stem}_review.csv")
+            write_csv(routed, target)
+            msg += f"; {routed.height} documents routed to review in {target}"
+    except InputError as err:
+        _fail(err)
+        return
+    print(msg)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``finetune`` and ``predict`` to the ``llmcoder`` app."""
+    app.command("finetune")(finetune)
+    app.command("predict")(predict)
