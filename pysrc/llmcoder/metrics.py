@@ -229,7 +229,7 @@ def _warn_undefined(kind: str, names: Sequence[str], zero_division: float) -> st
         f"{kind} is undefined for {len(names)} label(s) ({', '.join(map(str, names[:10]))}"
         f"{', ...' if len(names) > 10 else ''}); set to zero_division={zero_division}"
     )
-    warnings.warn(msg, UndefinedMetricWarning, stacklevel=3)
+    warnings.warn(msg, UndefinedMetricWarning, stacklevel=4)
     return msg
 
 
