@@ -11,6 +11,9 @@ import krippendorff
 import numpy as np
 import polars as pl
 import pytest
+from sklearn import metrics as skm
+from sklearn.exceptions import UndefinedMetricWarning
+
 from llmcoder.errors import InputError
 from llmcoder.metrics import (
     _multi_columns,
@@ -21,12 +24,8 @@ from llmcoder.metrics import (
     evaluate_files,
     write_evaluation,
 )
-from sklearn import metrics as skm
-from sklearn.exceptions import UndefinedMetricWarning
 
-DATA = Path(
-    os.environ.get("LLMCODER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
+DATA = Path(os.environ.get("LLMCODER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def _single(y_true, y_pred, ids=None):
@@ -79,10 +78,7 @@ def test_single_label_matches_sklearn(random_single):
     np.testing.assert_allclose(pc["f1"], f)
     np.testing.assert_array_equal(pc["support"], s)
     cm = skm.confusion_matrix(y_true, y_pred, labels=labels)
-    spec = [
-        (cm.sum() - cm[i].sum() - cm[:, i].sum() + cm[i, i]) / (cm.sum() - cm[i].sum())
-        for i in range(len(labels))
-    ]
+    spec = [(cm.sum() - cm[i].sum() - cm[:, i].sum() + cm[i, i]) / (cm.sum() - cm[i].sum()) for i in range(len(labels))]
     np.testing.assert_allclose(pc["specificity"], spec)
     conf = r["confusion"].pivot(on="pred", index="gold", values="count").select(labels).to_numpy()
     np.testing.assert_array_equal(conf, cm)
@@ -145,9 +141,7 @@ def test_invalid_and_missing_predictions_count_as_wrong():
     assert r["metrics"]["accuracy"] == 0.5
     y_pred = ["a", "(none)", "(none)", "b"]
     assert r["metrics"]["cohen_kappa"] == pytest.approx(skm.cohen_kappa_score(y_true, y_pred))
-    assert r["metrics"]["macro_f1"] == pytest.approx(
-        skm.f1_score(y_true, y_pred, labels=["a", "b"], average="macro")
-    )
+    assert r["metrics"]["macro_f1"] == pytest.approx(skm.f1_score(y_true, y_pred, labels=["a", "b"], average="macro"))
     assert set(r["confusion"]["pred"].to_list()) == {"a", "b", "(none)"}
 
 
@@ -252,9 +246,7 @@ def test_multi_vectorised_replicates_equal_sklearn():
                 skm.jaccard_score(t, q, average="samples", zero_division=0.0)
             )
             assert boot["micro_f1"][b] == pytest.approx(skm.f1_score(t, q, average="micro"))
-            assert boot["macro_f1"][b] == pytest.approx(
-                skm.f1_score(t, q, average="macro", zero_division=0.0)
-            )
+            assert boot["macro_f1"][b] == pytest.approx(skm.f1_score(t, q, average="macro", zero_division=0.0))
 
 
 def test_task_inferred_and_corpus_list_column_accepted():
@@ -359,3 +351,57 @@ def test_semeval_multilabel_against_sklearn():
     assert r["per_class"]["support"].to_list() == y.sum(0).tolist()
     lo, hi = r["ci"]["micro_f1"]
     assert lo < m["micro_f1"] < hi and hi - lo < 0.05
+
+
+def test_cli_evaluate(tmp_path, codebook_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from llmcoder.cli_stats import register
+
+    app = typer.Typer()
+    register(app)
+    gold, pred = _single(["health", "energy", "health", "education"], ["health", "energy", "energy", "education"])
+    gold.write_csv(tmp_path / "gold.csv")
+    pred.write_csv(tmp_path / "pred.csv")
+    out = tmp_path / "eval"
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--gold",
+            str(tmp_path / "gold.csv"),
+            "--pred",
+            str(tmp_path / "pred.csv"),
+            "--out",
+            str(out),
+            "--codebook",
+            str(codebook_path),
+            "--system",
+            "m1",
+            "--n-boot",
+            "50",
+            "--seed",
+            "3",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "accuracy 0.750" in res.stdout
+    pc = pl.read_csv(out / "per_class.csv")
+    assert pc["label"].to_list() == ["health", "education", "energy"]  # codebook order
+    assert json.loads((out / "metrics.json").read_text())["random_state"] == 3
+    pred.head(2).write_csv(tmp_path / "short.csv")
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--gold",
+            str(tmp_path / "gold.csv"),
+            "--pred",
+            str(tmp_path / "short.csv"),
+            "--out",
+            str(tmp_path / "e2"),
+        ],
+    )
+    assert res.exit_code == 2
+    assert "short.csv" in res.stderr and "2 gold document(s) have no prediction" in res.stderr

@@ -410,3 +410,46 @@ def test_benoit_stance_ordinal(benoit):
     alpha = _coef(t, "krippendorff_alpha")
     assert "bootstrap" in alpha["method"]
     assert alpha["ci_low"] < alpha["estimate"] < alpha["ci_high"]
+
+
+def test_cli_reliability(tmp_path, krippendorff_2011):
+    import typer
+    from typer.testing import CliRunner
+
+    from llmcoder.cli_stats import register
+
+    app = typer.Typer()
+    register(app)
+    krippendorff_2011.write_csv(tmp_path / "ratings.csv")
+    res = CliRunner().invoke(app, ["reliability", str(tmp_path / "ratings.csv"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    t = pl.read_csv(tmp_path / "r" / "reliability.csv")
+    assert round(_coef(t, "krippendorff_alpha")["estimate"], 4) == 0.7434
+    res = CliRunner().invoke(
+        app,
+        [
+            "reliability",
+            str(tmp_path / "ratings.csv"),
+            "--out",
+            str(tmp_path / "o"),
+            "--level",
+            "ordinal",
+            "--n-boot",
+            "100",
+        ],
+    )
+    assert (
+        res.exit_code == 0
+        and round(_coef(pl.read_csv(tmp_path / "o" / "reliability.csv"), "krippendorff_alpha")["estimate"], 3) == 0.815
+    )
+    ratings, _ = _multilabel_ratings()
+    ratings.write_csv(tmp_path / "ml.csv")
+    res = CliRunner().invoke(
+        app, ["reliability", str(tmp_path / "ml.csv"), "--out", str(tmp_path / "m"), "--multilabel", "--n-boot", "50"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "krippendorff_alpha_masi" in pl.read_csv(tmp_path / "m" / "reliability.csv")["coefficient"].to_list()
+    dup = pl.concat([krippendorff_2011, krippendorff_2011.head(1)])
+    dup.write_csv(tmp_path / "dup.csv")
+    res = CliRunner().invoke(app, ["reliability", str(tmp_path / "dup.csv"), "--out", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "dup.csv" in res.stderr and "rated more than once" in res.stderr
