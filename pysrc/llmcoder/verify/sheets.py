@@ -312,12 +312,12 @@ def write_xlsx(frame: pl.DataFrame, path: str | os.PathLike[str], meta: Mapping[
     shade = PatternFill("solid", fgColor="F4F6F9")
     wrap_idx = {i for i, c in enumerate(cols) if c in _WRAP}
     prev_doc, shaded = None, True
-    for r in frame.select(cols).iter_rows():
-        ws.append(list(r))
+    for row_idx, r in enumerate(frame.select(cols).iter_rows(), start=2):
         if r[1] != prev_doc:
             prev_doc, shaded = r[1], not shaded
-        for i, cell in enumerate(ws[ws.max_row]):
-            if isinstance(cell.value, str) and cell.value.startswith("="):
+        for i, v in enumerate(r):
+            cell = ws.cell(row=row_idx, column=i + 1, value=v)
+            if isinstance(v, str) and v.startswith("="):
                 cell.data_type = "s"  # a text, not a formula
             cell.alignment = wrap if i in wrap_idx else top
             if shaded:
