@@ -116,6 +116,17 @@ def split(
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+def _register_stages() -> None:
+    """Add each stage's commands; the stage modules keep their heavy imports inside the commands."""
+    from llmcoder import cli_finetune, cli_stats, cli_verify
+
+    for module in (cli_verify, cli_finetune, cli_stats):
+        module.register(app)
+
+
+_register_stages()
+
+
 def main() -> None:
     """Entry point of the ``llmcoder`` console script."""
     app()
