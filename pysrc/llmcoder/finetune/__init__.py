@@ -50,7 +50,8 @@ __all__ = [
 
 
 def train(config: FinetuneConfig | dict[str, Any] | str | os.PathLike[str], train_df: pl.DataFrame,
-          dev_df: pl.DataFrame | None, out_dir: str | os.PathLike[str]) -> Path:
+          dev_df: pl.DataFrame | None, out_dir: str | os.PathLike[str], *,
+          labels: list[str] | None = None) -> Path:
     """Train one coder and write its artifact directory (replaced atomically when it exists).
 
     Parameters
@@ -60,6 +61,8 @@ def train(config: FinetuneConfig | dict[str, Any] | str | os.PathLike[str], trai
         column ``labels`` (multi-label). ``dev_df`` drives early stopping and thresholds; ``None``
         or empty trains for ``epochs`` and keeps the last weights.
     out_dir : the artifact directory to write.
+    labels : the label set and order; default the codebook's, else every label seen in training
+        or dev, sorted (a label absent from training is still predicted, with a low probability).
 
     Returns
     -------
@@ -77,7 +80,9 @@ def train(config: FinetuneConfig | dict[str, Any] | str | os.PathLike[str], trai
     if train_df.height < 2:
         raise InputError("training data", f"{train_df.height} labelled document(s)",
                          fix="fine-tuning needs labelled (verified) training documents")
-    labels = resolve_labels(train_df, task, codebook)
+    if labels is None:
+        seen = pl.concat([train_df.select(col), dev_df.select(col)])
+        labels = resolve_labels(seen, task, codebook)
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -148,8 +148,9 @@ def train_and_predict(
     cb = codebook_of(cfg.codebook)
     data = load_job_data(corpus_path, splits_path, verified_path, size=size,
                          task=cb.task if cb else None)
+    labels = cb.ids if cb else _all_labels(data)
     t0 = time.perf_counter()
-    art = train(cfg, data["train"], data["dev"], out / MODEL_SUBDIR)
+    art = train(cfg, data["train"], data["dev"], out / MODEL_SUBDIR, labels=labels)
     train_s = time.perf_counter() - t0
     meta = read_meta(art)
     predictor = load_predictor(art)
@@ -174,6 +175,17 @@ def train_and_predict(
     }
     write_json(record, out / METRICS_FILE)
     return record
+
+
+def _all_labels(data: dict[str, pl.DataFrame]) -> list[str]:
+    """Every label of the training, dev and test documents, sorted (the label set without a codebook)."""
+    seen: set[str] = set()
+    for df in data.values():
+        if "label" in df.columns:
+            seen |= set(df["label"].drop_nulls().to_list())
+        elif "labels" in df.columns:
+            seen |= set(df["labels"].explode().drop_nulls().to_list())
+    return sorted(seen)
 
 
 def _wide(pred: pl.DataFrame, doc_ids: list[str], labels: list[str]) -> Any:
