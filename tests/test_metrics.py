@@ -80,7 +80,7 @@ def test_single_label_matches_sklearn(random_single):
     cm = skm.confusion_matrix(y_true, y_pred, labels=labels)
     spec = [(cm.sum() - cm[i].sum() - cm[:, i].sum() + cm[i, i]) / (cm.sum() - cm[i].sum()) for i in range(len(labels))]
     np.testing.assert_allclose(pc["specificity"], spec)
-    conf = r["confusion"].pivot(on="pred", index="gold", values="count").select(labels).to_numpy()
+    conf = r["confusion"].pivot(on="pred", index="gold", values="n").select(labels).to_numpy()
     np.testing.assert_array_equal(conf, cm)
     for key in ("accuracy", "macro_f1", "cohen_kappa"):
         lo, hi = r["ci"][key]
@@ -224,7 +224,10 @@ def test_multi_label_matches_sklearn(seed):
     np.testing.assert_array_equal(r["per_class"]["support"], s)
     tn = ((~y) & (~p)).sum(0)
     np.testing.assert_allclose(r["per_class"]["specificity"], tn / (~y).sum(0))
-    assert r["confusion"]["tp"].to_list() == (y & p).sum(0).tolist()
+    assert r["label_counts"]["tp"].to_list() == (y & p).sum(0).tolist()
+    co = r["confusion"].filter(pl.col("gold") != "(none)").filter(pl.col("pred") != "(none)")
+    co = co.pivot(on="pred", index="gold", values="n").select(labels).to_numpy()
+    np.testing.assert_array_equal(co, y.astype(int).T @ p.astype(int))
     for key in ("hamming_loss", "jaccard_samples", "micro_f1", "macro_f1"):
         lo, hi = r["ci"][key]
         assert lo <= m[key] <= hi
@@ -266,10 +269,11 @@ def test_write_evaluation_files(tmp_path, random_single):
     r = evaluate(gold, pred, labels=labels, n_boot=50)
     write_evaluation(r, tmp_path, system="gpt")
     doc = json.loads((tmp_path / "metrics.json").read_text())
-    assert doc["system"] == "gpt" and doc["n"] == len(y_true) and "provenance" in doc
-    assert doc["metrics"]["accuracy"] == pytest.approx(r["metrics"]["accuracy"])
+    assert doc["system"] == "gpt" and doc["n"] == len(y_true) and doc["task"] == "single"
+    assert doc["accuracy"] == pytest.approx(r["metrics"]["accuracy"])  # flat
+    assert doc["ci"]["accuracy"] == pytest.approx(r["ci"]["accuracy"])
     mt = pl.read_csv(tmp_path / "metrics.csv")
-    assert mt.columns == ["system", "metric", "estimate", "ci_low", "ci_high", "n"]
+    assert mt.columns == ["system", "metric", "estimate", "ci_low", "ci_high"]
     assert mt["metric"].to_list()[:3] == ["accuracy", "balanced_accuracy", "macro_f1"]
     assert mt.filter(pl.col("metric") == "balanced_accuracy")["ci_low"].is_null().all()
     pc = pl.read_csv(tmp_path / "per_class.csv")
@@ -284,8 +288,9 @@ def test_write_evaluation_files(tmp_path, random_single):
         "support",
     ]
     cf = pl.read_csv(tmp_path / "confusion.csv")
-    assert cf.columns == ["system", "gold", "pred", "count"] and cf.height == len(labels) ** 2
-    assert cf["count"].sum() == len(y_true)
+    assert cf.columns == ["system", "gold", "pred", "n"] and cf.height == len(labels) ** 2
+    assert cf["n"].sum() == len(y_true)
+    assert json.loads((tmp_path / "provenance.json").read_text())["system"] == "gpt"
 
 
 def test_evaluate_files_csv_and_parquet(tmp_path):

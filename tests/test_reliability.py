@@ -355,8 +355,8 @@ def test_agreement_with_gold_and_human_ceiling():
         }
     )
     t = agreement_with_gold(pred, gold, n_boot=0)
-    assert t["coder"].unique(maintain_order=True).to_list() == ["m1", "m2"]
-    k = t.filter((pl.col("coder") == "m1") & (pl.col("coefficient") == "cohen_kappa"))["estimate"].item()
+    assert t["comparison"].unique(maintain_order=True).to_list() == ["m1 vs gold", "m2 vs gold"]
+    k = t.filter((pl.col("comparison") == "m1 vs gold") & (pl.col("coefficient") == "cohen_kappa"))["estimate"].item()
     assert k == pytest.approx(cohen_kappa_score(x[:, 0], x[:, 1]))
     h = human_ceiling(_long_from_wide(x), n_boot=0)
     assert {"pairwise_kappa_min", "pairwise_kappa_max"} <= set(h["coefficient"].to_list())

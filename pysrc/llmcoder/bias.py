@@ -203,15 +203,15 @@ def recall_asymmetry(result: dict[str, Any], *, threshold: float = 0.15) -> pl.D
     pc = result["per_class"]
     conf = result["confusion"]
     if result["task"] == "single":
-        predicted = conf.group_by("pred").agg(pl.col("count").sum().alias("predicted")).rename({"pred": "label"})
-        off = conf.filter(pl.col("gold") != pl.col("pred")).sort(["gold", "count"], descending=[False, True])
+        predicted = conf.group_by("pred").agg(pl.col("n").sum().alias("predicted")).rename({"pred": "label"})
+        off = conf.filter(pl.col("gold") != pl.col("pred")).sort(["gold", "n"], descending=[False, True])
         worst = (
             off.group_by("gold", maintain_order=True)
-            .agg(pl.col("pred").first().alias("most_confused_as"), pl.col("count").first().alias("n_confused_as"))
+            .agg(pl.col("pred").first().alias("most_confused_as"), pl.col("n").first().alias("n_confused_as"))
             .rename({"gold": "label"})
         )
     else:
-        predicted = conf.select("label", (pl.col("tp") + pl.col("fp")).alias("predicted"))
+        predicted = result["label_counts"].select("label", (pl.col("tp") + pl.col("fp")).alias("predicted"))
         worst = pl.DataFrame(schema={"label": pl.Utf8, "most_confused_as": pl.Utf8, "n_confused_as": pl.Int64})
     t = (
         pc.select("label", "support", "recall", "precision")

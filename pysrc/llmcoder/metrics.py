@@ -11,22 +11,22 @@ has one row per document; a multi-label coding has one row per assigned label, a
 no label has one row whose ``label`` is null. A canonical corpus (``doc_id`` plus ``label`` or a
 list column ``labels``) is accepted as gold directly.
 
-Output files (``write_evaluation``), one folder per evaluated system:
+Output files (``write_evaluation``, as in the shared contract), one folder per system:
 
 ``metrics.json``
-    ``{"system", "task", "n", "labels", "metrics": {name: value}, "ci": {name: [low, high]},
-    "ci_level", "n_boot", "random_state", "n_ignored_pred", "n_invalid_pred", "warnings",
-    "provenance"}`` (sorted keys).
+    flat ``metric -> value`` plus ``system, task, n, ci`` (``metric -> [low, high]``), the
+    settings and the counts of ignored / invalid predictions.
 ``metrics.csv``
-    ``system, metric, estimate, ci_low, ci_high, n`` (one row per headline metric; CI empty when
-    not bootstrapped).
+    ``system, metric, estimate, ci_low, ci_high`` (CI empty when not bootstrapped).
 ``per_class.csv``
-    ``system, label, precision, recall, f1, sensitivity, specificity, support`` (one row per label,
-    in ``labels`` order).
+    ``system, label, precision, recall, f1, sensitivity, specificity, support``.
 ``confusion.csv``
-    single-label: ``system, gold, pred, count`` for every (gold, pred) cell including zeros, with
-    ``pred = "(none)"`` for missing or out-of-codebook predictions when there are any;
-    multi-label: ``system, label, tp, fp, fn, tn`` (one 2x2 table per label).
+    ``system, gold, pred, n``. Single-label: every (gold, pred) cell including zeros, with
+    ``pred = "(none)"`` for missing or out-of-label-set predictions when there are any.
+    Multi-label: gold x pred label co-occurrence over documents (the diagonal is the true
+    positives), with ``"(none)"`` for a document without any gold or predicted label.
+``provenance.json``
+    llmcoder version, git revision, time.
 """
 
 from __future__ import annotations
@@ -88,9 +88,7 @@ def _read_table(path: str | os.PathLike[str]) -> pl.DataFrame:
         if suffix in (".csv", ".tsv", ".tab"):
             return pl.read_csv(p, separator="\t" if suffix != ".csv" else ",", infer_schema=False)
     except pl.exceptions.PolarsError as e:
-        raise InputError(
-            str(p), f"could not be read ({e})", fix="write it again as CSV or Parquet"
-        ) from e
+        raise InputError(str(p), f"could not be read ({e})", fix="write it again as CSV or Parquet") from e
     raise InputError(str(p), f"unknown file type '{p.suffix}'", fix="use .csv, .tsv or .parquet")
 
 
@@ -159,9 +157,7 @@ def _missing_problem(ids: Sequence[str]) -> list[Problem]:
     return [Problem(f"doc_id '{d}'") for d in ids]
 
 
-def _align(
-    gold: pl.DataFrame, pred: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame, list[str], int]:
+def _align(gold: pl.DataFrame, pred: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[str], int]:
     """Restrict pred to gold's documents; fail if gold documents lack a prediction."""
     gold_ids = gold["doc_id"].unique(maintain_order=True)
     pred_ids = pred["doc_id"].unique()
@@ -302,9 +298,7 @@ def percentile_ci(values: np.ndarray, ci: float) -> tuple[float, float]:
 # -- single-label --------------------------------------------------------------------------------
 
 
-def _single_from_confusion(
-    cm: np.ndarray, n_labels: int, zero_division: float
-) -> dict[str, np.ndarray]:
+def _single_from_confusion(cm: np.ndarray, n_labels: int, zero_division: float) -> dict[str, np.ndarray]:
     """Accuracy, macro F1 and Cohen's kappa for a stack of confusion matrices (..., K, K).
 
     The first ``n_labels`` rows/columns are the labels; a further column (and zero row) holds
@@ -340,11 +334,7 @@ def _evaluate_single(
     import krippendorff
     import scipy.sparse as sp
 
-    dup = (
-        gold.filter(pl.col("doc_id").is_duplicated())["doc_id"]
-        .unique(maintain_order=True)
-        .to_list()
-    )
+    dup = gold.filter(pl.col("doc_id").is_duplicated())["doc_id"].unique(maintain_order=True).to_list()
     if dup:
         raise InputError(
             "gold",
@@ -352,11 +342,7 @@ def _evaluate_single(
             _missing_problem(dup),
             fix="use task='multi' or keep one label per document",
         )
-    dup = (
-        pred.filter(pl.col("doc_id").is_duplicated())["doc_id"]
-        .unique(maintain_order=True)
-        .to_list()
-    )
+    dup = pred.filter(pl.col("doc_id").is_duplicated())["doc_id"].unique(maintain_order=True).to_list()
     if dup:
         raise InputError(
             "pred",
@@ -401,28 +387,18 @@ def _evaluate_single(
     tn = n - tp - fp - fn
     spec = _safe_div(tn, tn + fp, zero_division)
     for kind, den in (("precision", tp + fp), ("recall", tp + fn), ("specificity", tn + fp)):
-        m = _warn_undefined(
-            kind, [lab for lab, d in zip(labels, den, strict=True) if d == 0], zero_division
-        )
+        m = _warn_undefined(kind, [lab for lab, d in zip(labels, den, strict=True) if d == 0], zero_division)
         if m:
             msgs.append(m)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        warnings.simplefilter(
-            "ignore", UserWarning
-        )  # balanced accuracy: classes absent from y_pred
+        warnings.simplefilter("ignore", UserWarning)  # balanced accuracy: classes absent from y_pred
         values = {
             "accuracy": skm.accuracy_score(y_true, y_pred),
             "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
-            "macro_f1": skm.f1_score(
-                y_true, y_pred, labels=labels, average="macro", zero_division=zero_division
-            ),
-            "micro_f1": skm.f1_score(
-                y_true, y_pred, labels=labels, average="micro", zero_division=zero_division
-            ),
-            "weighted_f1": skm.f1_score(
-                y_true, y_pred, labels=labels, average="weighted", zero_division=zero_division
-            ),
+            "macro_f1": skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=zero_division),
+            "micro_f1": skm.f1_score(y_true, y_pred, labels=labels, average="micro", zero_division=zero_division),
+            "weighted_f1": skm.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=zero_division),
             "cohen_kappa": skm.cohen_kappa_score(y_true, y_pred, labels=all_labels),
         }
     codes = {lab: i for i, lab in enumerate(all_labels)}
@@ -458,10 +434,7 @@ def _evaluate_single(
         )
         check = _single_from_confusion(cm.astype(float), len(labels), zero_division)
         for key in HEADLINE_SINGLE:  # the vectorised formulas must reproduce sklearn
-            if not (
-                np.isclose(check[key], values[key])
-                or (np.isnan(check[key]) and np.isnan(values[key]))
-            ):
+            if not (np.isclose(check[key], values[key]) or (np.isnan(check[key]) and np.isnan(values[key]))):
                 raise AssertionError(f"bootstrap formula for {key} disagrees with sklearn")
             cis[key] = list(percentile_ci(boot[key], ci))
 
@@ -480,7 +453,7 @@ def _evaluate_single(
         {
             "gold": np.repeat(np.array(all_labels, dtype=object), len(all_labels)).tolist(),
             "pred": all_labels * len(all_labels),
-            "count": cm.ravel().astype(np.int64),
+            "n": cm.ravel().astype(np.int64),
         }
     ).filter(pl.col("gold") != NONE_LABEL)
     return {
@@ -555,16 +528,12 @@ def _evaluate_multi(
         warnings.warn(msg, UserWarning, stacklevel=3)
         msgs.append(msg)
     n, k = y.shape
-    prec, rec, f1, support = skm.precision_recall_fscore_support(
-        y, p, average=None, zero_division=zero_division
-    )
+    prec, rec, f1, support = skm.precision_recall_fscore_support(y, p, average=None, zero_division=zero_division)
     mcm = skm.multilabel_confusion_matrix(y, p)  # (k, 2, 2): [[tn, fp], [fn, tp]]
     tn, fp, fn, tp = mcm[:, 0, 0], mcm[:, 0, 1], mcm[:, 1, 0], mcm[:, 1, 1]
     spec = _safe_div(tn, tn + fp, zero_division)
     for kind, den in (("precision", tp + fp), ("recall", tp + fn), ("specificity", tn + fp)):
-        m = _warn_undefined(
-            kind, [lab for lab, d in zip(labels, den, strict=True) if d == 0], zero_division
-        )
+        m = _warn_undefined(kind, [lab for lab, d in zip(labels, den, strict=True) if d == 0], zero_division)
         if m:
             msgs.append(m)
     empty_both = int((~y.any(1) & ~p.any(1)).sum())
@@ -579,9 +548,7 @@ def _evaluate_multi(
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         values = {
             "hamming_loss": skm.hamming_loss(y, p),
-            "jaccard_samples": skm.jaccard_score(
-                y, p, average="samples", zero_division=zero_division
-            ),
+            "jaccard_samples": skm.jaccard_score(y, p, average="samples", zero_division=zero_division),
             "jaccard_macro": skm.jaccard_score(y, p, average="macro", zero_division=zero_division),
             "subset_accuracy": skm.accuracy_score(y, p),
             "any_correct": float((y & p).any(1)[has_gold].mean()) if has_gold.any() else math.nan,
@@ -596,9 +563,7 @@ def _evaluate_multi(
         for key in HEADLINE_MULTI:
             if not np.isclose(check[key], values[key]):
                 raise AssertionError(f"bootstrap formula for {key} disagrees with sklearn")
-        boot = _multi_from_sums(
-            bootstrap_sums(cols, n_boot, random_state=random_state), k, zero_division
-        )
+        boot = _multi_from_sums(bootstrap_sums(cols, n_boot, random_state=random_state), k, zero_division)
         for key in HEADLINE_MULTI:
             cis[key] = list(percentile_ci(boot[key], ci))
     per_class = pl.DataFrame(
@@ -612,7 +577,7 @@ def _evaluate_multi(
             "support": support.astype(np.int64),
         }
     )
-    confusion = pl.DataFrame(
+    label_counts = pl.DataFrame(
         {
             "label": labels,
             "tp": tp.astype(np.int64),
@@ -621,6 +586,18 @@ def _evaluate_multi(
             "tn": tn.astype(np.int64),
         }
     )
+    # gold x pred label co-occurrence over documents; "(none)" = a document with no label
+    yy = np.column_stack([y, ~y.any(1)]).astype(np.int64)
+    pp = np.column_stack([p, ~p.any(1)]).astype(np.int64)
+    co = yy.T @ pp
+    names = labels + [NONE_LABEL]
+    confusion = pl.DataFrame(
+        {
+            "gold": [g for g in names for _ in names],
+            "pred": names * len(names),
+            "n": co.ravel(),
+        }
+    ).filter(~((pl.col("gold") == NONE_LABEL) & (pl.col("pred") == NONE_LABEL) & (pl.col("n") == 0)))
     return {
         "task": "multi",
         "n": n,
@@ -629,6 +606,7 @@ def _evaluate_multi(
         "ci": cis,
         "per_class": per_class,
         "confusion": confusion,
+        "label_counts": label_counts,
         "n_invalid_pred": invalid,
         "n_docs_with_gold": int(has_gold.sum()),
         "warnings": msgs,
@@ -735,21 +713,12 @@ def evaluate(
 
 
 def metrics_table(result: dict[str, Any], *, system: str | None = None) -> pl.DataFrame:
-    """Headline metrics of :func:`evaluate`: ``system, metric, estimate, ci_low, ci_high, n``."""
+    """Headline metrics of :func:`evaluate`: ``system, metric, estimate, ci_low, ci_high``."""
     keys = SINGLE_KEYS if result["task"] == "single" else MULTI_KEYS
     rows = []
     for k in keys:
         lo, hi = result["ci"].get(k, (None, None))
-        rows.append(
-            {
-                "system": system,
-                "metric": k,
-                "estimate": result["metrics"][k],
-                "ci_low": lo,
-                "ci_high": hi,
-                "n": result["n"],
-            }
-        )
+        rows.append((system, k, result["metrics"][k], lo, hi))
     return pl.DataFrame(
         rows,
         schema={
@@ -758,31 +727,54 @@ def metrics_table(result: dict[str, Any], *, system: str | None = None) -> pl.Da
             "estimate": pl.Float64,
             "ci_low": pl.Float64,
             "ci_high": pl.Float64,
-            "n": pl.Int64,
         },
+        orient="row",
     )
 
 
-def write_evaluation(
-    result: dict[str, Any], out_dir: str | os.PathLike[str], *, system: str | None = None
-) -> Path:
-    """Write metrics.json, metrics.csv, per_class.csv and confusion.csv into ``out_dir``."""
+def _json_number(v: Any) -> Any:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *, system: str | None = None) -> Path:
+    """Write metrics.json, metrics.csv, per_class.csv, confusion.csv and provenance.json.
+
+    ``metrics.json`` is flat: each metric name maps to its value (null when undefined), next to
+    ``system, task, n, ci`` (metric -> [low, high]) and the settings (``labels, n_boot,
+    ci_level, random_state, zero_division``) and counts (``n_ignored_pred, n_invalid_pred``).
+    """
     from llmcoder.io import provenance, write_csv, write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     system = system or "system"
-    doc = {k: v for k, v in result.items() if k not in ("per_class", "confusion")}
-    doc["metrics"] = {
-        k: (None if isinstance(v, float) and math.isnan(v) else v)
-        for k, v in doc["metrics"].items()
-    }
-    doc.update(system=system, provenance=provenance())
+    doc: dict[str, Any] = {k: _json_number(v) for k, v in result["metrics"].items()}
+    doc.update(
+        system=system,
+        ci={k: [_json_number(x) for x in v] for k, v in result["ci"].items()},
+        **{
+            k: result[k]
+            for k in (
+                "task",
+                "n",
+                "labels",
+                "n_boot",
+                "ci_level",
+                "random_state",
+                "zero_division",
+                "n_ignored_pred",
+                "n_invalid_pred",
+                "warnings",
+            )
+            if k in result
+        },
+    )
     write_json(doc, out / "metrics.json")
     write_csv(metrics_table(result, system=system), out / "metrics.csv")
     sys_col = pl.lit(system).alias("system")
     write_csv(result["per_class"].select(sys_col, pl.all()), out / "per_class.csv")
     write_csv(result["confusion"].select(sys_col, pl.all()), out / "confusion.csv")
+    write_json(provenance(artifact="evaluation", system=system), out / "provenance.json")
     return out
 
 

@@ -769,7 +769,7 @@ def agreement_with_gold(
     """Agreement of each coder in ``pred`` with the gold labels, as a two-coder reliability table.
 
     ``pred`` is ``doc_id, label`` (one coder) or ``doc_id, coder, label`` (several; one table
-    block per coder, with a ``coder`` column). ``gold`` is ``doc_id, label``. Only gold documents
+    block per coder, with a ``comparison`` column "<coder> vs gold"). ``gold`` is ``doc_id, label``. Only gold documents
     are used; a gold document without a prediction is a missing rating.
     """
     pred = pred if isinstance(pred, pl.DataFrame) else pl.from_pandas(pred)
@@ -786,7 +786,7 @@ def agreement_with_gold(
         t = reliability(
             pl.concat([g, p]), level=level, categories=categories, ci=ci, n_boot=n_boot, random_state=random_state
         )
-        frames.append(t.select(pl.lit(str(coder)).alias("coder"), pl.all()))
+        frames.append(t.select(pl.lit(f"{coder} vs gold").alias("comparison"), pl.all()))
     return pl.concat(frames)
 
 
