@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 __all__ = ["from_r", "r_call", "r_library_path", "r_session", "to_r"]
 
@@ -116,25 +117,51 @@ def _set_attr(vec, name: str, value) -> None:
         openrlib.rlib.Rf_setAttrib(vec.__sexp__._cdata, sym, value.__sexp__._cdata)
 
 
+def _buffers(s: pl.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric or boolean series as (values copied into a new array, null mask or None).
+
+    Reads the Arrow buffers directly: one pass, no fill-null and no second is-null pass.
+    """
+    arr = s.to_arrow()
+    if isinstance(arr, pa.ChunkedArray):  # pragma: no cover - Series.to_arrow rechunks
+        arr = arr.combine_chunks()
+    n, off = len(arr), arr.offset
+    bufs = arr.buffers()
+    if pa.types.is_boolean(arr.type):
+        values = np.unpackbits(
+            np.frombuffer(bufs[1], np.uint8), count=n + off, bitorder="little"
+        )[off:].astype(np.int32)
+    else:
+        dtype = np.dtype(arr.type.to_pandas_dtype())
+        values = np.frombuffer(bufs[1], dtype=dtype, count=n + off)[off:].copy()
+    if arr.null_count == 0 or bufs[0] is None:
+        return values, None
+    valid = np.unpackbits(np.frombuffer(bufs[0], np.uint8), count=n + off, bitorder="little")[off:]
+    return values, valid == 0
+
+
 def _float_vector(ri, s: pl.Series):
-    arr = s.cast(pl.Float64).to_numpy(allow_copy=True).astype(np.float64, copy=True)
-    if s.null_count():
-        arr.view(np.uint64)[s.is_null().to_numpy()] = _NA_REAL_BITS
-    return ri.FloatSexpVector.from_memoryview(memoryview(np.ascontiguousarray(arr)))
+    values, na = _buffers(s.cast(pl.Float64))
+    if na is not None:
+        values.view(np.uint64)[na] = _NA_REAL_BITS
+    return ri.FloatSexpVector.from_memoryview(memoryview(values))
 
 
-def _int_vector(ri, s: pl.Series, cls=None):
-    """Integer-like column to R integer (NA for nulls); ``cls`` picks IntSexp or BoolSexp."""
+def _int_vector(ri, s: pl.Series, cls=None, offset: int = 0):
+    """Integer-like or boolean column to R integer/logical (NA for nulls), adding ``offset``."""
     cls = cls or ri.IntSexpVector
-    arr = s.fill_null(0).cast(pl.Int32).to_numpy().astype(np.int32, copy=True)
-    if s.null_count():
-        arr[s.is_null().to_numpy()] = _NA_INT
-    return cls.from_memoryview(memoryview(np.ascontiguousarray(arr)))
+    values, na = _buffers(s)
+    values = values.astype(np.int32, copy=False)
+    if offset:
+        values += offset
+    if na is not None:
+        values[na] = _NA_INT
+    return cls.from_memoryview(memoryview(np.ascontiguousarray(values)))
 
 
 def _factor(ri, s: pl.Series, levels: list[str]):
-    codes = s.cast(pl.Enum(levels)).to_physical().cast(pl.Int32) + 1
-    vec = _int_vector(ri, codes)
+    # R factor codes are 1-based; Enum physical codes 0-based.
+    vec = _int_vector(ri, s.cast(pl.Enum(levels)).to_physical(), offset=1)
     _set_attr(vec, "levels", ri.StrSexpVector(levels))
     _set_attr(vec, "class", ri.StrSexpVector(["factor"]))
     return vec
@@ -143,7 +170,7 @@ def _factor(ri, s: pl.Series, levels: list[str]):
 def _column_to_r(ri, s: pl.Series):
     dt = s.dtype
     if dt == pl.Boolean:
-        return _int_vector(ri, s.cast(pl.Int32), ri.BoolSexpVector)
+        return _int_vector(ri, s, ri.BoolSexpVector)
     if dt in (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16):
         return _int_vector(ri, s)
     if dt in (pl.Int64, pl.UInt32, pl.UInt64):
@@ -157,7 +184,7 @@ def _column_to_r(ri, s: pl.Series):
         return _factor(ri, s, list(dt.categories))
     if dt in (pl.String, pl.Categorical):
         s = s.cast(pl.String)
-        return _factor(ri, s, s.drop_nulls().unique().sort().to_list())
+        return _factor(ri, s, sorted(v for v in s.unique().to_list() if v is not None))
     if dt == pl.Date:
         vec = _float_vector(ri, s.to_physical())
         _set_attr(vec, "class", ri.StrSexpVector(["Date"]))
@@ -169,7 +196,7 @@ def _column_to_r(ri, s: pl.Series):
         _set_attr(vec, "tzone", ri.StrSexpVector([dt.time_zone or "UTC"]))
         return vec
     if dt == pl.Null:
-        return _int_vector(ri, pl.Series(s.name, [None] * len(s), dtype=pl.Int32),
+        return _int_vector(ri, pl.Series(s.name, [None] * len(s), dtype=pl.Boolean),
                            ri.BoolSexpVector)
     raise TypeError(
         f"column '{s.name}' has dtype {dt}, which llmcoder.rbridge does not convert; "
