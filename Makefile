@@ -34,12 +34,13 @@ R_STAMP := $(RLIB)/.r-system-ok
 RPKG_STAMP := $(RLIB)/llmcoder/DESCRIPTION
 R_SOURCES := $(shell find R -type f \( -name '*.R' -o -name 'DESCRIPTION' -o -name 'NAMESPACE' -o -name '*.Rd' \) 2>/dev/null)
 
-.PHONY: help setup demo test test-python test-r lint check-r clean-results
+.PHONY: help setup demo test test-python test-r lint check-r archive clean-results
 help:
 	@echo "make demo   install what is missing, then run the whole workflow on the built-in demo"
 	@echo "make test   install what is missing, then run pytest and the R package's testthat tests"
 	@echo "make lint   ruff, snakemake --lint"
 	@echo "make check-r  R CMD check of the R package"
+	@echo "make archive STUDY=name   replication archive results/<study>/replication.tar.gz"
 
 setup: $(VENV_STAMP) $(RPKG_STAMP)
 
@@ -91,6 +92,9 @@ test-python:
 
 test-r:
 	Rscript -e 'res <- as.data.frame(testthat::test_dir("R/tests/testthat", package = "llmcoder", load_package = "installed", reporter = "summary", stop_on_failure = TRUE)); cat(sprintf("R testthat: %d passed, %d failed, %d skipped\n", sum(res$$nb) - sum(res$$failed) - sum(res$$skipped), sum(res$$failed), sum(res$$skipped)))'
+
+archive: setup
+	$(VENV)/bin/llmcoder archive --study $(STUDY)
 
 lint: setup
 	$(VENV)/bin/ruff check pysrc tests benchmarks

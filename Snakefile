@@ -10,9 +10,19 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/coders.smk"
+include: "workflow/rules/verify.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         get_final_output(),
     default_target: True
+
+
+onsuccess:
+    for message in missing_human_sheets():
+        print(message)

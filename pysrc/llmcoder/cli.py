@@ -116,6 +116,26 @@ def split(
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+@app.command()
+def archive(
+    study: Annotated[str, typer.Option(help="Study to archive.")] = "demo",
+    config: Annotated[Path, typer.Option(help="config.yaml of the workflow.")] = Path("config.yaml"),
+    out: Annotated[Path | None, typer.Option(help="Archive path (default results/<study>/replication.tar.gz).")] = None,
+) -> None:
+    """Pack a study's replication archive: code, config, prompts, data checksums, results, environment."""
+    from llmcoder.archive import build_archive
+    from llmcoder.study import load_config, study_config
+
+    try:
+        cfg = load_config(config)
+        include = study_config(cfg, study)["archive"]["include_data"]
+        path = build_archive(cfg, study, project_root=config.resolve().parent, out=out, include_data=include)
+    except (InputError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise typer.Exit(code=2) from err
+    print(f"{path}: {path.stat().st_size / 1e6:.1f} MB")
+
+
 def _register_stages() -> None:
     """Add each stage's commands; the stage modules keep their heavy imports inside the commands."""
     from llmcoder import cli_finetune, cli_stats, cli_verify

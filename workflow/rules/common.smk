@@ -39,9 +39,146 @@ def get_codebook(wildcards):
     return study_cfg(wildcards.study)["codebook"]
 
 
+def has_gold(study):
+    corpus = study_cfg(study)["corpus"]
+    return bool(corpus.get("label") or corpus.get("labels"))
+
+
+def coder_names(study):
+    """LLM coders of a study, named by their YAML file."""
+    return [Path(p).stem for p in study_cfg(study)["coders"]]
+
+
+def coder_yaml(study, coder):
+    return {Path(p).stem: p for p in study_cfg(study)["coders"]}[coder]
+
+
+def finetune_names(study):
+    return [Path(p).stem for p in study_cfg(study)["finetune"]["models"]]
+
+
+def finetune_yaml(study, model):
+    return {Path(p).stem: p for p in study_cfg(study)["finetune"]["models"]}[model]
+
+
+def size_tag(size):
+    """A training-size fraction as it appears in paths: 0.25 -> '0.25', 1 -> '1.0'."""
+    return repr(float(size))
+
+
+def filled_sheets(study):
+    """Filled verification sheets: simulated ones (a rule makes them) or the people's (they put them there)."""
+    folder = "simulated" if study_cfg(study)["verify"]["mode"] == "simulate" else "filled"
+    return [result(study, "verify", folder, f"{h}.xlsx") for h in study_cfg(study)["verify"]["humans"]]
+
+
+def get_filled_input(wildcards):
+    """Input of the ingest: the simulated sheets' folder, or each human's filled sheet."""
+    if study_cfg(wildcards.study)["verify"]["mode"] == "simulate":
+        return result(wildcards.study, "verify", "simulated")
+    return filled_sheets(wildcards.study)
+
+
+def verification_ready(study):
+    """True when the ingest can run: simulated verification, or every human sheet filled in."""
+    mode = study_cfg(study)["verify"]["mode"]
+    return mode == "simulate" or (mode == "human" and all(Path(p).exists() for p in filled_sheets(study)))
+
+
+def finetune_ready(study):
+    cfg = study_cfg(study)
+    if not cfg["finetune"]["models"]:
+        return False
+    return cfg["finetune"]["train_on"] == "gold" or verification_ready(study)
+
+
+def get_verified(wildcards):
+    """Training labels of a fine-tuning job: the verified table, or nothing (gold from the corpus)."""
+    if study_cfg(wildcards.study)["finetune"]["train_on"] == "verified":
+        return result(wildcards.study, "verify", "ingest", "verified.parquet")
+    return []
+
+
+def finetune_runs(study):
+    """metrics.json of every fine-tuning job: model x training size x seed."""
+    cfg = study_cfg(study)
+    return [
+        result(study, "finetune", m, f"size{size_tag(s)}_seed{seed}", "metrics.json")
+        for m in finetune_names(study)
+        for s in cfg["split"]["sizes"]
+        for seed in cfg["finetune"]["seeds"]
+    ]
+
+
+def full_run(study, model):
+    """The job trained on the whole training set with the first seed: the model that is deployed."""
+    seed = study_cfg(study)["finetune"]["seeds"][0]
+    return result(study, "finetune", model, f"size{size_tag(1.0)}_seed{seed}")
+
+
+def systems(study):
+    """Every evaluated coder: LLM coders and fine-tuned models, by name -> predictions file."""
+    out = {c: result(study, "coders", f"{c}.parquet") for c in coder_names(study)}
+    if finetune_ready(study):
+        for m in finetune_names(study):
+            out[m] = str(Path(full_run(study, m), "predictions_test.parquet"))
+    return out
+
+
 def get_final_output():
     """Everything 'snakemake' builds by default, for every active study."""
     out = []
     for s in STUDIES:
+        cfg = study_cfg(s)
         out += [result(s, "corpus.parquet"), result(s, "splits.parquet")]
+        out += [result(s, "coders", f"{c}.parquet") for c in coder_names(s)]
+        if cfg["verify"]["mode"] != "none" and coder_names(s):
+            out.append(result(s, "verify", "sheets", "manifest.json"))
+            if verification_ready(s):
+                out.append(result(s, "verify", "ingest", "verified.parquet"))
+        if finetune_ready(s):
+            out.append(result(s, "learning_curve.csv"))
+            if cfg["predict"]["model"]:
+                out.append(result(s, "predictions", f"{cfg['predict']['model']}.parquet"))
+        if has_gold(s):
+            out += [result(s, "evaluation", name, "metrics.json") for name in systems(s)]
+            if coder_names(s):
+                out.append(result(s, "reliability", "coders_vs_gold.csv"))
+            if systems(s):
+                out.append(result(s, "bias", "provenance.json"))
+        if cfg["report"]["enabled"] and (has_gold(s) or verification_ready(s)):
+            out.append(result(s, "report", "provenance.json"))
     return out
+
+
+def missing_human_sheets():
+    """Messages for studies whose human verification sheets are not filled in yet."""
+    from llmcoder.verify import missing_sheets_message
+
+    msgs = []
+    for s in STUDIES:
+        v = study_cfg(s)["verify"]
+        if v["mode"] == "human" and coder_names(s):
+            msg = missing_sheets_message(s, v["humans"], sheets_dir=result(s, "verify", "sheets"),
+                                         filled_dir=result(s, "verify", "filled"))
+            if msg:
+                msgs.append(msg)
+    return msgs
+
+
+def get_report_inputs(wildcards):
+    """Everything the report reads: evaluations, reliability, learning curve, bias, verification."""
+    s = wildcards.study
+    cfg = study_cfg(s)
+    inputs = {}
+    if has_gold(s):
+        inputs["evaluations"] = [result(s, "evaluation", name, "metrics.json") for name in systems(s)]
+        if coder_names(s):
+            inputs["reliability"] = result(s, "reliability", "coders_vs_gold.csv")
+        if systems(s):
+            inputs["bias"] = result(s, "bias", "provenance.json")
+    if finetune_ready(s):
+        inputs["curve"] = result(s, "learning_curve.csv")
+    if cfg["verify"]["mode"] != "none" and verification_ready(s):
+        inputs["verified"] = result(s, "verify", "ingest", "verified.parquet")
+    return inputs

@@ -1,0 +1,218 @@
+"""Study-level steps of the workflow: each Snakemake rule calls one function here.
+
+These functions only join the stage modules (coders, verify, finetune, metrics, reliability, bias,
+report) to the study's files under ``results/<study>/``; the statistics and models live in those
+modules. Every function takes paths and plain settings and writes its outputs atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from llmcoder.io import provenance, write_csv, write_json, write_parquet
+
+PathLike = str | os.PathLike[str]
+
+
+# -- verification ---------------------------------------------------------------------------------
+
+def verification_sheets(corpus: PathLike, splits: PathLike, codings: Sequence[PathLike], codebook: PathLike,
+                        out_dir: PathLike, *, study: str, settings: Mapping[str, Any]) -> Path:
+    """Blank sheets for the human coders, covering the documents of the splits named in ``settings``."""
+    from llmcoder.codebook import load_codebook
+    from llmcoder.corpus import read_corpus
+    from llmcoder.verify import make_sheets, write_sheets
+
+    docs = read_corpus(corpus).join(pl.read_parquet(splits).select("doc_id", "split"), on="doc_id")
+    docs = docs.filter(pl.col("split").is_in(list(settings["splits"]))).drop("split")
+    codings_df = pl.concat([pl.read_parquet(p) for p in codings], how="diagonal_relaxed")
+    codings_df = codings_df.filter(pl.col("doc_id").is_in(docs["doc_id"].implode()))
+    sheets = make_sheets(docs, codings_df, load_codebook(codebook), coders=list(settings["humans"]),
+                         overlap=settings["overlap"], overlap_coders=settings["overlap_coders"],
+                         min_prob=settings["min_prob"], route=settings["route"],
+                         uncertain_below=settings["uncertain_below"], random_state=settings["seed"])
+    write_sheets(sheets, out_dir, study=study)
+    return Path(out_dir) / "manifest.json"
+
+
+def simulated_verification(manifest: PathLike, corpus: PathLike, out_dir: PathLike, *, error_rate: float,
+                           seed: int) -> list[Path]:
+    """Fill the blank sheets from the gold labels with seeded errors (for the demo; marked simulated)."""
+    from llmcoder.corpus import read_corpus
+    from llmcoder.verify import load_manifest, simulate_verification, write_sheets
+    from llmcoder.verify.simulate import read_blank_sheets
+
+    man = load_manifest(manifest)
+    blank = read_blank_sheets(Path(manifest).parent, man)
+    filled = simulate_verification(blank, read_corpus(corpus), error_rate=error_rate, random_state=seed)
+    return write_sheets(filled, out_dir, study=man["study"], formats=["xlsx"], manifest=False)
+
+
+def ingest_verification(filled: Sequence[PathLike], manifest: PathLike, codebook: PathLike, out_dir: PathLike,
+                        *, overlap_policy: str, adjudication: PathLike | None = None) -> dict[str, Any]:
+    """Validate the filled sheets and write verified labels, decision log, queue, rates, reliability."""
+    from llmcoder.verify import ingest
+
+    result = ingest([Path(p) for p in filled], codebook=codebook, manifest=manifest,
+                    adjudication=adjudication, overlap_policy=overlap_policy)
+    result.write(out_dir)
+    return result.summary
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+
+def gold_table(corpus: PathLike, splits: PathLike, *, split: str = "test") -> pl.DataFrame:
+    """Gold labels of one split in long format ``doc_id, label`` (one row per label if multi-label)."""
+    from llmcoder.corpus import read_corpus
+
+    c = read_corpus(corpus).join(pl.read_parquet(splits).select("doc_id", "split"), on="doc_id")
+    c = c.filter(pl.col("split") == split)
+    if "labels" in c.columns:
+        return c.select("doc_id", pl.col("labels").alias("label")).explode("label")
+    if "label" not in c.columns:
+        raise ValueError(f"{corpus}: the corpus has no gold labels to evaluate against")
+    return c.filter(pl.col("label").is_not_null()).select("doc_id", "label")
+
+
+def coder_predictions(codings: pl.DataFrame, *, rotation: int = 0) -> pl.DataFrame:
+    """A coder's chosen labels (long ``doc_id, label``) under one label order."""
+    return (codings.filter((pl.col("rotation") == rotation) & pl.col("chosen"))
+            .select("doc_id", "label").sort("doc_id", "label"))
+
+
+def evaluate_system(pred: pl.DataFrame, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike,
+                    *, system: str, n_boot: int, seed: int, split: str = "test") -> dict[str, Any]:
+    """Score one system's labels on a split against gold; write metrics, per-class and confusion files."""
+    from llmcoder.codebook import load_codebook
+    from llmcoder.metrics import evaluate, write_evaluation
+
+    cb = load_codebook(codebook)
+    gold = gold_table(corpus, splits, split=split)
+    pred = pred.filter(pl.col("doc_id").is_in(gold["doc_id"].unique().implode()))
+    result = evaluate(gold, pred, labels=cb.ids, task=cb.task, n_boot=n_boot, random_state=seed)
+    write_evaluation(result, out_dir, system=system)
+    return result
+
+
+def evaluate_coder(codings: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike,
+                   *, system: str, n_boot: int, seed: int) -> dict[str, Any]:
+    """Evaluate an LLM coder (rotation 0, the codebook's own label order) on the test split."""
+    pred = coder_predictions(pl.read_parquet(codings))
+    return evaluate_system(pred, corpus, splits, codebook, out_dir, system=system, n_boot=n_boot, seed=seed)
+
+
+def evaluate_finetuned(predictions: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike,
+                       out_dir: PathLike, *, system: str, n_boot: int, seed: int) -> dict[str, Any]:
+    """Evaluate a fine-tuned model's test-split predictions (long ``doc_id, label, prob, chosen``)."""
+    pred = pl.read_parquet(predictions).filter(pl.col("chosen")).select("doc_id", "label")
+    return evaluate_system(pred, corpus, splits, codebook, out_dir, system=system, n_boot=n_boot, seed=seed)
+
+
+def write_learning_curve(records: Sequence[PathLike], out_csv: PathLike) -> pl.DataFrame:
+    """Gather the fine-tuning jobs' test metrics into ``learning_curve.csv``.
+
+    Long format, one row per job and metric: ``model, train_size, train_fraction, seed, metric, value``
+    (``train_size`` is the number of training documents, ``train_fraction`` the nested subset).
+    """
+    from llmcoder.finetune.curves import learning_curve
+
+    wide = learning_curve([Path(r) for r in records])
+    ids = {"model": "model", "n_train": "train_size", "size": "train_fraction", "seed": "seed"}
+    skip = set(ids) | {"kind", "n_test", "n_dev", "task", "train_seconds", "predict_seconds"}
+    metrics = [c for c, t in wide.schema.items() if c not in skip and t.is_numeric()]
+    curve = (wide.rename(ids).unpivot(index=list(ids.values()), on=metrics, variable_name="metric")
+             .sort("model", "train_fraction", "seed", "metric"))
+    write_csv(curve, out_csv)
+    return curve
+
+
+# -- agreement and bias ---------------------------------------------------------------------------
+
+def coders_vs_gold_reliability(codings: Mapping[str, PathLike], corpus: PathLike, splits: PathLike,
+                               out_csv: PathLike) -> pl.DataFrame:
+    """Agreement of each LLM coder with gold on the test split, and among the coders ("another coder").
+
+    Writes one table with a ``comparison`` column: ``<coder> vs gold`` and ``LLM coders`` (all of them).
+    """
+    from llmcoder.reliability import reliability
+
+    gold = gold_table(corpus, splits).with_columns(pl.lit("gold").alias("coder"))
+    tables = []
+    preds = []
+    for name, path in codings.items():
+        p = coder_predictions(pl.read_parquet(path)).filter(pl.col("doc_id").is_in(gold["doc_id"].implode()))
+        p = p.with_columns(pl.lit(name).alias("coder"))
+        preds.append(p)
+        pair = pl.concat([gold.select("doc_id", "coder", "label"), p.select("doc_id", "coder", "label")])
+        tables.append(reliability(pair).select(pl.lit(f"{name} vs gold").alias("comparison"), pl.all()))
+    if len(preds) > 1:
+        allc = pl.concat([p.select("doc_id", "coder", "label") for p in preds])
+        tables.append(reliability(allc).select(pl.lit("LLM coders").alias("comparison"), pl.all()))
+    table = pl.concat(tables, how="diagonal_relaxed")
+    write_csv(table, out_csv)
+    return table
+
+
+def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathLike], corpus: PathLike,
+                splits: PathLike, codebook: PathLike, out_dir: PathLike, *, strata: Sequence[str],
+                n_boot: int, seed: int) -> dict[str, Path]:
+    """Positional bias (rotated codings), per-class recall asymmetry and per-stratum metrics, as CSV."""
+    from llmcoder import bias
+    from llmcoder.codebook import load_codebook
+    from llmcoder.corpus import read_corpus
+
+    cb = load_codebook(codebook)
+    out = Path(out_dir)
+    written: dict[str, Path] = {}
+    pos = []
+    for name, path in codings.items():
+        c = pl.read_parquet(path)
+        orders_path = Path(str(path).removesuffix(".parquet") + "_orders.parquet")
+        if c["rotation"].n_unique() > 1 and orders_path.exists():
+            res = bias.positional_bias(c, pl.read_parquet(orders_path))
+            pos.append(res.select(pl.lit(name).alias("system"), pl.all()) if isinstance(res, pl.DataFrame)
+                       else pl.DataFrame([{"system": name, **res}]))
+    if pos:
+        written["positional"] = write_csv(pl.concat(pos, how="diagonal_relaxed"), out / "positional.csv")
+    corpus_df = read_corpus(corpus)
+    gold = gold_table(corpus, splits)
+    recall, strata_tables = [], []
+    for system, pred_path in evaluations.items():
+        pred = _system_predictions(pred_path)
+        pred = pred.filter(pl.col("doc_id").is_in(gold["doc_id"].implode()))
+        from llmcoder.metrics import evaluate
+
+        result = evaluate(gold, pred, labels=cb.ids, task=cb.task, n_boot=0)
+        recall.append(bias.recall_asymmetry(result).select(pl.lit(system).alias("system"), pl.all()))
+        for stratum in strata:
+            if stratum in corpus_df.columns:
+                t = bias.stratum_metrics(gold, pred, corpus_df.select("doc_id", stratum), by=stratum,
+                                         labels=cb.ids, task=cb.task, n_boot=n_boot, random_state=seed)
+                strata_tables.append(t.select(pl.lit(system).alias("system"), pl.lit(stratum).alias("stratum"),
+                                              pl.col(stratum).cast(pl.Utf8).alias("value"), pl.exclude(stratum)))
+    if recall:
+        written["recall_asymmetry"] = write_csv(pl.concat(recall, how="diagonal_relaxed"),
+                                                out / "recall_asymmetry.csv")
+    if strata_tables:
+        written["strata"] = write_csv(pl.concat(strata_tables, how="diagonal_relaxed"), out / "strata.csv")
+    write_json(provenance(artifact="bias_checks", systems=sorted(evaluations)), out / "provenance.json")
+    return written
+
+
+def _system_predictions(path: PathLike) -> pl.DataFrame:
+    """Chosen labels of a coder output or a fine-tuned model's predictions, long ``doc_id, label``."""
+    df = pl.read_parquet(path)
+    if "rotation" in df.columns:
+        return coder_predictions(df)
+    return df.filter(pl.col("chosen")).select("doc_id", "label")
+
+
+def write_table(df: pl.DataFrame, path: PathLike) -> Path:
+    """Parquet and a CSV copy beside it (R reads the CSV)."""
+    write_parquet(df, path)
+    return write_csv(df, Path(str(path).removesuffix(".parquet") + ".csv"))

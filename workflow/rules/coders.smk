@@ -1,0 +1,33 @@
+# LLM coders: each coder (model + prompt + settings, one YAML file) codes every document, output
+# constrained to the codebook, resumable from its journal, optionally under several label orders.
+
+
+rule code_llm:
+    input:
+        corpus=rules.prepare_corpus.output.corpus,
+        codebook=get_codebook,
+        coder=lambda wc: coder_yaml(wc.study, wc.coder),
+    output:
+        codings=f"{RESULTS}/{{study}}/coders/{{coder}}.parquet",
+    log:
+        "logs/{study}/code_{coder}.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/code_{{coder}}.tsv"
+    params:
+        rotations=lambda wc: study_cfg(wc.study)["coding"]["rotations"],
+        limit=lambda wc: (
+            f"--limit {study_cfg(wc.study)['coding']['limit']}"
+            if study_cfg(wc.study)["coding"]["limit"]
+            else ""
+        ),
+    threads: lambda wc: study_cfg(wc.study)["coding"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=lambda wc: int(study_cfg(wc.study)["coding"]["gpu"]),
+    conda:
+        "../../envs/python.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m llmcoder.cli code {input.corpus} --codebook {input.codebook} "
+        "--coder {input.coder} --out {output.codings} --rotations {params.rotations} {params.limit} "
+        "> {log} 2>&1"

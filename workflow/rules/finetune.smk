@@ -1,0 +1,74 @@
+# Fine-tuning on the verified labels: one job per model x nested training size x seed, then the
+# learning curve, and the whole corpus coded by the model trained on the full training set.
+
+
+rule finetune:
+    input:
+        corpus=rules.prepare_corpus.output.corpus,
+        splits=rules.split.output.splits,
+        verified=get_verified,
+        config=lambda wc: finetune_yaml(wc.study, wc.model),
+        codebook=get_codebook,
+    output:
+        metrics=f"{RESULTS}/{{study}}/finetune/{{model}}/size{{size}}_seed{{seed}}/metrics.json",
+        predictions=f"{RESULTS}/{{study}}/finetune/{{model}}/size{{size}}_seed{{seed}}/predictions_test.parquet",
+        model=directory(f"{RESULTS}/{{study}}/finetune/{{model}}/size{{size}}_seed{{seed}}/model"),
+    log:
+        "logs/{study}/finetune_{model}_size{size}_seed{seed}.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/finetune_{{model}}_size{{size}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        size=r"[0-9.]+",
+        seed=r"[0-9]+",
+    threads: lambda wc: study_cfg(wc.study)["finetune"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=lambda wc: int(study_cfg(wc.study)["finetune"]["gpu"]),
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../scripts/finetune.py"
+
+
+rule learning_curve:
+    input:
+        runs=lambda wc: finetune_runs(wc.study),
+    output:
+        curve=f"{RESULTS}/{{study}}/learning_curve.csv",
+    log:
+        "logs/{study}/learning_curve.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/learning_curve.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../scripts/learning_curve.py"
+
+
+rule predict_corpus:
+    input:
+        model=lambda wc: str(Path(full_run(wc.study, wc.model), "model")),
+        corpus=rules.prepare_corpus.output.corpus,
+    output:
+        predictions=f"{RESULTS}/{{study}}/predictions/{{model}}.parquet",
+        routed=f"{RESULTS}/{{study}}/predictions/{{model}}_routed.csv",
+    log:
+        "logs/{study}/predict_{model}.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/predict_{{model}}.tsv"
+    params:
+        route_share=lambda wc: study_cfg(wc.study)["predict"]["route_share"],
+    threads: lambda wc: study_cfg(wc.study)["finetune"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=lambda wc: int(study_cfg(wc.study)["finetune"]["gpu"]),
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../scripts/predict_corpus.py"

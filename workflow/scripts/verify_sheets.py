@@ -1,0 +1,12 @@
+"""Snakemake: blank verification sheets, one per human coder, and the manifest ingest checks them against."""
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
+
+from pathlib import Path  # noqa: E402
+
+from llmcoder.stages import verification_sheets  # noqa: E402
+
+sm = snakemake  # noqa: F821
+verification_sheets(sm.input.corpus, sm.input.splits, sm.input.codings, sm.input.codebook,
+                    Path(sm.output.manifest).parent, study=sm.wildcards.study, settings=sm.params.settings)
