@@ -49,12 +49,20 @@ def make_results(root: Path, *, extras: bool = True) -> Path:
         rel = root / "reliability"
         rel.mkdir(parents=True)
         pl.DataFrame({
-            "comparison": ["human-human"], "coder_a": ["h1"], "coder_b": ["h2"],
-            "metric": ["krippendorff_alpha"], "estimate": [0.78], "ci_low": [0.7],
-            "ci_high": [0.85], "n": [120],
-        }).write_csv(rel / "agreement.csv")
+            "comparison": ["gemma3-270m vs gold"], "coefficient": ["cohen_kappa"],
+            "estimate": [0.61], "se": [0.05], "ci_low": [0.5], "ci_high": [0.7],
+            "n_units": [90], "n_coders": [2],
+        }).write_csv(rel / "coders_vs_gold.csv")
+        ingest = root / "verify" / "ingest"
+        ingest.mkdir(parents=True)
         pl.DataFrame({
-            "model": ["minilm"] * 4, "train_size": [50, 50, 100, 100], "seed": [1, 2, 1, 2],
+            "scope": ["all labels"], "coefficient": ["krippendorff_alpha"], "estimate": [0.78],
+            "se": [0.04], "ci_low": [0.7], "ci_high": [0.85], "n_units": [120], "n_coders": [2],
+            "method": ["bootstrap"],
+        }).write_csv(ingest / "reliability.csv")
+        pl.DataFrame({
+            "model": ["minilm"] * 4, "train_size": [50, 50, 100, 100],
+            "train_fraction": [0.5, 0.5, 1.0, 1.0], "seed": [1, 2, 1, 2],
             "metric": ["macro_f1"] * 4, "value": [0.6, 0.64, 0.7, 0.72],
         }).write_csv(root / "learning_curve.csv")
         (root / "provenance.json").write_text(json.dumps({
@@ -90,14 +98,18 @@ def test_build_report_writes_every_part(r_ready, tmp_path):
         assert cell in (out / f"metrics.{ext}").read_text(encoding="utf-8")
     assert "\\toprule" in (out / "metrics.tex").read_text(encoding="utf-8")
     assert "<table" in (out / "per_class.html").read_text(encoding="utf-8")
-    assert "h1 vs h2" in (out / "reliability.md").read_text(encoding="utf-8")
+    rel_md = (out / "reliability.md").read_text(encoding="utf-8")
+    assert "gemma3-270m vs gold" in rel_md and "human verifiers: all labels" in rel_md
+    assert "0.610 [0.500, 0.700]" in rel_md
     assert (out / "confusion_gemma3-270m.pdf").read_bytes()[:4] == b"%PDF"
     assert (out / "learning_curve.png").read_bytes()[1:4] == b"PNG"
 
     methods = (out / "methods.md").read_text(encoding="utf-8")
     assert "codebook \u201cMini policy topics\u201d (3 labels; one label per document)" in methods
     assert "gold standard of 90 documents (random sample of the test split)" in methods
-    assert "Human coders agreed with each other with Krippendorff's alpha 0.78 [0.70, 0.85]" in methods
+    assert ("Human coders agreed with each other with Krippendorff's alpha 0.78 [0.70, 0.85] "
+            "(n = 120)") in methods
+    assert "gemma3-270m vs gold, Cohen's kappa 0.61 [0.50, 0.70] (n = 90)" in methods
     assert "200 resamples" in methods
     assert "\\section*{Methods}" in (out / "methods.tex").read_text(encoding="utf-8")
 

@@ -163,6 +163,9 @@ methods_section <- function(x,
   if (!is.null(rel) && nrow(rel) > 0) {
     kind <- reliability_kind(rel)
     hh <- rel[kind == "human-human", , drop = FALSE]
+    if ("scope" %in% names(hh) && any(hh$scope %in% "all labels")) {
+      hh <- hh[hh$scope %in% "all labels", , drop = FALSE] # the per-label rows stay in the table
+    }
     other <- rel[kind != "human-human", , drop = FALSE]
     if (nrow(hh) > 0) {
       paras$human_human <- paste0(
@@ -173,7 +176,7 @@ methods_section <- function(x,
     }
     if (nrow(other) > 0) {
       paras$other_agreement <- paste0(
-        "Further agreement between coders: ",
+        "Agreement between coders: ",
         agreement_clauses(other, digits, esc, with_pair = TRUE), "."
       )
       facts$other_agreement <- other
@@ -244,10 +247,13 @@ methods_section <- function(x,
 
   # 8. Bias checks --------------------------------------------------------------------------
   bias <- all_values(x$records, "bias")
-  bias_text <- unlist(lapply(bias, describe_bias, num = num, esc = esc))
+  bias_text <- c(
+    bias_table_clauses(x$bias, num, esc, code),
+    unlist(lapply(bias, describe_bias, num = num, esc = esc))
+  )
   if (length(bias_text) > 0) {
     paras$bias <- paste0("Bias checks: ", paste(bias_text, collapse = "; "), ".")
-    facts$bias <- bias
+    facts$bias <- c(x$bias, bias)
   }
 
   # 9. Changes after validation -------------------------------------------------------------
@@ -340,7 +346,9 @@ first_value <- function(records, keys) {
 #' @noRd
 system_records <- function(records, system) {
   in_dir <- vapply(strsplit(names(records), "/", fixed = TRUE), function(p) {
-    system %in% p[-length(p)]
+    # evaluation/<system>/..., code/<system>/provenance.json, coders/<system>.json
+    system %in% p[-length(p)] ||
+      (length(p) > 1 && tools::file_path_sans_ext(p[[length(p)]]) == system)
   }, logical(1))
   tagged <- vapply(records, function(r) {
     is.list(r) && identical(as.character(r[["system"]] %||% ""), system)
@@ -360,7 +368,7 @@ reliability_kind <- function(rel) {
   kind <- rep("other", nrow(rel))
   if ("comparison" %in% names(rel)) {
     cmp <- tolower(rel$comparison)
-    kind[grepl("human.*human", cmp)] <- "human-human"
+    kind[grepl("human.*human|human verifiers|human coders", cmp)] <- "human-human"
   }
   if (all(c("coder_a", "coder_b") %in% names(rel))) {
     both <- grepl("human|annotator|coder_h|^h[0-9]", tolower(rel$coder_a)) &
@@ -386,6 +394,83 @@ agreement_clauses <- function(rel, digits, esc, with_pair = FALSE) {
     out <- paste0(out, " for ", esc(pairs))
   }
   paste(out, collapse = "; ")
+}
+
+#' Clauses from the bias/*.csv tables (positional, recall_asymmetry, strata)
+#' @noRd
+bias_table_clauses <- function(bias, num, esc, code) {
+  out <- character()
+  pos <- bias$positional
+  if (!is.null(pos) && nrow(pos) > 0 && all(c("system", "n_docs", "flip_rate") %in% names(pos))) {
+    for (i in seq_len(nrow(pos))) {
+      r <- as.list(pos[i, ])
+      s <- paste0(
+        "under rotated label orders, ", code(r$system), " changed its answer for ",
+        num(r$flip_rate),
+        if (!is.null(r$n_flipped) && !is.na(r$n_flipped)) paste0(" (", r$n_flipped, " of ", r$n_docs, ")"),
+        " of documents"
+      )
+      if (all(c("first_share", "first_base_rate") %in% names(r)) && !is.na(r$first_share)) {
+        s <- paste0(
+          s, " and chose the first-listed label in ", num(r$first_share),
+          " of codings against a base rate of ", num(r$first_base_rate),
+          if (!is.null(r$p_value) && !is.na(r$p_value)) paste0(" (binomial test p = ", format_p(r$p_value, num), ")")
+        )
+      }
+      out <- c(out, s)
+    }
+  }
+  ra <- bias$recall_asymmetry
+  if (!is.null(ra) && nrow(ra) > 0 && all(c("system", "label", "recall_gap") %in% names(ra))) {
+    flag <- ra[["flag"]]
+    flagged <- if (is.null(flag)) rep(FALSE, nrow(ra)) else !is.na(flag) & !flag %in% c("", "false", "FALSE", "ok")
+    for (sys in unique(ra$system)) {
+      d <- ra[ra$system == sys & flagged, , drop = FALSE]
+      if (nrow(d) == 0) {
+        if (!is.null(flag)) out <- c(out, paste0("no class of ", code(sys), " was flagged for recall asymmetry"))
+        next
+      }
+      items <- paste0(
+        esc(d$label), " (recall ", ifelse(d$recall_gap >= 0, "+", "\u2212"),
+        num(abs(d$recall_gap)), " from the mean",
+        if ("most_confused_as" %in% names(d)) {
+          ifelse(is.na(d$most_confused_as), "", paste0(", most often coded as ", esc(d$most_confused_as)))
+        } else {
+          ""
+        },
+        ")"
+      )
+      out <- c(out, paste0("classes of ", code(sys), " flagged for recall asymmetry: ", paste(items, collapse = ", ")))
+    }
+  }
+  st <- bias$strata
+  if (!is.null(st) && nrow(st) > 0 && "system" %in% names(st)) {
+    known <- c(
+      "system", "metric", "estimate", "ci_low", "ci_high", "n", "overall", "below_overall", "source"
+    )
+    by <- setdiff(names(st), known)
+    if (length(by) > 0) {
+      below <- st[["below_overall"]]
+      n_below <- if (is.null(below)) NA else sum(toupper(below) %in% c("TRUE", "T", "1"))
+      out <- c(out, paste0(
+        "metrics were computed per stratum of ", paste(esc(by), collapse = " and "),
+        if (!is.na(n_below)) {
+          paste0(
+            ", and ", n_below, " stratum-metric estimate", if (n_below != 1) "s", " had a confidence ",
+            "interval entirely below the overall estimate"
+          )
+        }
+      ))
+    }
+  }
+  out
+}
+
+#' p-values: "< 0.001" style below the printed precision
+#' @noRd
+format_p <- function(p, num) {
+  txt <- num(p)
+  if (p > 0 && as.numeric(txt) == 0) paste0("< ", sub("0$", "1", num(0))) else txt
 }
 
 #' One bias record as a clause, using only the recorded fields

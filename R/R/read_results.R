@@ -12,17 +12,27 @@
 #'   \item{`evaluation/<system>/per_class.csv`}{`system, label, precision,
 #'     recall, f1, sensitivity, specificity, support`.}
 #'   \item{`evaluation/<system>/confusion.csv`}{single-label: `system, gold,
-#'     pred, count`; multi-label: `system, label, tp, fp, fn, tn`.}
+#'     pred, n` (read as `count`); multi-label: `system, label, tp, fp, fn,
+#'     tn`.}
 #'   \item{`reliability/*.csv` (or `reliability*.csv`)}{agreement between
-#'     coders: `comparison, coder_a, coder_b, metric, estimate, ci_low,
-#'     ci_high, n`; a `source` column names the file.}
+#'     coders: `coefficient, estimate, se, ci_low, ci_high, n_units,
+#'     n_coders` and optional `comparison, label` (`coefficient` is also
+#'     read as `metric`, `n_units` as `n`); a `source` column names the
+#'     file.}
 #'   \item{`learning_curve.csv` (or `learning_curve/learning_curve.csv`)}{
-#'     `model, train_size, seed, metric, value`.}
+#'     `model, train_size, train_fraction, seed, metric, value`.}
+#'   \item{`verify/ingest/reliability.csv`}{agreement of the human
+#'     verifiers (`scope, coefficient, estimate, ...`), read as comparison
+#'     `"human verifiers"`.}
+#'   \item{`bias/*.csv`}{bias checks: `positional.csv`,
+#'     `recall_asymmetry.csv`, `strata.csv`.}
 #'   \item{`*.json` under `dir`}{provenance records (`provenance.json`,
 #'     `metrics.json`, ...), kept as parsed lists keyed by relative path.
 #'     The `report/` folder is skipped.}
 #' }
-#' The `system` column is filled from the folder name when a file lacks it.
+#' The `system` column is filled from the folder name when a file lacks it,
+#' and `n` of the metrics from the system's `metrics.json` when
+#' `metrics.csv` lacks it.
 #'
 #' @param dir Path to the results directory of one study,
 #'   e.g. `"results/demo"`.
@@ -33,8 +43,10 @@
 #'     \item{`dir`}{Normalised path of `dir`.}
 #'     \item{`metrics`, `per_class`, `confusion`, `reliability`,
 #'       `learning_curve`}{Tibbles, or `NULL` when absent.}
-#'     \item{`task`}{`"single"` or `"multi"` (from the confusion layout or
-#'       the metrics records), or `NA`.}
+#'     \item{`bias`}{Named list of tibbles (one per `bias/*.csv`), or
+#'       `NULL`.}
+#'     \item{`task`}{`"single"` or `"multi"` (from the `task` of the
+#'       metrics records, else the confusion layout), or `NA`.}
 #'     \item{`records`}{Named list of the parsed JSON files.}
 #'   }
 #'   and a `provenance` attribute (verb, call, files read with their MD5
@@ -93,20 +105,34 @@ read_results <- function(dir) {
   confusion <- read_eval(
     "confusion.csv",
     chr = c("system", "gold", "pred", "label"),
-    num = c("count", "tp", "fp", "fn", "tn")
+    num = c("count", "n", "tp", "fp", "fn", "tn")
   )
+  if (!is.null(confusion) && "n" %in% names(confusion) && !"count" %in% names(confusion)) {
+    names(confusion)[names(confusion) == "n"] <- "count" # the contract's name for the cell count
+  }
 
   rel_files <- c(
     sort(list.files(file.path(dir, "reliability"), pattern = "\\.csv$", full.names = TRUE)),
-    sort(list.files(dir, pattern = "^reliability.*\\.csv$", full.names = TRUE))
+    sort(list.files(dir, pattern = "^reliability.*\\.csv$", full.names = TRUE)),
+    Filter(file.exists, file.path(dir, "verify", "ingest", "reliability.csv"))
   )
   reliability <- bind_rows_fill(lapply(rel_files, function(path) {
     files <<- c(files, path)
     tbl <- read_csv_typed(
       path,
-      chr = c("comparison", "coder_a", "coder_b", "metric", "level", "label"),
-      num = c("estimate", "ci_low", "ci_high", "n", "n_coders")
+      chr = c(
+        "comparison", "coder_a", "coder_b", "coefficient", "metric", "level", "label",
+        "scope", "method"
+      ),
+      num = c("estimate", "se", "ci_low", "ci_high", "n", "n_units", "n_coders")
     )
+    # contract names: coefficient, n_units; the verbs use metric, n
+    if ("coefficient" %in% names(tbl) && !"metric" %in% names(tbl)) tbl$metric <- tbl$coefficient
+    if ("n_units" %in% names(tbl) && !"n" %in% names(tbl)) tbl$n <- tbl$n_units
+    # human verification: keep/reject agreement of the human verifiers
+    if (basename(dirname(path)) == "ingest" && !"comparison" %in% names(tbl)) {
+      tbl$comparison <- rep("human verifiers", nrow(tbl))
+    }
     if (!"source" %in% names(tbl)) {
       tbl <- cbind(source = rep(tools::file_path_sans_ext(basename(path)), nrow(tbl)), tbl)
     }
@@ -125,6 +151,23 @@ read_results <- function(dir) {
       num = c("train_size", "seed", "value", "estimate")
     ))
   }
+
+  bias_files <- sort(list.files(file.path(dir, "bias"), pattern = "\\.csv$", full.names = TRUE))
+  bias <- lapply(bias_files, function(path) {
+    files <<- c(files, path)
+    read_csv_typed(
+      path,
+      chr = c("system", "label", "metric", "most_confused_as"),
+      num = c(
+        "n_docs", "n_flipped", "flip_rate", "n_codings", "first_chosen", "first_share",
+        "first_base_rate", "first_ratio", "p_value", "support", "predicted", "recall",
+        "precision", "recall_gap", "pred_ratio", "n_confused_as", "estimate", "ci_low",
+        "ci_high", "n", "overall"
+      )
+    )
+  })
+  names(bias) <- tools::file_path_sans_ext(basename(bias_files))
+  if (length(bias) == 0) bias <- NULL
 
   json_files <- sort(list.files(dir, pattern = "\\.json$", recursive = TRUE, full.names = TRUE))
   # The report folder holds this package's own output, not results.
@@ -145,6 +188,17 @@ read_results <- function(dir) {
   records <- Filter(Negate(is.null), records)
   files <- c(files, json_files)
 
+  # metrics.csv has no n in the contract: take it from the system's metrics.json
+  if (!is.null(metrics) && !"n" %in% names(metrics)) {
+    n_of <- vapply(unique(metrics$system), function(sys) {
+      rec <- records[[paste0("evaluation/", sys, "/metrics.json")]] %||%
+        Filter(function(r) identical(r[["system"]], sys), records)[1][[1]]
+      n <- if (is.list(rec)) rec[["n"]]
+      if (is.numeric(n) && length(n) == 1) n else NA_real_
+    }, numeric(1))
+    if (any(!is.na(n_of))) metrics$n <- unname(n_of[metrics$system])
+  }
+
   new_llmcoder_results(
     list(
       study = basename(dir),
@@ -154,6 +208,7 @@ read_results <- function(dir) {
       confusion = confusion,
       reliability = reliability,
       learning_curve = learning_curve,
+      bias = bias,
       task = infer_task(confusion, records),
       records = records
     ),
@@ -197,6 +252,9 @@ print.llmcoder_results <- function(x, ...) {
   show("confusion", "confusion counts")
   show("reliability", "reliability")
   show("learning_curve", "learning curve")
+  if (!is.null(x$bias)) {
+    cli::cli_bullets(c("*" = "bias checks: {.val {names(x$bias)}}"))
+  }
   cli::cli_bullets(c("*" = "records: {length(x$records)} JSON file{?s}"))
   invisible(x)
 }
@@ -230,9 +288,14 @@ relative_to <- function(paths, root) {
   sub(paste0("^", gsub("([][{}()+*^$|\\\\?.])", "\\\\\\1", root), "/?"), "", paths)
 }
 
-#' Single- or multi-label, from the confusion layout or metrics.json records
+#' Single- or multi-label, from the metrics.json records, else the confusion layout
 #' @noRd
 infer_task <- function(confusion, records) {
+  tasks <- unlist(lapply(records, function(r) if (is.list(r)) r[["task"]]))
+  tasks <- intersect(unique(tasks), c("single", "multi"))
+  if (length(tasks) == 1) {
+    return(tasks)
+  }
   if (!is.null(confusion)) {
     if (all(c("gold", "pred") %in% names(confusion))) {
       return("single")
@@ -241,7 +304,5 @@ infer_task <- function(confusion, records) {
       return("multi")
     }
   }
-  tasks <- unlist(lapply(records, function(r) if (is.list(r)) r[["task"]]))
-  tasks <- intersect(unique(tasks), c("single", "multi"))
-  if (length(tasks) == 1) tasks else NA_character_
+  NA_character_
 }

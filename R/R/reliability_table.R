@@ -65,6 +65,10 @@ reliability_pairs <- function(tbl) {
       out[miss] <- tbl[[col]][miss]
     }
   }
+  if ("scope" %in% names(tbl)) {
+    has <- !is.na(tbl$scope) & nzchar(tbl$scope)
+    out[has] <- paste0(out[has], ": ", tbl$scope[has])
+  }
   out[is.na(out)] <- ""
   out
 }

@@ -12,7 +12,7 @@ write_json_fixture <- function(x, path) {
 
 make_results_dir <- function(dir = withr::local_tempdir(.local_envir = parent.frame()),
                              parts = c("metrics", "per_class", "confusion", "reliability",
-                                       "learning_curve", "records")) {
+                                       "learning_curve", "records", "bias")) {
   root <- file.path(dir, "demo")
   dir.create(root, recursive = TRUE, showWarnings = FALSE)
   labels <- c("health", "economy", "defense")
@@ -32,8 +32,7 @@ make_results_dir <- function(dir = withr::local_tempdir(.local_envir = parent.fr
         metric = c("accuracy", "macro_f1", "cohen_kappa", "krippendorff_alpha"),
         estimate = c(acc, acc - 0.02, acc - 0.1, acc - 0.11),
         ci_low = c(acc - 0.05, acc - 0.07, acc - 0.17, NA),
-        ci_high = c(acc + 0.04, acc + 0.03, acc - 0.03, NA),
-        n = sum(m)
+        ci_high = c(acc + 0.04, acc + 0.03, acc - 0.03, NA)
       ), file.path(d, "metrics.csv"))
     }
     if ("per_class" %in% parts) {
@@ -50,7 +49,7 @@ make_results_dir <- function(dir = withr::local_tempdir(.local_envir = parent.fr
         system = sys,
         gold = rep(labels, each = 3),
         pred = rep(labels, times = 3),
-        count = as.vector(t(m))
+        n = as.vector(t(m))
       ), file.path(d, "confusion.csv"))
     }
     if ("records" %in% parts) {
@@ -81,15 +80,26 @@ make_results_dir <- function(dir = withr::local_tempdir(.local_envir = parent.fr
   }
   if ("reliability" %in% parts) {
     write_csv_fixture(data.frame(
-      comparison = c("human-human", "human-model"),
-      coder_a = c("coder_1", "coder_1"),
-      coder_b = c("coder_2", "gemma3-270m"),
-      metric = "cohen_kappa",
-      estimate = c(0.81, 0.72),
-      ci_low = c(0.75, 0.65),
-      ci_high = c(0.87, 0.79),
-      n = 200
-    ), file.path(root, "reliability", "agreement.csv"))
+      comparison = c("gemma3-270m vs gold", "LLM coders"),
+      coefficient = "cohen_kappa",
+      estimate = c(0.72, 0.64),
+      se = c(0.035, 0.04),
+      ci_low = c(0.65, 0.56),
+      ci_high = c(0.79, 0.72),
+      n_units = 100,
+      n_coders = 2
+    ), file.path(root, "reliability", "coders_vs_gold.csv"))
+    write_csv_fixture(data.frame(
+      scope = c("all labels", "health"),
+      coefficient = "krippendorff_alpha",
+      estimate = c(0.81, 0.7),
+      se = c(0.03, 0.06),
+      ci_low = c(0.75, 0.58),
+      ci_high = c(0.87, 0.82),
+      n_units = c(200, 40),
+      n_coders = 2,
+      method = "bootstrap"
+    ), file.path(root, "verify", "ingest", "reliability.csv"))
   }
   if ("learning_curve" %in% parts) {
     grid <- expand.grid(
@@ -97,10 +107,33 @@ make_results_dir <- function(dir = withr::local_tempdir(.local_envir = parent.fr
       stringsAsFactors = FALSE
     )
     grid$metric <- "macro_f1"
+    grid$train_fraction <- grid$train_size / 400
     grid$value <- 0.5 + 0.0005 * grid$train_size + 0.01 * grid$seed -
       0.05 * (grid$model == "logreg")
-    write_csv_fixture(grid[c("model", "train_size", "seed", "metric", "value")],
+    write_csv_fixture(grid[c("model", "train_size", "train_fraction", "seed", "metric", "value")],
                       file.path(root, "learning_curve.csv"))
+  }
+  if ("bias" %in% parts) {
+    write_csv_fixture(data.frame(
+      system = "gemma3-270m", n_docs = 100, n_flipped = 12, flip_rate = 0.12,
+      n_codings = 300, first_chosen = 120, first_share = 0.4, first_base_rate = 0.33,
+      first_ratio = 1.21, p_value = 0.0004
+    ), file.path(root, "bias", "positional.csv"))
+    write_csv_fixture(data.frame(
+      system = "gemma3-270m", label = labels, support = c(40, 30, 30),
+      predicted = c(36, 34, 30), recall = c(0.75, 0.87, 0.83), precision = 0.8,
+      recall_gap = c(-0.2, 0.05, 0.01), pred_ratio = 1, most_confused_as = c("economy", "health", NA),
+      n_confused_as = c(5, 4, NA), flag = c(TRUE, FALSE, FALSE)
+    ), file.path(root, "bias", "recall_asymmetry.csv"))
+    write_csv_fixture(data.frame(
+      system = "gemma3-270m", party = c("A", "B"), metric = "macro_f1",
+      estimate = c(0.8, 0.6), ci_low = c(0.7, 0.5), ci_high = c(0.9, 0.7), n = 50,
+      overall = 0.79, below_overall = c(FALSE, TRUE)
+    ), file.path(root, "bias", "strata.csv"))
+    write_json_fixture(
+      list(artifact = "bias_checks", systems = systems),
+      file.path(root, "bias", "provenance.json")
+    )
   }
   root
 }

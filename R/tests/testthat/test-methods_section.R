@@ -8,12 +8,12 @@ test_that("methods_section writes every recorded fact and only those", {
   expect_match(text, "is google/gemma-3-270m-it (version q4_k_m, weights SHA-256 `ab12cd34ef56`)", fixed = TRUE)
   expect_match(text, "prompt SHA-256 `9f8e7d6c5b4a`, temperature 0, greedy decoding, at most 8 output tokens, seed 1", fixed = TRUE)
   expect_match(text, "gold standard of 100 documents (stratified random sample by year and party)", fixed = TRUE)
-  expect_match(text, "Human coders agreed with each other with Cohen's kappa 0.81 [0.75, 0.87] (n = 200)", fixed = TRUE)
-  expect_match(text, "coder_1 vs gemma3-270m, Cohen's kappa 0.72 [0.65, 0.79]", fixed = TRUE)
+  expect_match(text, "Human coders agreed with each other with Krippendorff's alpha 0.81 [0.75, 0.87] (n = 200).", fixed = TRUE)
+  expect_match(text, "gemma3-270m vs gold, Cohen's kappa 0.72 [0.65, 0.79] (n = 100); LLM coders, Cohen's kappa 0.64 [0.56, 0.72]", fixed = TRUE)
   expect_match(text, "95% percentile bootstrap confidence intervals over documents, 1,000 resamples", fixed = TRUE)
   expect_match(text, "`minilm-ft`: Accuracy 0.93 [0.88, 0.97], Macro F1 0.91 [0.86, 0.96], Cohen's kappa 0.83 [0.76, 0.90].", fixed = TRUE)
   # Krippendorff's alpha has no interval in the fixture: not a headline metric
-  expect_false(grepl("Krippendorff", text, fixed = TRUE))
+  expect_false(grepl("Krippendorff's alpha 0.70", text, fixed = TRUE))
   chosen <- format(methods_section(res, metrics = c("krippendorff_alpha", "accuracy")))
   expect_match(chosen, "`gemma3-270m`: Krippendorff's alpha 0.70, Accuracy 0.81 [0.76, 0.85];", fixed = TRUE)
   expect_match(text, "Changed after validation: merged two labels whose definitions overlapped.", fixed = TRUE)
@@ -28,17 +28,22 @@ test_that("methods_section writes every recorded fact and only those", {
   )
   # the minilm coder has no run record: no model sentence is invented for it
   expect_false(grepl("The coder `minilm-ft`", text, fixed = TRUE))
-  expect_false(grepl("Bias", text, fixed = TRUE))
+  expect_match(text, "under rotated label orders, `gemma3-270m` changed its answer for 0.12 (12 of 100) of documents and chose the first-listed label in 0.40 of codings against a base rate of 0.33 (binomial test p = < 0.01)", fixed = TRUE)
+  expect_match(text, "classes of `gemma3-270m` flagged for recall asymmetry: health (recall \u2212 0.20 from the mean, most often coded as economy)" |> gsub(pattern = "\u2212 ", replacement = "\u2212", fixed = TRUE), fixed = TRUE)
+  expect_match(text, "metrics were computed per stratum of party, and 1 stratum-metric estimate had a confidence interval entirely below the overall estimate", fixed = TRUE)
 })
 
 test_that("methods_section omits sentences whose facts are absent", {
   res <- read_results(make_results_dir(parts = c("metrics")))
   text <- format(methods_section(res, heading = FALSE))
-  expect_match(text, "^Every coder was validated against a gold standard of 100 documents\\.")
+  # metrics.csv has no n and there is no metrics.json: the gold size is not stated
+  expect_match(text, "^Agreement with the gold standard \\(brackets: percentile bootstrap")
+  expect_false(grepl("documents.", text, fixed = TRUE))
   expect_false(grepl("codebook", text, fixed = TRUE))
   expect_false(grepl("SHA", text, fixed = TRUE))
   expect_false(grepl("Human coders", text, fixed = TRUE))
   expect_false(grepl("Per-class", text, fixed = TRUE))
+  expect_false(grepl("Bias", text, fixed = TRUE))
   expect_false(grepl("llmcoder", text, fixed = TRUE))
   empty <- read_results(withr::local_tempdir())
   expect_equal(format(methods_section(empty, heading = FALSE)), "")
@@ -51,7 +56,13 @@ test_that("methods_section reports bias checks when recorded", {
                      test = "chi-squared test of error rates", p_value = 0.41)),
     file.path(dir, "bias", "provenance.json")
   )
-  text <- format(methods_section(read_results(dir)))
+  text <- format(methods_section(read_results(make_results_dir(parts = "metrics") |> (\(d) {
+    file.copy(file.path(dir, "bias"), d, recursive = TRUE)
+    unlink(file.path(d, "bias", "positional.csv"))
+    unlink(file.path(d, "bias", "recall_asymmetry.csv"))
+    unlink(file.path(d, "bias", "strata.csv"))
+    d
+  })())))
   expect_match(
     text,
     "Bias checks: by party, Macro F1 ranged from 0.71 to 0.83, chi-squared test of error rates p = 0.41.",
@@ -65,7 +76,7 @@ test_that("methods_section escapes LaTeX", {
   expect_match(tex, "^\\\\section\\*\\{Methods\\}")
   expect_match(tex, "\\texttt{gemma3-270m}", fixed = TRUE)
   expect_match(tex, "95\\% percentile", fixed = TRUE)
-  expect_match(tex, "coder\\_1 vs gemma3-270m", fixed = TRUE)
+  expect_match(tex, "gemma3-270m vs gold", fixed = TRUE)
   expect_false(grepl("(?<!\\\\)_", gsub("\\\\texttt\\{[^}]*\\}", "", tex), perl = TRUE))
 })
 

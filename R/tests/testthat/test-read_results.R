@@ -9,12 +9,21 @@ test_that("read_results reads every part with typed columns", {
   expect_equal(nrow(res$per_class), 6)
   expect_equal(sum(res$confusion$count[res$confusion$system == "minilm-ft"]), 100)
   expect_equal(res$task, "single")
-  expect_equal(res$reliability$source, c("agreement", "agreement"))
+  expect_equal(res$reliability$source, c("coders_vs_gold", "coders_vs_gold", rep("reliability", 2)))
+  expect_equal(res$reliability$metric, c("cohen_kappa", "cohen_kappa", rep("krippendorff_alpha", 2)))
+  expect_equal(res$reliability$n, c(100, 100, 200, 40))
+  expect_equal(res$reliability$comparison[3], "human verifiers")
+  # contract names mapped: confusion n -> count, metrics n from metrics.json
+  expect_true("count" %in% names(res$confusion))
+  expect_equal(unique(res$metrics$n), 100)
+  expect_equal(names(res$bias), c("positional", "recall_asymmetry", "strata"))
+  expect_equal(res$bias$positional$p_value, 0.0004)
   expect_equal(nrow(res$learning_curve), 12)
   expect_setequal(
     names(res$records),
-    c("code/gemma3-270m/provenance.json", "evaluation/gemma3-270m/metrics.json",
-      "evaluation/minilm-ft/metrics.json", "provenance.json")
+    c("bias/provenance.json", "code/gemma3-270m/provenance.json",
+      "evaluation/gemma3-270m/metrics.json", "evaluation/minilm-ft/metrics.json",
+      "provenance.json")
   )
 })
 
@@ -36,7 +45,9 @@ test_that("read_results tolerates absent parts", {
   expect_null(res$confusion)
   expect_null(res$reliability)
   expect_null(res$learning_curve)
+  expect_null(res$bias)
   expect_length(res$records, 0)
+  expect_false("n" %in% names(res$metrics))
   expect_true(is.na(res$task))
   empty <- withr::local_tempdir()
   res <- read_results(empty)
@@ -75,4 +86,24 @@ test_that("print returns its input invisibly", {
   vis <- withVisible(suppressMessages(print(res)))
   expect_false(vis$visible)
   expect_identical(vis$value, res)
+})
+
+test_that("a confusion count column named count is read too", {
+  dir <- withr::local_tempdir()
+  write_csv_fixture(
+    data.frame(system = "s", gold = c("a", "a"), pred = c("a", "b"), count = c(3, 1)),
+    file.path(dir, "evaluation", "s", "confusion.csv")
+  )
+  expect_equal(read_results(dir)$confusion$count, c(3, 1))
+})
+
+test_that("the task recorded in metrics.json wins over the confusion layout", {
+  dir <- withr::local_tempdir()
+  write_csv_fixture(
+    data.frame(system = "m", gold = c("x", "x"), pred = c("x", "y"), n = c(2, 0)),
+    file.path(dir, "evaluation", "m", "confusion.csv")
+  )
+  expect_equal(read_results(dir)$task, "single")
+  write_json_fixture(list(system = "m", task = "multi"), file.path(dir, "evaluation", "m", "metrics.json"))
+  expect_equal(read_results(dir)$task, "multi")
 })
