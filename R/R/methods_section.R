@@ -29,7 +29,7 @@
 #' `system` field. Recognised keys: `codebook` (a name or an object with
 #' `name`, `labels`, `sha256`), `codebook_name`, `codebook_sha256`,
 #' `n_labels`, `labels`, `task`; `model`, `model_name`, `model_version`,
-#' `model_revision`, `revision`, `model_sha256`, `weights_sha256`,
+#' `model_revision`, `revision`, `model_sha256`, `weights_sha256`, `gguf_sha256`,
 #' `prompt_sha256`, `temperature`, `top_p`, `decoding`, `max_new_tokens`,
 #' `seed`; `gold_sampling`, `sampling`; `ci_level`, `n_boot`; `bias`;
 #' `changes_after_validation`; `llmcoder_version`, `git_revision`.
@@ -103,7 +103,7 @@ methods_section <- function(x,
     model <- first_value(rec, c("model", "model_name"))
     if (is.list(model)) model <- model$name %||% model$id
     version <- first_value(rec, c("model_version", "model_revision", "revision"))
-    weights <- first_value(rec, c("model_sha256", "weights_sha256"))
+    weights <- first_value(rec, c("model_sha256", "weights_sha256", "gguf_sha256"))
     prompt <- first_value(rec, "prompt_sha256")
     temp <- first_value(rec, "temperature")
     top_p <- first_value(rec, "top_p")
