@@ -108,20 +108,27 @@ The results appear in `results/{study}/`; compare them with `original_results/{s
 """
 
 
-def build_archive(config: dict[str, Any], study: str, *, project_root: str | os.PathLike[str] = ".",
-                  out: str | os.PathLike[str] | None = None, include_data: bool = False) -> Path:
+#: The llmcoder checkout whose sources travel with the archive.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def build_archive(config: dict[str, Any], study: str, *, workdir: str | os.PathLike[str] = ".",
+                  out: str | os.PathLike[str] | None = None, include_data: bool = False,
+                  source_root: str | os.PathLike[str] = SOURCE_ROOT) -> Path:
     """Write ``results/<study>/replication.tar.gz`` (atomically) and return its path.
 
     Parameters
     ----------
     config : the validated workflow config (see :func:`llmcoder.study.load_config`).
     study : the study to archive; its results must exist.
-    project_root : the project folder (the config's relative paths start here).
+    workdir : the workflow's working directory (the config's relative paths and results start here).
     out : archive path (default ``<results>/<study>/replication.tar.gz``).
     include_data : put the raw corpus in the archive (only when its licence allows); its checksum is
         recorded either way.
+    source_root : the llmcoder checkout (Snakefile, workflow, package and R sources).
     """
-    root = Path(project_root).resolve()
+    root = Path(workdir).resolve()
+    src_root = Path(source_root).resolve()
     block = study_config(config, study)
     results_dir = root / config["results"] / study
     if not results_dir.is_dir():
@@ -130,8 +137,8 @@ def build_archive(config: dict[str, Any], study: str, *, project_root: str | os.
 
     members: dict[str, bytes | Path] = {}
     for rel in SOURCE_PATHS:
-        for f in _files(root, rel):
-            members[f.relative_to(root).as_posix()] = f
+        for f in _files(src_root, rel):
+            members[f.relative_to(src_root).as_posix()] = f
 
     # The study's own inputs, at paths inside the archive; the config is rewritten to point at them.
     block = json.loads(json.dumps(block))

@@ -129,7 +129,7 @@ def archive(
     try:
         cfg = load_config(config)
         include = study_config(cfg, study)["archive"]["include_data"]
-        path = build_archive(cfg, study, project_root=config.resolve().parent, out=out, include_data=include)
+        path = build_archive(cfg, study, workdir=config.resolve().parent, out=out, include_data=include)
     except (InputError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise typer.Exit(code=2) from err
