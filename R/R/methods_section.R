@@ -446,9 +446,12 @@ bias_table_clauses <- function(bias, num, esc, code) {
   st <- bias$strata
   if (!is.null(st) && nrow(st) > 0 && "system" %in% names(st)) {
     known <- c(
-      "system", "metric", "estimate", "ci_low", "ci_high", "n", "overall", "below_overall", "source"
+      "system", "metric", "estimate", "ci_low", "ci_high", "n", "overall", "below_overall", "source",
+      "stratum", "value"
     )
-    by <- setdiff(names(st), known)
+    # The workflow writes one `stratum` column naming the stratum (party, year); older tables have one
+    # column per stratum.
+    by <- if ("stratum" %in% names(st)) unique(as.character(st$stratum)) else setdiff(names(st), known)
     if (length(by) > 0) {
       below <- st[["below_overall"]]
       n_below <- if (is.null(below)) NA else sum(toupper(below) %in% c("TRUE", "T", "1"))

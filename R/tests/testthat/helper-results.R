@@ -126,7 +126,7 @@ make_results_dir <- function(dir = withr::local_tempdir(.local_envir = parent.fr
       n_confused_as = c(5, 4, NA), flag = c(TRUE, FALSE, FALSE)
     ), file.path(root, "bias", "recall_asymmetry.csv"))
     write_csv_fixture(data.frame(
-      system = "gemma3-270m", party = c("A", "B"), metric = "macro_f1",
+      system = "gemma3-270m", stratum = "party", value = c("A", "B"), metric = "macro_f1",
       estimate = c(0.8, 0.6), ci_low = c(0.7, 0.5), ci_high = c(0.9, 0.7), n = 50,
       overall = 0.79, below_overall = c(FALSE, TRUE)
     ), file.path(root, "bias", "strata.csv"))
