@@ -177,3 +177,7 @@ def test_predict_encoder_small(tmp_path: Path) -> None:
     assert pred.height == 270
     direct = load_predictor(art, device="cpu").predict_proba(pl.read_parquet(c)["text"].to_list())
     assert np.allclose(pred["prob"].to_numpy().reshape(90, 3), direct, atol=1e-5)
+    bf16 = pl.read_parquet(predict(art, c, tmp_path / "b.parquet", precision="bf16", progress=False))
+    assert np.allclose(bf16["prob"].to_numpy(), pred["prob"].to_numpy(), atol=2e-2)
+    with pytest.raises(InputError, match="precision"):
+        load_predictor(art, precision="fp8")

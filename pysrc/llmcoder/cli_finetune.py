@@ -56,6 +56,8 @@ def predict(
         help="Routed documents CSV (default: <out stem>_review.csv).")] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
     chunk_rows: Annotated[int, typer.Option(help="Documents read and journaled at once (bounds memory).")] = 50_000,
+    precision: Annotated[str, typer.Option(
+        help="fp32 (exact) or bf16 (faster on GPUs and CPUs with native bfloat16).")] = "fp32",
 ) -> None:
     """Code every document of a corpus with a fine-tuned model (resumable); optionally route the doubtful."""
     from llmcoder.io import write_csv
@@ -65,7 +67,8 @@ def predict(
     if (model_dir / "model" / "finetune.json").is_file():
         model_dir = model_dir / "model"
     try:
-        path = run_predict(model_dir, corpus, out, batch_size=batch_size, chunk_rows=chunk_rows)
+        path = run_predict(model_dir, corpus, out, batch_size=batch_size, chunk_rows=chunk_rows,
+                           precision=precision)
         msg = f"{path}: predictions written"
         if route_share is not None or route_threshold is not None:
             routed = route_uncertain(path, share=route_share, threshold=route_threshold,

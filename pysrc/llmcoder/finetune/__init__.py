@@ -123,8 +123,14 @@ def _replace_dir(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def load_predictor(artifact_dir: str | os.PathLike[str], *, device: str = "auto") -> Predictor:
-    """Read a trained coder back: ``.labels``, ``.task``, ``.thresholds``, ``.predict_proba(texts)``."""
+def load_predictor(artifact_dir: str | os.PathLike[str], *, device: str = "auto",
+                   precision: str = "fp32") -> Predictor:
+    """Read a trained coder back: ``.labels``, ``.task``, ``.thresholds``, ``.predict_proba(texts)``.
+
+    ``device``: ``auto``, ``cpu`` or ``cuda`` (neural coders). ``precision``: ``fp32`` (exact,
+    reproducible across machines) or ``bf16`` (autocast; faster on GPUs and on CPUs with native
+    bfloat16, probabilities within ~1e-3).
+    """
     meta = read_meta(artifact_dir)
     if meta.kind == "tfidf":
         from llmcoder.finetune.tfidf import TfidfPredictor
@@ -133,11 +139,11 @@ def load_predictor(artifact_dir: str | os.PathLike[str], *, device: str = "auto"
     if meta.kind == "encoder":
         from llmcoder.finetune.encoder import EncoderPredictor
 
-        return EncoderPredictor(artifact_dir, meta, device=device)
+        return EncoderPredictor(artifact_dir, meta, device=device, precision=precision)
     if meta.kind == "lora":
         from llmcoder.finetune.lora import LoraPredictor
 
-        return LoraPredictor(artifact_dir, meta, device=device)
+        return LoraPredictor(artifact_dir, meta, device=device, precision=precision)
     raise InputError(str(artifact_dir), f"unknown model kind '{meta.kind}'",
                      fix="train it again with this version of llmcoder")
 
