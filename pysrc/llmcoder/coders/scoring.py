@@ -1,0 +1,272 @@
+"""Label scoring from log-probabilities, with a prefix KV cache and length-sorted batches.
+
+The shared prompt prefix is run once; its ``DynamicCache`` is copied and expanded to each batch.
+Each batch of documents is left-padded *after* the cached prefix::
+
+    [prefix (cached)] [pad pad doc tokens + doc_suffix] [pad continuation]
+
+with an attention mask that hides the pads and position ids that continue the prefix's positions
+without gaps, so every document sees exactly what it would see alone. Continuations are also
+left-padded, so the last position of every row holds the next-token distribution that matters.
+
+Single-label (``choice``): the score of a label is the mean log-probability of its continuation's
+tokens (length normalisation; one token for option codes such as letters), and the probabilities
+are a softmax over labels. Multi-label (``yesno``): P(yes) / (P(yes) + P(no)) after each label's
+question, independently per label.
+
+Examples
+--------
+>>> prompt = LabelPrompt("Topic of the text?\\n", "\\nAnswer:", (" A", " B"), label_ids=("x", "y"))
+>>> probs = score_labels(model, tokenizer, prompt, ["a text", "another"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from llmcoder.coders.prompt import LabelPrompt
+
+#: Upper bound on the floats of one chunk of logits (rows x positions x vocabulary).
+LOGIT_BUDGET = 64_000_000
+
+
+def _ids(tokenizer: Any, text: str, special: bool = False) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=special)["input_ids"])
+
+
+def continuation_ids(tokenizer: Any, anchor: str, text: str) -> list[int]:
+    """Token ids of ``text`` as they appear right after ``anchor`` (BPE merges across the seam)."""
+    if anchor:
+        a = _ids(tokenizer, anchor)
+        b = _ids(tokenizer, anchor + text)
+        if b[: len(a)] == a and len(b) > len(a):
+            return b[len(a):]
+    return _ids(tokenizer, text)
+
+
+@dataclass
+class Encoded:
+    """Token ids of one prompt: shared prefix, per-label continuations, scored answer tokens."""
+
+    prefix: list[int]
+    suffix: list[int]
+    continuations: list[list[int]]
+    yes: int | None = None
+    no: int | None = None
+
+
+class LabelScorer:
+    """Score the labels of a :class:`LabelPrompt` for documents with one (model, tokenizer) pair.
+
+    Parameters
+    ----------
+    model, tokenizer : any transformers causal LM (also a PEFT-wrapped one) and its tokenizer.
+    prompt : the split prompt (see :func:`llmcoder.coders.prompt.build_label_prompt`).
+    max_doc_tokens : documents are truncated to this many tokens.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, prompt: LabelPrompt, *, max_doc_tokens: int = 512):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.prompt = prompt
+        self.max_doc_tokens = int(max_doc_tokens)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = int(pad if pad is not None else 0)
+        conts = [continuation_ids(tokenizer, prompt.anchor, c) for c in prompt.continuations]
+        if prompt.mode == "choice":
+            self.enc = Encoded(_ids(tokenizer, prompt.prefix, prompt.add_special_tokens),
+                               _ids(tokenizer, prompt.doc_suffix), conts)
+            firsts = [c[0] for c in conts]
+            if all(len(c) == 1 for c in conts) and len(set(firsts)) < len(firsts):
+                raise ValueError("two labels have the same answer token; use other option codes")
+        else:
+            yes = continuation_ids(tokenizer, prompt.anchor, prompt.yes)
+            no = continuation_ids(tokenizer, prompt.anchor, prompt.no)
+            self.enc = Encoded(_ids(tokenizer, prompt.prefix, prompt.add_special_tokens),
+                               _ids(tokenizer, prompt.doc_suffix), conts, yes[0], no[0])
+        if not self.enc.prefix:
+            raise ValueError("the prompt prefix is empty; put the instructions before the document")
+        self._prefix_cache = None
+
+    # -- encoding ------------------------------------------------------------------------------
+    def encode(self, docs: Sequence[str]) -> list[list[int]]:
+        """Token ids of each document (truncated) followed by the doc suffix."""
+        out = []
+        for d in docs:
+            ids = _ids(self.tokenizer, str(d))[: self.max_doc_tokens]
+            out.append(ids + self.enc.suffix)
+        return out
+
+    @property
+    def n_prefix_tokens(self) -> int:
+        return len(self.enc.prefix)
+
+    @property
+    def step2_len(self) -> int:
+        """Tokens per label run after the document (0 when single-token codes need none)."""
+        if self.prompt.mode == "choice":
+            return max(len(c) for c in self.enc.continuations) - 1
+        return max(len(c) for c in self.enc.continuations)
+
+    def n_input_tokens(self, doc_ids: Sequence[int]) -> int:
+        """Prompt tokens one document costs uncached: prefix + document + what each label adds."""
+        extra = sum(len(c) - (1 if self.prompt.mode == "choice" else 0) for c in self.enc.continuations)
+        return self.n_prefix_tokens + len(doc_ids) + extra
+
+    # -- model calls ---------------------------------------------------------------------------
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def prefix_cache(self) -> Any:
+        """The KV cache of the shared prefix (computed once, batch size 1)."""
+        import torch
+
+        if self._prefix_cache is None:
+            ids = torch.tensor([self.enc.prefix], device=self.device)
+            with torch.inference_mode():
+                out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+            self._prefix_cache = out.past_key_values
+        return self._prefix_cache
+
+    def _forward(self, ids: Any, mask: Any, pos: Any, cache: Any, keep: int) -> Any:
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                         use_cache=True, logits_to_keep=keep)
+        return out.logits.float().log_softmax(-1)
+
+    def score_encoded(self, batch: Sequence[Sequence[int]], *, use_cache: bool = True) -> np.ndarray:
+        """Raw label scores of one batch: mean log-probs (``choice``) or P(yes) (``yesno``), [B, K]."""
+        if not use_cache:
+            return np.stack([self._score_uncached(list(d)) for d in batch])
+        import torch
+
+        dev = self.device
+        B, P, K = len(batch), self.n_prefix_tokens, len(self.enc.continuations)
+        L = max(len(d) for d in batch)
+        ids = torch.full((B, L), self.pad_id, dtype=torch.long)
+        dmask = torch.zeros((B, L), dtype=torch.long)
+        for i, d in enumerate(batch):
+            ids[i, L - len(d):] = torch.tensor(d)
+            dmask[i, L - len(d):] = 1
+        ids, dmask = ids.to(dev), dmask.to(dev)
+        mask = torch.cat([torch.ones((B, P), dtype=torch.long, device=dev), dmask], 1)
+        pos = P + (dmask.cumsum(1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            cache = copy.deepcopy(self.prefix_cache())
+            cache.batch_repeat_interleave(B)
+            first = self._forward(ids, mask, pos, cache, 1)[:, -1, :]  # [B, V]
+            if self.prompt.mode == "choice" and self.step2_len == 0:
+                cols = torch.tensor([c[0] for c in self.enc.continuations], device=dev)
+                return first[:, cols].cpu().numpy().astype(np.float64)
+            return self._step2(first, cache, mask, pos[:, -1], B, K)
+
+    def _step2(self, first: Any, cache: Any, mask: Any, last_pos: Any, B: int, K: int) -> np.ndarray:
+        import torch
+
+        dev = self.device
+        conts = self.enc.continuations
+        choice = self.prompt.mode == "choice"
+        inputs = [c[:-1] if choice else c for c in conts]
+        T = max(len(x) for x in inputs)
+        keep = T if choice else 1
+        cids = torch.full((K, T), self.pad_id, dtype=torch.long)
+        cmask = torch.zeros((K, T), dtype=torch.long)
+        for k, x in enumerate(inputs):
+            if x:
+                cids[k, T - len(x):] = torch.tensor(x)
+                cmask[k, T - len(x):] = 1
+        cids, cmask = cids.to(dev), cmask.to(dev)
+        vocab = first.shape[-1]
+        docs_per_chunk = max(1, LOGIT_BUDGET // max(1, K * keep * vocab))
+        out = np.zeros((B, K), dtype=np.float64)
+        for s in range(0, B, docs_per_chunk):
+            rows = torch.arange(s, min(B, s + docs_per_chunk), device=dev)
+            n = len(rows)
+            sel = rows.repeat_interleave(K)
+            c = copy.deepcopy(cache) if n < B or s > 0 else cache
+            c.batch_select_indices(sel)
+            m = torch.cat([mask[sel], cmask.repeat(n, 1)], 1)
+            p = last_pos[sel].unsqueeze(1) + cmask.repeat(n, 1).cumsum(1)
+            ids = cids.repeat(n, 1)
+            lp = self._forward(ids, m, p, c, keep)  # [n*K, keep, V]
+            lp = lp.view(n, K, keep, vocab)
+            for k, cont in enumerate(conts):
+                if choice:
+                    tot = first[rows, cont[0]].clone()
+                    # token j (j >= 1) of the continuation is predicted at input position j - 1
+                    for j in range(1, len(cont)):
+                        tot += lp[:, k, keep - (len(cont) - 1) + (j - 1), cont[j]]
+                    out[s:s + n, k] = (tot / len(cont)).cpu().numpy()
+                else:
+                    y = lp[:, k, -1, self.enc.yes]
+                    no = lp[:, k, -1, self.enc.no]
+                    out[s:s + n, k] = torch.sigmoid(y - no).cpu().numpy()
+        return out
+
+    def _score_uncached(self, doc: list[int]) -> np.ndarray:
+        """Reference: each label's full prompt alone, no cache, no padding."""
+        import torch
+
+        K = len(self.enc.continuations)
+        out = np.zeros(K, dtype=np.float64)
+        base = self.enc.prefix + doc
+        with torch.inference_mode():
+            for k, cont in enumerate(self.enc.continuations):
+                if self.prompt.mode == "choice":
+                    ids = torch.tensor([base + cont], device=self.device)
+                    lp = self.model(input_ids=ids).logits.float().log_softmax(-1)[0]
+                    n0 = len(base)
+                    out[k] = float(sum(lp[n0 - 1 + j, t] for j, t in enumerate(cont)) / len(cont))
+                else:
+                    ids = torch.tensor([base + cont], device=self.device)
+                    lp = self.model(input_ids=ids).logits.float().log_softmax(-1)[0, -1]
+                    out[k] = float(torch.sigmoid(lp[self.enc.yes] - lp[self.enc.no]))
+        return out
+
+    def to_probs(self, scores: np.ndarray) -> np.ndarray:
+        """Label probabilities: softmax over labels (``choice``) or the P(yes) scores (``yesno``)."""
+        if self.prompt.mode == "yesno":
+            return scores
+        z = scores - scores.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length: longest first, ties by original position.
+
+    The composition depends only on the lengths and the batch size, so a resumed run rebuilds the
+    same batches.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def score_labels(model: Any, tokenizer: Any, prompt: LabelPrompt, docs: Sequence[str], *,
+                 batch_size: int = 16, max_doc_tokens: int = 512, use_cache: bool = True) -> np.ndarray:
+    """Probability of every label for every document, [n_docs, n_labels] in ``prompt.label_ids`` order.
+
+    Parameters
+    ----------
+    model, tokenizer : a causal LM and its tokenizer (any pair: a packaged GGUF, a fine-tuned decoder).
+    prompt : the split prompt.
+    docs : the document texts.
+    batch_size : documents per forward pass (sorted by length, padded).
+    max_doc_tokens : truncate longer documents.
+    use_cache : False runs every document and label alone without prefix cache (the reference).
+
+    Returns
+    -------
+    probs : rows sum to 1 for single-label (``choice``); independent P(yes) per label for ``yesno``.
+    """
+    scorer = LabelScorer(model, tokenizer, prompt, max_doc_tokens=max_doc_tokens)
+    enc = scorer.encode(docs)
+    scores = np.zeros((len(docs), len(prompt.continuations)))
+    for b in length_batches([len(e) for e in enc], batch_size):
+        scores[b] = scorer.score_encoded([enc[i] for i in b], use_cache=use_cache)
+    return scorer.to_probs(scores)
