@@ -123,7 +123,10 @@ class FinetuneConfig:
             local cache (offline).
         codebook: Codebook YAML; required for ``lora`` (the prompt), optional otherwise (the label
             order; without it the labels found in the training data are used, sorted).
-        max_length: Longest input in tokens (encoder) or prompt tokens (lora); longer is truncated.
+        coder: ``lora`` only: an LLM coder YAML whose prompt settings (template, options, system,
+            answer prefix) the adapter is trained and scored with; default the coders' defaults.
+        max_length: Longest input in tokens (encoder) or document tokens inside the prompt (lora);
+            longer is truncated.
         epochs: Most passes over the training data.
         batch_size: Training batch size.
         learning_rate: Peak learning rate of AdamW (linear warm-up and decay).
@@ -145,7 +148,8 @@ class FinetuneConfig:
     name: str = field(default="", metadata={"help": "name in learning curves (default: derived)"})
     model: str = field(default="", metadata={"help": "alias, HF id or local folder of the weights"})
     codebook: str | None = field(default=None, metadata={"help": "codebook YAML (required for lora)"})
-    max_length: int = field(default=64, metadata={"help": "longest input in tokens"})
+    coder: str | None = field(default=None, metadata={"help": "lora: LLM coder YAML of the prompt"})
+    max_length: int = field(default=64, metadata={"help": "longest input (document) in tokens"})
     epochs: int = field(default=8, metadata={"help": "most passes over the training data"})
     batch_size: int = field(default=16, metadata={"help": "training batch size"})
     learning_rate: float = field(default=1e-4, metadata={"help": "peak AdamW learning rate"})
@@ -192,6 +196,8 @@ class FinetuneConfig:
             problems.append(Problem(f"device is '{self.device}'; it must be auto, cpu or cuda"))
         if self.num_threads is not None and self.num_threads < 1:
             problems.append(Problem(f"num_threads is {self.num_threads}; use null or >= 1"))
+        if self.coder and self.kind != "lora":
+            problems.append(Problem(f"coder is set but kind is '{self.kind}'; a coder prompt is for kind 'lora'"))
         if self.kind == "encoder" and self.lora.qlora:
             problems.append(Problem("lora.qlora is set but kind is 'encoder'; QLoRA is for kind 'lora'"))
         if problems:
