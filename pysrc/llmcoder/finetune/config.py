@@ -136,6 +136,10 @@ class FinetuneConfig:
         class_weights: Weight the loss by inverse label frequency (imbalanced data).
         tune_thresholds: Multi-label: tune one probability threshold per label on dev (else 0.5).
         grad_accum: Gradient accumulation steps (lora).
+        group_by_length: Encoder: form training batches of similar length (less padding; batches
+            still drawn in a seeded random order).
+        precision: Encoder: ``fp32``, or ``bf16`` autocast for training and dev forward passes
+            (faster on GPUs and CPUs with native bfloat16; weights and optimizer stay float32).
         seed: Random seed of initialisation, shuffling and dropout.
         device: ``auto`` (CUDA if present), ``cpu`` or ``cuda``.
         deterministic: Ask torch for deterministic algorithms (same seed, same predictions).
@@ -159,6 +163,8 @@ class FinetuneConfig:
     class_weights: bool = field(default=False, metadata={"help": "inverse-frequency loss weights"})
     tune_thresholds: bool = field(default=True, metadata={"help": "multi-label: per-label thresholds"})
     grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
+    group_by_length: bool = field(default=True, metadata={"help": "encoder: batches of similar length"})
+    precision: Literal["fp32", "bf16"] = field(default="fp32", metadata={"help": "encoder: fp32 or bf16 autocast"})
     seed: int = field(default=1, metadata={"help": "random seed"})
     device: Literal["auto", "cpu", "cuda"] = field(default="auto", metadata={"help": "auto | cpu | cuda"})
     deterministic: bool = field(default=True, metadata={"help": "deterministic torch algorithms"})
@@ -192,6 +198,8 @@ class FinetuneConfig:
             problems.append(Problem(f"warmup_ratio is {self.warmup_ratio}; it must be in [0, 1)"))
         if self.patience < 0:
             problems.append(Problem(f"patience is {self.patience}; use 0 to never stop early"))
+        if self.precision not in ("fp32", "bf16"):
+            problems.append(Problem(f"precision is '{self.precision}'; it must be fp32 or bf16"))
         if self.device not in ("auto", "cpu", "cuda"):
             problems.append(Problem(f"device is '{self.device}'; it must be auto, cpu or cuda"))
         if self.num_threads is not None and self.num_threads < 1:

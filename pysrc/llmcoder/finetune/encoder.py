@@ -50,6 +50,20 @@ def _batches(order: Sequence[int], size: int) -> list[list[int]]:
     return [list(order[i:i + size]) for i in range(0, len(order), size)]
 
 
+def _length_grouped(perm: Sequence[int], lengths: Sequence[int], size: int, gen: Any) -> list[list[int]]:
+    """Batches of similar length in random order: the shuffled indices are cut into groups of 50
+    batches, each group sorted by length and cut into batches, and the batches shuffled (seeded)."""
+    import torch
+
+    group = size * 50
+    batches: list[list[int]] = []
+    for s in range(0, len(perm), group):
+        chunk = sorted(perm[s:s + group], key=lambda i: -lengths[i])
+        batches += _batches(chunk, size)
+    order = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[i] for i in order]
+
+
 def _probs(net: Any, tok: Any, texts: Sequence[str], *, task: str, max_length: int,
            batch_size: int, device: str, precision: str = "fp32") -> np.ndarray:
     """Probabilities in input order; batches are formed from texts sorted by length.
@@ -101,6 +115,13 @@ def train_encoder(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.Dat
         y_dev = targets(dev_df, labels, task, where="dev data") if dev_df.height else None
         texts = train_df["text"].to_list()
         enc = tok(texts, truncation=True, max_length=config.max_length)["input_ids"]
+        lengths = [len(e) for e in enc]
+        dev_type = device.split(":")[0]
+
+        def cast() -> Any:
+            if config.precision == "bf16":
+                return torch.autocast(device_type=dev_type, dtype=torch.bfloat16)
+            return contextlib.nullcontext()
 
         loss_fn = _loss(config, y_train, task, len(labels), device)
         gen = torch.Generator().manual_seed(config.seed)
@@ -116,12 +137,17 @@ def train_encoder(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.Dat
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
             perm = torch.randperm(len(texts), generator=gen).tolist()
+            if config.group_by_length:
+                batches = _length_grouped(perm, lengths, config.batch_size, gen)
+            else:
+                batches = _batches(perm, config.batch_size)
             running = 0.0
-            for idx in _batches(perm, config.batch_size):
+            for idx in batches:
                 batch = tok.pad({"input_ids": [enc[i] for i in idx]}, return_tensors="pt").to(device)
-                logits = net(**batch).logits
+                with cast():
+                    logits = net(**batch).logits
                 tgt = torch.as_tensor(y_train[idx], device=device)
-                loss = loss_fn(logits, tgt)
+                loss = loss_fn(logits.float(), tgt)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 opt.step()
@@ -132,7 +158,7 @@ def train_encoder(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.Dat
                                    "seconds": round(time.perf_counter() - t0, 2)}
             if y_dev is not None:
                 p_dev = _probs(net, tok, dev_df["text"].to_list(), task=task, max_length=config.max_length,
-                               batch_size=64, device=device)
+                               batch_size=64, device=device, precision=config.precision)
                 thr = tune_thresholds(y_dev, p_dev) if task == "multi" and config.tune_thresholds else None
                 m = evaluate(task, y_dev, p_dev, thr)
                 row["dev"] = m
