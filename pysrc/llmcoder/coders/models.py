@@ -224,3 +224,16 @@ def load_causal_lm(spec: str, *, device: str = "auto", dtype: str = "auto") -> t
                 architecture=type(model).__name__, transformers_version=__import__("transformers").__version__,
                 torch_version=torch.__version__)
     return model, tok, info
+
+
+def load_tokenizer(spec: str) -> Any:
+    """The tokenizer of a model spec only (for token counts), offline; converts a GGUF if needed."""
+    from transformers import AutoTokenizer
+
+    where = resolve_model(spec)
+    path = str(convert_gguf(where["path"])) if where["kind"] == "gguf" else where["id"]
+    try:
+        with _offline():
+            return AutoTokenizer.from_pretrained(path)
+    except OSError as e:
+        raise _unknown_model(spec, "its tokenizer is not available offline") from e

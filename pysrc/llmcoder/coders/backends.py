@@ -1,0 +1,107 @@
+"""The two coder backends behind one small interface used by the runner.
+
+``prepare(order)`` builds the per-label-order state (prompt, prefix cache); ``lengths(state, texts)``
+gives the sizes that fix the batches; ``code(state, texts)`` returns, for a batch, the label
+probabilities (in ``order``) with token counts and latencies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from llmcoder.codebook import Codebook
+from llmcoder.coders.config import CoderConfig
+
+
+@dataclass
+class BatchResult:
+    probs: np.ndarray          # [B, K] in the state's label order
+    n_input_tokens: list[int]
+    n_output_tokens: list[int]
+    latency_s: list[float]
+
+
+class LocalBackend:
+    """Label scoring with a local transformers model (prefix cache, length-sorted batches)."""
+
+    def __init__(self, cfg: CoderConfig, codebook: Codebook, *, bundle: tuple[Any, Any, dict] | None = None,
+                 examples: Sequence[tuple[str, Sequence[str]]] = ()):
+        from llmcoder.coders.models import load_causal_lm
+
+        self.cfg, self.codebook, self.examples = cfg, codebook, list(examples)
+        self.model, self.tokenizer, self.info = bundle or load_causal_lm(
+            cfg.model, device=cfg.device, dtype=cfg.dtype)
+        self._encoded: dict[tuple[str, ...], list[list[int]]] = {}
+
+    def prepare(self, order: Sequence[str]) -> Any:
+        from llmcoder.coders.prompt import build_label_prompt
+        from llmcoder.coders.scoring import LabelScorer
+
+        prompt = build_label_prompt(self.cfg, self.codebook, self.tokenizer, order=order,
+                                    examples=self.examples)
+        return LabelScorer(self.model, self.tokenizer, prompt, max_doc_tokens=self.cfg.max_doc_tokens)
+
+    def encode(self, scorer: Any, texts: Sequence[str]) -> list[list[int]]:
+        return scorer.encode(texts)
+
+    def lengths(self, scorer: Any, texts: Sequence[str]) -> list[int]:
+        return [len(e) for e in scorer.encode(texts)]
+
+    def code(self, scorer: Any, texts: Sequence[str]) -> BatchResult:
+        t0 = time.perf_counter()
+        enc = scorer.encode(texts)
+        probs = scorer.to_probs(scorer.score_encoded(enc))
+        dt = (time.perf_counter() - t0) / max(1, len(texts))
+        return BatchResult(probs, [scorer.n_input_tokens(e) for e in enc], [0] * len(texts),
+                           [dt] * len(texts))
+
+    def prompt_record(self, scorer: Any) -> dict[str, Any]:
+        p = scorer.prompt
+        return {"prefix": p.prefix, "doc_suffix": p.doc_suffix, "continuations": list(p.continuations),
+                "mode": p.mode, "sha256": p.sha256(), "n_prefix_tokens": scorer.n_prefix_tokens}
+
+
+class HttpBackend:
+    """JSON constrained to the codebook from an OpenAI-compatible server."""
+
+    def __init__(self, cfg: CoderConfig, codebook: Codebook, *,
+                 examples: Sequence[tuple[str, Sequence[str]]] = ()):
+        from llmcoder.coders.http import HttpCoder
+
+        self.cfg, self.codebook = cfg, codebook
+        self.client = HttpCoder(cfg, codebook, examples=examples)
+        self.info = {"model": cfg.model, "kind": "http", "base_url": cfg.http_base_url}
+
+    def prepare(self, order: Sequence[str]) -> Any:
+        return self.client.prepare(order)
+
+    def lengths(self, state: Any, texts: Sequence[str]) -> list[int]:
+        return [len(t) for t in texts]
+
+    def code(self, state: Any, texts: Sequence[str]) -> BatchResult:
+        res = self.client.code_texts(state, texts)
+        return BatchResult(np.array([r.probs for r in res]), [r.n_input_tokens for r in res],
+                           [r.n_output_tokens for r in res], [r.latency_s for r in res])
+
+    def prompt_record(self, state: Any) -> dict[str, Any]:
+        from llmcoder.io import text_sha256
+
+        msgs = state.messages
+        return {"messages": msgs, "codes": state.codes, "response_format": state.response_format,
+                "sha256": text_sha256(repr(msgs) + repr(state.response_format))}
+
+
+def make_backend(cfg: CoderConfig, codebook: Codebook, *, bundle: Any = None) -> LocalBackend | HttpBackend:
+    """The backend for ``cfg.backend``, with few-shot examples drawn when configured."""
+    from llmcoder.coders.prompt import draw_examples
+
+    examples = (draw_examples(cfg.few_shot_source, cfg.few_shot, cfg.few_shot_seed, codebook)
+                if cfg.few_shot else [])
+    if cfg.backend == "http":
+        return HttpBackend(cfg, codebook, examples=examples)
+    return LocalBackend(cfg, codebook, bundle=bundle, examples=examples)

@@ -1,0 +1,216 @@
+"""OpenAI-compatible structured output: JSON constrained to the codebook, with log-probabilities.
+
+Works with vLLM, SGLang, llama.cpp's server, llama-cpp-python's server, Ollama and hosted APIs.
+Requests are asynchronous (``httpx.AsyncClient``) under a concurrency cap, each with a timeout, and
+retried with exponential back-off on 429, 5xx, connection errors and timeouts. The API key is read
+from the environment variable named by ``http_api_key_env`` at request time and is never written to
+an output, a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llmcoder.codebook import Codebook
+from llmcoder.coders.config import CoderConfig
+from llmcoder.coders.prompt import TEXT_MARK, build_http_messages
+
+log = logging.getLogger("llmcoder.coders.http")
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class HttpCoderError(RuntimeError):
+    """A request failed for good (after retries, or with a status that retrying cannot fix)."""
+
+
+@dataclass
+class HttpState:
+    order: list[str]
+    codes: list[str]
+    messages: list[dict[str, str]]
+    response_format: dict[str, Any]
+
+
+@dataclass
+class HttpAnswer:
+    probs: list[float]
+    n_input_tokens: int
+    n_output_tokens: int
+    latency_s: float
+    raw: str
+
+
+def json_schema(codes: Sequence[str], task: str) -> dict[str, Any]:
+    """The JSON schema of an answer: ``{"label": <enum>}`` or ``{"labels": [<enum>, ...]}``."""
+    if task == "single":
+        return {"type": "object", "properties": {"label": {"type": "string", "enum": list(codes)}},
+                "required": ["label"], "additionalProperties": False}
+    return {"type": "object",
+            "properties": {"labels": {"type": "array", "items": {"type": "string", "enum": list(codes)},
+                                      "uniqueItems": True}},
+            "required": ["labels"], "additionalProperties": False}
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def value_distribution(content: str, logprobs: list[dict[str, Any]] | None, codes: Sequence[str],
+                       chosen: str) -> list[float]:
+    """Probabilities over ``codes`` from the token log-probabilities of a single-label JSON answer.
+
+    The token where the label value starts is found in the answer; its alternatives
+    (``top_logprobs``) that spell a code (or the unique start of one) give that code's mass; the
+    chosen code gets the probability of all its tokens. Codes the server never offered get 0; the
+    result is normalised. Without log-probabilities the answer is one-hot.
+    """
+    onehot = [1.0 if c == chosen else 0.0 for c in codes]
+    if not logprobs:
+        return onehot
+    key = content.find('"label"')
+    start = content.find('"', content.find(":", key) + 1) + 1 if key >= 0 else -1
+    if start <= 0:
+        return onehot
+    spans, pos = [], 0
+    for t in logprobs:
+        tok = t.get("token", "")
+        spans.append((pos, pos + len(tok)))
+        pos += len(tok)
+    first = next((i for i, (a, b) in enumerate(spans) if a <= start < b), None)
+    if first is None:
+        return onehot
+    lead = content[spans[first][0]:start]
+    mass = dict.fromkeys(codes, 0.0)
+    for alt in logprobs[first].get("top_logprobs") or [{"token": logprobs[first]["token"],
+                                                       "logprob": logprobs[first]["logprob"]}]:
+        tok = alt.get("token", "")
+        if not tok.startswith(lead):
+            continue
+        rest = tok[len(lead):]
+        whole = rest.split('"')[0]
+        hits = [c for c in codes if c == whole] if '"' in rest else []
+        if not hits and whole:
+            hits = [c for c in codes if c.startswith(whole)]
+            hits = hits if len(hits) == 1 else []
+        for c in hits:
+            mass[c] = max(mass[c], math.exp(alt["logprob"]))
+    end = start + len(chosen)
+    lp = sum(t["logprob"] for (a, b), t in zip(spans, logprobs, strict=True) if a < end and b > start)
+    if chosen in mass and mass[chosen] == 0.0:  # the chosen code was not among the alternatives
+        mass[chosen] = math.exp(lp)
+    tot = sum(mass.values())
+    return [mass[c] / tot for c in codes] if tot > 0 else onehot
+
+
+class HttpCoder:
+    """Code texts through an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    def __init__(self, cfg: CoderConfig, codebook: Codebook, *,
+                 examples: Sequence[tuple[str, Sequence[str]]] = ()):
+        self.cfg, self.codebook, self.examples = cfg, codebook, list(examples)
+        if cfg.http_api_key_env and not os.environ.get(cfg.http_api_key_env):
+            from llmcoder.errors import InputError
+
+            raise InputError(cfg.source, f"environment variable {cfg.http_api_key_env} is not set",
+                             fix=f"export {cfg.http_api_key_env}=<your key> (http_api_key_env names it)")
+
+    def _key(self) -> str | None:
+        return os.environ.get(self.cfg.http_api_key_env) if self.cfg.http_api_key_env else None
+
+    def prepare(self, order: Sequence[str]) -> HttpState:
+        msgs, codes = build_http_messages(self.cfg, self.codebook, order=order, examples=self.examples)
+        schema = json_schema(codes, self.codebook.task)
+        if self.cfg.http_response_format == "json_schema":
+            rf = {"type": "json_schema", "json_schema": {"name": "coding", "strict": True, "schema": schema}}
+        else:
+            rf = {"type": "json_object", "schema": schema}
+        return HttpState(list(order), codes, msgs, rf)
+
+    def _body(self, state: HttpState, text: str) -> dict[str, Any]:
+        msgs = [{"role": m["role"], "content": m["content"].replace(TEXT_MARK, text)} for m in state.messages]
+        body: dict[str, Any] = {"model": self.cfg.model, "messages": msgs, "temperature": self.cfg.temperature,
+                                "max_tokens": self.cfg.http_max_tokens, "response_format": state.response_format,
+                                "seed": self.cfg.seed}
+        if self.cfg.http_logprobs and self.codebook.task == "single":
+            body["logprobs"] = True
+            if self.cfg.http_top_logprobs:
+                body["top_logprobs"] = self.cfg.http_top_logprobs
+        return body
+
+    async def _post(self, client: Any, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
+        cfg, key = self.cfg, self._key()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        url = cfg.http_base_url.rstrip("/") + "/chat/completions"
+        last = ""
+        for attempt in range(cfg.http_max_retries + 1):
+            retry_after = None
+            try:
+                r = await client.post(url, json=body, headers=headers, timeout=cfg.http_timeout_s)
+                if r.status_code == 200:
+                    return r.json()
+                last = f"HTTP {r.status_code}: {_redact(r.text[:300], key)}"
+                if r.status_code not in RETRY_STATUS:
+                    raise HttpCoderError(f"{url} answered {last}")
+                ra = r.headers.get("retry-after")
+                retry_after = float(ra) if ra and ra.replace(".", "", 1).isdigit() else None
+            except (httpx.TransportError, httpx.TimeoutException) as e:
+                last = f"{type(e).__name__}: {_redact(str(e), key)}"
+            if attempt == cfg.http_max_retries:
+                break
+            delay = retry_after if retry_after is not None else min(
+                cfg.http_backoff_max_s, cfg.http_backoff_s * 2 ** attempt)
+            log.warning("request to %s failed (%s); retry %d/%d in %.1fs", url, last, attempt + 1,
+                        cfg.http_max_retries, delay)
+            await asyncio.sleep(delay)
+        raise HttpCoderError(f"{url} failed after {cfg.http_max_retries} retries: {last}")
+
+    def _parse(self, state: HttpState, data: dict[str, Any], latency: float) -> HttpAnswer:
+        choice = data["choices"][0]
+        content = choice["message"].get("content") or ""
+        usage = data.get("usage") or {}
+        n_in, n_out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        K = len(state.codes)
+        try:
+            obj = json.loads(content)
+        except json.JSONDecodeError:
+            obj = None
+        if self.codebook.task == "single":
+            code = obj.get("label") if isinstance(obj, dict) else None
+            if code not in state.codes:
+                log.warning("answer is not a code of the codebook: %r", content[:200])
+                return HttpAnswer([math.nan] * K, n_in, n_out, latency, content)
+            lp = (choice.get("logprobs") or {}).get("content")
+            return HttpAnswer(value_distribution(content, lp, state.codes, code), n_in, n_out, latency, content)
+        codes = obj.get("labels") if isinstance(obj, dict) else None
+        if not isinstance(codes, list):
+            log.warning("answer is not a list of codes: %r", content[:200])
+            return HttpAnswer([math.nan] * K, n_in, n_out, latency, content)
+        return HttpAnswer([1.0 if c in codes else 0.0 for c in state.codes], n_in, n_out, latency, content)
+
+    async def acode(self, state: HttpState, texts: Sequence[str]) -> list[HttpAnswer]:
+        import httpx
+
+        sem = asyncio.Semaphore(self.cfg.http_concurrency)
+        limits = httpx.Limits(max_connections=self.cfg.http_concurrency)
+        async with httpx.AsyncClient(limits=limits, timeout=self.cfg.http_timeout_s) as client:
+            async def one(text: str) -> HttpAnswer:
+                async with sem:
+                    t0 = time.perf_counter()
+                    data = await self._post(client, self._body(state, text))
+                    return self._parse(state, data, time.perf_counter() - t0)
+
+            return list(await asyncio.gather(*(one(t) for t in texts)))
+
+    def code_texts(self, state: HttpState, texts: Sequence[str]) -> list[HttpAnswer]:
+        """Code a batch of texts (blocking; runs its own event loop)."""
+        return asyncio.run(self.acode(state, texts))
