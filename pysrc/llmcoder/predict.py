@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from llmcoder.errors import InputError
-from llmcoder.io import atomic_path, file_sha256
+from llmcoder.io import atomic_path, file_sha256, provenance, write_json
 
 PRED_COLUMNS = ("doc_id", "label", "prob", "chosen")
 _SLICE = 1024  # texts handed to the model at once (then split into batches); the progress step
@@ -51,19 +52,19 @@ def _fingerprint(artifact_dir: Path, corpus_path: Path, chunk_rows: int,
     return h.hexdigest()[:16]
 
 
-def _read_journal(path: Path, fingerprint: str) -> set[int]:
-    """Chunk numbers already done under the same fingerprint (a different one starts afresh)."""
+def _read_journal(path: Path, fingerprint: str) -> dict[int, int]:
+    """Chunks already done under the same fingerprint, with their row counts (else: start afresh)."""
     if not path.is_file():
-        return set()
-    done: set[int] = set()
+        return {}
+    done: dict[int, int] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:  # a line cut by a crash
             continue
         if rec.get("fingerprint") != fingerprint:
-            return set()
-        done.add(int(rec["chunk"]))
+            return {}
+        done[int(rec["chunk"])] = int(rec["rows"])
     return done
 
 
@@ -110,7 +111,8 @@ def predict(
 
     Returns
     -------
-    ``out_path``. A rerun after an interruption skips the chunks in ``<out_path>.journal``.
+    ``out_path``; beside it ``<out_path stem>.json`` holds the provenance. A rerun after an
+    interruption skips the chunks recorded in ``<out_path>.journal``.
     """
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
@@ -143,6 +145,8 @@ def predict(
         journal.unlink(missing_ok=True)
     parts.mkdir(parents=True, exist_ok=True)
 
+    t_start = time.perf_counter()
+    n_docs = 0
     total = pf.metadata.num_rows if wanted is None else len(wanted)
     bar = tqdm(total=total, unit="doc", disable=not progress, desc=f"predict {out.name}", leave=False)
     n_chunks = 0
@@ -150,6 +154,7 @@ def predict(
         n_chunks = chunk + 1
         if chunk in done:
             bar.update(rb.num_rows if wanted is None else 0)
+            n_docs += done[chunk]
             continue
         ids = [str(x) for x in rb.column(0).to_pylist()]
         texts = ["" if t is None else t for t in rb.column(1).to_pylist()]
@@ -157,6 +162,7 @@ def predict(
             keep = [i for i, d in enumerate(ids) if d in wanted]
             ids, texts = [ids[i] for i in keep], [texts[i] for i in keep]
         del rb
+        n_docs += len(ids)
         probs = np.zeros((len(ids), len(labels)), dtype=np.float32)
         order = np.argsort(model.lengths(texts), kind="stable")  # short texts batch together
         for s in range(0, len(order), _SLICE):
@@ -183,6 +189,11 @@ def predict(
             writer.close()
     shutil.rmtree(parts, ignore_errors=True)
     journal.unlink(missing_ok=True)
+    write_json(provenance(stage="predict", artifact=str(art), artifact_meta_sha256=file_sha256(art / "finetune.json"),
+                          corpus=str(corpus), n_docs=n_docs, labels=labels, task=model.task,
+                          thresholds=model.thresholds, precision=precision, batch_size=batch_size,
+                          chunk_rows=chunk_rows, subset=wanted is not None,
+                          seconds=round(time.perf_counter() - t_start, 2)), out.with_suffix(".json"))
     return out
 
 

@@ -34,6 +34,7 @@ from llmcoder.finetune.common import (
     write_meta,
 )
 from llmcoder.finetune.config import FinetuneConfig, LoraSpec, TfidfSpec, load_config
+from llmcoder.io import provenance, write_json
 
 __all__ = [
     "FinetuneConfig",
@@ -90,6 +91,9 @@ def train(config: FinetuneConfig | dict[str, Any] | str | os.PathLike[str], trai
     try:
         meta = _train_kind(cfg, train_df, dev_df, tmp, labels=labels, task=task, codebook=codebook)
         write_meta(tmp, meta)
+        write_json(provenance(stage="finetune", kind=cfg.kind, model=cfg.name, base_model=cfg.model, task=task,
+                              labels=labels, n_train=train_df.height, n_dev=dev_df.height, config=cfg.to_dict(),
+                              dev_metrics=meta.dev_metrics), tmp / "provenance.json")
         _replace_dir(tmp, out)
     finally:
         if tmp.exists():

@@ -12,8 +12,8 @@ import polars as pl
 
 from llmcoder.errors import InputError
 
-#: Leading columns of learning_curve.csv; one column per metric follows, in sorted order.
-ID_COLUMNS = ("model", "kind", "size", "seed", "n_train", "n_test")
+#: Columns of learning_curve.csv (the shared contract): one row per model, size, seed and metric.
+COLUMNS = ("model", "train_size", "train_fraction", "seed", "metric", "value")
 
 
 def _record(item: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
@@ -31,53 +31,52 @@ def _record(item: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def learning_curve(records: Iterable[Mapping[str, Any] | str | os.PathLike[str]]) -> pl.DataFrame:
-    """One row per (model, size, seed): the test metrics of each training job.
+    """The test metrics of every (model, size, seed) training job, in the contract's long format.
 
     Parameters
     ----------
-    records : job records (the dicts returned by :func:`train_and_predict`) or paths to their
-        ``metrics.json`` files (or the job directories holding them).
+    records : job records (the dicts returned by :func:`llmcoder.finetune.train_and_predict`) or
+        paths to their ``metrics.json`` files (or the job directories holding them).
 
     Returns
     -------
-    polars.DataFrame ``model, kind, size, seed, n_train, n_test, <metric>...``, sorted by model,
-    size and seed; write it with :func:`llmcoder.io.write_csv` as ``learning_curve.csv``.
+    polars.DataFrame ``model, train_size, train_fraction, seed, metric, value``: ``train_size`` is
+    the number of training documents, ``train_fraction`` the nested subset's fraction; one row per
+    metric, sorted by model, fraction, seed and metric. Write it with
+    :func:`llmcoder.io.write_csv` as ``learning_curve.csv``.
 
     Examples
     --------
-    >>> learning_curve([{"model": "tfidf", "kind": "tfidf", "size": 1.0, "seed": 1, "n_train": 80,
-    ...                  "n_test": 20, "metrics": {"accuracy": 0.9}}])["accuracy"].to_list()
-    [0.9]
+    >>> rec = {"model": "tfidf", "size": 1.0, "seed": 1, "n_train": 80,
+    ...        "metrics": {"accuracy": 0.9, "macro_f1": 0.8}}
+    >>> learning_curve([rec])["value"].to_list()
+    [0.9, 0.8]
     """
     rows = []
+    seen: set[tuple[str, float, int]] = set()
     for item in records:
         rec = _record(item)
-        missing = [k for k in ("model", "size", "seed") if k not in rec]
+        missing = [k for k in ("model", "size", "seed", "n_train") if k not in rec]
         if missing:
             raise InputError(str(item) if not isinstance(item, Mapping) else "record",
-                             f"learning-curve record lacks {missing}")
-        row = {k: rec.get(k) for k in ID_COLUMNS}
-        row.update({k: float(v) for k, v in (rec.get("metrics") or {}).items()
-                    if isinstance(v, (int, float)) and k != "n"})
-        rows.append(row)
-    if not rows:
-        return pl.DataFrame(schema={"model": pl.Utf8, "kind": pl.Utf8, "size": pl.Float64,
-                                    "seed": pl.Int64, "n_train": pl.Int64, "n_test": pl.Int64})
-    df = pl.DataFrame(rows, infer_schema_length=None)
-    dups = df.filter(pl.struct("model", "size", "seed").is_duplicated())
-    if dups.height:
-        raise InputError("learning curve", f"{dups.height} records repeat a (model, size, seed)",
-                         fix="give each job record once")
-    metrics = sorted(c for c in df.columns if c not in ID_COLUMNS)
-    return (df.with_columns(pl.col("size").cast(pl.Float64), pl.col("seed").cast(pl.Int64))
-            .select(list(ID_COLUMNS) + metrics).sort("model", "size", "seed"))
+                             f"learning-curve record lacks {missing}", fix="run the training job again")
+        key = (str(rec["model"]), float(rec["size"]), int(rec["seed"]))
+        if key in seen:
+            raise InputError("learning curve", f"the records repeat model {key[0]}, size {key[1]:g}, seed {key[2]}",
+                             fix="give each job record once")
+        seen.add(key)
+        for metric, value in (rec.get("metrics") or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and metric != "n":
+                rows.append({"model": key[0], "train_size": int(rec["n_train"]), "train_fraction": key[1],
+                             "seed": key[2], "metric": metric, "value": float(value)})
+    schema = {"model": pl.Utf8, "train_size": pl.Int64, "train_fraction": pl.Float64, "seed": pl.Int64,
+              "metric": pl.Utf8, "value": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("model", "train_fraction", "seed", maintain_order=True)
 
 
 def summarize_curve(curve: pl.DataFrame) -> pl.DataFrame:
-    """Mean and standard deviation over seeds of every metric, per (model, size)."""
-    metrics = [c for c in curve.columns if c not in ID_COLUMNS]
-    return curve.group_by("model", "kind", "size").agg(
-        pl.len().alias("n_seeds"), pl.col("n_train").mean().alias("n_train"),
-        *[pl.col(m).mean().alias(f"{m}_mean") for m in metrics],
-        *[pl.col(m).std().alias(f"{m}_sd") for m in metrics],
-    ).sort("model", "size")
+    """Mean, standard deviation and number of seeds of every metric, per model and fraction."""
+    return (curve.group_by("model", "train_fraction", "metric")
+            .agg(pl.col("train_size").mean(), pl.len().alias("n_seeds"), pl.col("value").mean().alias("mean"),
+                 pl.col("value").std().alias("sd"))
+            .sort("model", "train_fraction", "metric"))
