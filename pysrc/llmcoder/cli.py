@@ -138,9 +138,9 @@ def archive(
 
 def _register_stages() -> None:
     """Add each stage's commands; the stage modules keep their heavy imports inside the commands."""
-    from llmcoder import cli_finetune, cli_stats, cli_verify
+    from llmcoder import cli_code, cli_finetune, cli_stats, cli_verify
 
-    for module in (cli_verify, cli_finetune, cli_stats):
+    for module in (cli_code, cli_verify, cli_finetune, cli_stats):
         module.register(app)
 
 

@@ -86,13 +86,20 @@ def coder_predictions(codings: pl.DataFrame, *, rotation: int = 0) -> pl.DataFra
 
 
 def evaluate_system(pred: pl.DataFrame, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike,
-                    *, system: str, n_boot: int, seed: int, split: str = "test") -> dict[str, Any]:
-    """Score one system's labels on a split against gold; write metrics, per-class and confusion files."""
+                    *, system: str, n_boot: int, seed: int, split: str = "test",
+                    coded: Sequence[str] | None = None) -> dict[str, Any]:
+    """Score one system's labels on a split against gold; write metrics, per-class and confusion files.
+
+    ``coded`` restricts the gold standard to the documents the system coded (an LLM coder run with
+    ``coding.limit``); otherwise every gold document must have a prediction.
+    """
     from llmcoder.codebook import load_codebook
     from llmcoder.metrics import evaluate, write_evaluation
 
     cb = load_codebook(codebook)
     gold = gold_table(corpus, splits, split=split)
+    if coded is not None:
+        gold = gold.filter(pl.col("doc_id").is_in(pl.Series(list(coded)).implode()))
     pred = pred.filter(pl.col("doc_id").is_in(gold["doc_id"].unique().implode()))
     result = evaluate(gold, pred, labels=cb.ids, task=cb.task, n_boot=n_boot, random_state=seed)
     write_evaluation(result, out_dir, system=system)
@@ -102,8 +109,9 @@ def evaluate_system(pred: pl.DataFrame, corpus: PathLike, splits: PathLike, code
 def evaluate_coder(codings: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike,
                    *, system: str, n_boot: int, seed: int) -> dict[str, Any]:
     """Evaluate an LLM coder (rotation 0, the codebook's own label order) on the test split."""
-    pred = coder_predictions(pl.read_parquet(codings))
-    return evaluate_system(pred, corpus, splits, codebook, out_dir, system=system, n_boot=n_boot, seed=seed)
+    df = pl.read_parquet(codings)
+    return evaluate_system(coder_predictions(df), corpus, splits, codebook, out_dir, system=system, n_boot=n_boot,
+                           seed=seed, coded=df["doc_id"].unique().to_list())
 
 
 def evaluate_finetuned(predictions: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike,
@@ -114,19 +122,10 @@ def evaluate_finetuned(predictions: PathLike, corpus: PathLike, splits: PathLike
 
 
 def write_learning_curve(records: Sequence[PathLike], out_csv: PathLike) -> pl.DataFrame:
-    """Gather the fine-tuning jobs' test metrics into ``learning_curve.csv``.
-
-    Long format, one row per job and metric: ``model, train_size, train_fraction, seed, metric, value``
-    (``train_size`` is the number of training documents, ``train_fraction`` the nested subset).
-    """
+    """Gather the fine-tuning jobs' test metrics into ``learning_curve.csv`` (long format)."""
     from llmcoder.finetune.curves import learning_curve
 
-    wide = learning_curve([Path(r) for r in records])
-    ids = {"model": "model", "n_train": "train_size", "size": "train_fraction", "seed": "seed"}
-    skip = set(ids) | {"kind", "n_test", "n_dev", "task", "train_seconds", "predict_seconds"}
-    metrics = [c for c, t in wide.schema.items() if c not in skip and t.is_numeric()]
-    curve = (wide.rename(ids).unpivot(index=list(ids.values()), on=metrics, variable_name="metric")
-             .sort("model", "train_fraction", "seed", "metric"))
+    curve = learning_curve([Path(r) for r in records])
     write_csv(curve, out_csv)
     return curve
 
@@ -183,15 +182,16 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
     gold = gold_table(corpus, splits)
     recall, strata_tables = [], []
     for system, pred_path in evaluations.items():
-        pred = _system_predictions(pred_path)
-        pred = pred.filter(pl.col("doc_id").is_in(gold["doc_id"].implode()))
         from llmcoder.metrics import evaluate
 
-        result = evaluate(gold, pred, labels=cb.ids, task=cb.task, n_boot=0)
+        pred, coded = _system_predictions(pred_path)
+        gold_s = gold.filter(pl.col("doc_id").is_in(coded.implode()))  # all of the test split but with coding.limit
+        pred = pred.filter(pl.col("doc_id").is_in(gold_s["doc_id"].implode()))
+        result = evaluate(gold_s, pred, labels=cb.ids, task=cb.task, n_boot=0)
         recall.append(bias.recall_asymmetry(result).select(pl.lit(system).alias("system"), pl.all()))
         for stratum in strata:
             if stratum in corpus_df.columns:
-                t = bias.stratum_metrics(gold, pred, corpus_df.select("doc_id", stratum), by=stratum,
+                t = bias.stratum_metrics(gold_s, pred, corpus_df.select("doc_id", stratum), by=stratum,
                                          labels=cb.ids, task=cb.task, n_boot=n_boot, random_state=seed)
                 strata_tables.append(t.select(pl.lit(system).alias("system"), pl.lit(stratum).alias("stratum"),
                                               pl.col(stratum).cast(pl.Utf8).alias("value"), pl.exclude(stratum)))
@@ -204,12 +204,14 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
     return written
 
 
-def _system_predictions(path: PathLike) -> pl.DataFrame:
-    """Chosen labels of a coder output or a fine-tuned model's predictions, long ``doc_id, label``."""
+def _system_predictions(path: PathLike) -> tuple[pl.DataFrame, pl.Series]:
+    """Chosen labels (long ``doc_id, label``) of a coder output or a fine-tuned model's predictions, and
+    the ids of the documents it coded."""
     df = pl.read_parquet(path)
+    coded = df["doc_id"].unique()
     if "rotation" in df.columns:
-        return coder_predictions(df)
-    return df.filter(pl.col("chosen")).select("doc_id", "label")
+        return coder_predictions(df), coded
+    return df.filter(pl.col("chosen")).select("doc_id", "label"), coded
 
 
 def write_table(df: pl.DataFrame, path: PathLike) -> Path:
