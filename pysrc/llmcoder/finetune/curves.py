@@ -80,3 +80,13 @@ def summarize_curve(curve: pl.DataFrame) -> pl.DataFrame:
             .agg(pl.col("train_size").mean(), pl.len().alias("n_seeds"), pl.col("value").mean().alias("mean"),
                  pl.col("value").std().alias("sd"))
             .sort("model", "train_fraction", "metric"))
+
+
+def write_learning_curve(records: Iterable[Mapping[str, Any] | str | os.PathLike[str]],
+                         out_csv: str | os.PathLike[str]) -> pl.DataFrame:
+    """Gather the job records and write ``learning_curve.csv`` atomically; return the table."""
+    from llmcoder.io import write_csv
+
+    curve = learning_curve(records)
+    write_csv(curve, out_csv)
+    return curve
