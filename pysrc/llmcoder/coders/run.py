@@ -13,7 +13,7 @@ Outputs, next to ``OUT.parquet``:
 - ``OUT.parquet``: long format, one row per document x rotation x label: ``doc_id, coder_id,
   rotation, label, prob, chosen, n_input_tokens, n_output_tokens, latency_s``;
 - ``OUT_orders.parquet``: ``coder_id, rotation, position, label``: the label order of each rotation;
-- ``OUT.provenance.json``: model, GGUF sha256 or revision, prompt template and hash, settings,
+- ``OUT.json`` (the contract's ``coders/<coder>.json``): provenance: model, GGUF sha256 or revision, prompt template and hash, settings,
   package versions, time, rotation orders.
 """
 
@@ -50,7 +50,7 @@ def side_paths(out: str | os.PathLike[str]) -> dict[str, Path]:
     stem = out.name[: -len(".parquet")] if out.name.endswith(".parquet") else out.name
     return {"out": out, "journal": out.with_name(out.name + ".journal"),
             "orders": out.with_name(stem + "_orders.parquet"),
-            "provenance": out.with_name(stem + ".provenance.json")}
+            "provenance": out.with_name(stem + ".json")}
 
 
 def load_docs(corpus: str | os.PathLike[str] | pl.DataFrame, *, limit: int | None = None) -> pl.DataFrame:

@@ -1,0 +1,117 @@
+"""Coder configs, ids, prompts and error messages (fast: no model is loaded)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from llmcoder.codebook import Codebook, Label
+from llmcoder.coders.config import CoderConfig
+from llmcoder.coders.http import json_schema, value_distribution
+from llmcoder.coders.prompt import build_http_messages, build_label_prompt, option_codes, rotation_order
+from llmcoder.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+CB = Codebook(labels=(Label("health", "Health", "Hospitals."), Label("defense", "Defense"),
+                      Label("econ", "Economy", "Taxes and jobs.")), instructions="Code the topic.")
+
+
+def test_demo_coder_configs_load_and_have_stable_ids() -> None:
+    a = CoderConfig.from_yaml(REPO / "workflow/coders/smollm2.yaml")
+    b = CoderConfig.from_yaml(REPO / "workflow/coders/gemma3.yaml")
+    assert a.model == "smollm2-135m" and b.model == "gemma3-270m"
+    assert a.coder_id.startswith("smollm2-") and len(a.coder_id.split("-")[-1]) == 8
+    assert a.coder_id == CoderConfig.from_yaml(REPO / "workflow/coders/smollm2.yaml").coder_id
+    assert a.coder_id != b.coder_id
+
+
+def test_coder_id_changes_with_prompt_not_with_runtime_settings() -> None:
+    base = CoderConfig(name="c", model="smollm2-135m")
+    assert CoderConfig(name="c", model="smollm2-135m", batch_size=3, device="cpu").coder_id == base.coder_id
+    assert CoderConfig(name="c", model="smollm2-135m", answer_prefix="Label:").coder_id != base.coder_id
+    assert CoderConfig(name="c", model="smollm2-135m", template="{text}\n{labels}").coder_id != base.coder_id
+    assert CoderConfig(name="c", model="gemma3-270m").coder_id != base.coder_id
+
+
+def test_unknown_key_is_rejected_with_the_known_keys(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\nmodel: smollm2-135m\nbatchsize: 4\n")
+    with pytest.raises(InputError) as e:
+        CoderConfig.from_yaml(p)
+    msg = str(e.value)
+    assert "unknown key 'batchsize'" in msg and "batch_size" in msg and str(p) in msg
+
+
+def test_bad_values_name_their_fields(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("name: my coder\nmodel: smollm2-135m\nbackend: grpc\nmulti_threshold: 1.5\n"
+                 "batch_size: 0\ntemplate: 'no placeholder'\nhttp_api_key_env: 'sk-abc def'\n")
+    with pytest.raises(InputError) as e:
+        CoderConfig.from_yaml(p)
+    msg = str(e.value)
+    for field in ("'name'", "'backend'", "'multi_threshold'", "'batch_size'", "'template'",
+                  "'http_api_key_env'"):
+        assert field in msg, field
+    assert "grpc" in msg and "{text}" in msg
+
+
+def test_missing_model_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="'model'.*is required"):
+        CoderConfig.from_dict({"name": "x"}, source="c.yaml")
+    with pytest.raises(InputError, match="coder config file not found"):
+        CoderConfig.from_yaml(tmp_path / "nope.yaml")
+
+
+def test_unknown_model_lists_aliases_and_says_downloads_are_off() -> None:
+    from llmcoder.coders.models import resolve_model
+
+    with pytest.raises(InputError) as e:
+        resolve_model("no-such-model")
+    msg = str(e.value)
+    assert "unknown model 'no-such-model'" in msg
+    assert "smollm2-135m" in msg and "gemma3-270m" in msg and "HF_HUB_OFFLINE=1" in msg
+    with pytest.raises(InputError, match="file not found"):
+        resolve_model("/nowhere/model.gguf")
+
+
+def test_option_codes_and_rotations() -> None:
+    assert option_codes(3, "letters") == ["A", "B", "C"]
+    assert option_codes(28, "letters")[-2:] == ["AA", "AB"]
+    assert option_codes(2, "numbers") == ["1", "2"]
+    assert rotation_order(CB, 0) == CB.ids
+    r1 = rotation_order(CB, 1, seed=0)
+    assert sorted(r1) == sorted(CB.ids) and r1 == rotation_order(CB, 1, seed=0)
+    assert [rotation_order(CB, r, 0) for r in range(1, 6)] != [CB.ids] * 5
+
+
+def test_label_prompt_split_without_tokenizer() -> None:
+    cfg = CoderConfig(name="c", model="x", use_chat_template=False)
+    p = build_label_prompt(cfg, CB, None, order=["econ", "health", "defense"])
+    assert "A. Economy: Taxes and jobs." in p.prefix and "Code the topic." in p.prefix
+    assert p.continuations == (" A", " B", " C") and p.label_ids == ("econ", "health", "defense")
+    assert p.doc_suffix.rstrip().endswith("Answer:")
+    multi = Codebook(labels=CB.labels, task="multi")
+    pm = build_label_prompt(cfg, multi, None)
+    assert pm.mode == "yesno" and len(pm.continuations) == 3 and "Health" in pm.continuations[0]
+
+
+def test_http_schema_and_messages() -> None:
+    cfg = CoderConfig(name="h", model="m", backend="http")
+    msgs, codes = build_http_messages(cfg, CB)
+    assert codes == ["A", "B", "C"] and "\u27e6TEXT\u27e7" in msgs[-1]["content"]
+    s = json_schema(codes, "single")
+    assert s["properties"]["label"]["enum"] == codes and s["required"] == ["label"]
+    assert json_schema(codes, "multi")["properties"]["labels"]["items"]["enum"] == codes
+
+
+def test_value_distribution_from_top_logprobs() -> None:
+    content = '{"label": "B"}'
+    toks = ['{"', "label", '":', ' "', "B", '"}']
+    lp = [{"token": t, "logprob": -0.1, "top_logprobs": []} for t in toks]
+    lp[4]["top_logprobs"] = [{"token": "B", "logprob": math.log(0.6)}, {"token": "A", "logprob": math.log(0.3)},
+                             {"token": "x", "logprob": math.log(0.1)}]
+    p = value_distribution(content, lp, ["A", "B", "C"], "B")
+    assert p == pytest.approx([1 / 3, 2 / 3, 0.0])
+    assert value_distribution(content, None, ["A", "B", "C"], "B") == [0.0, 1.0, 0.0]

