@@ -202,8 +202,12 @@ def main() -> None:
     for f in ("cap_us/congress_bills.csv", "semeval2018_ec/ec.csv"):
         if not (DATA / f).is_file():
             sys.exit(f"skip: {DATA / f} absent (../shared/data sits beside the repository)")
+    import logging
+
     import torch
 
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("llmcoder.finetune").setLevel(logging.INFO)
     threads = args.threads or pick_threads()
     torch.set_num_threads(threads)
     precision = args.precision if args.precision != "auto" else ("bf16" if native_bf16() else "fp32")

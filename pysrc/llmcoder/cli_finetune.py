@@ -31,7 +31,16 @@ def finetune(
     seed: Annotated[int, typer.Option(help="Random seed (overrides the config's).")] = 1,
 ) -> None:
     """Fine-tune a coder on the training split (a nested subset), predict and score the test split."""
+    import logging
+
     from llmcoder.finetune.jobs import train_and_predict
+
+    logger = logging.getLogger("llmcoder.finetune")  # epoch progress on stderr
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
     try:
         rec = train_and_predict(config, corpus, splits, verified, size=size, seed=seed, out_dir=out)

@@ -10,6 +10,7 @@ predictions.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from llmcoder.finetune.common import (
 from llmcoder.finetune.config import FinetuneConfig
 from llmcoder.finetune.models import encoder_path, not_found, offline
 
+log = logging.getLogger(__name__)
 MODEL_DIR = "model"
 
 
@@ -166,6 +168,8 @@ def train_encoder(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.Dat
             else:  # nothing to select on: keep the last epoch
                 score, thr, m = float(epoch), None, {}
             history.append(row)
+            log.info("epoch %d/%d: train loss %.4f, dev macro-F1 %s, %.0f s", epoch, config.epochs,
+                     row["train_loss"], f"{score:.4f}" if y_dev is not None else "-", row["seconds"])
             if score > best["score"]:
                 best = {"score": score, "epoch": epoch, "metrics": m, "thr": thr,
                         "state": {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}}

@@ -15,6 +15,7 @@ the base model's identity and hash, checked again when the adapter is loaded.
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from llmcoder.finetune.common import Meta, evaluate, resolve_device, seed_everyt
 from llmcoder.finetune.config import FinetuneConfig
 from llmcoder.io import file_sha256
 
+log = logging.getLogger(__name__)
 ADAPTER_DIR = "adapter"
 
 
@@ -252,6 +254,8 @@ def train_lora(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFr
             else:
                 score, thr, m = float(epoch), None, {}
             history.append(row)
+            log.info("epoch %d/%d: train loss %.4f, dev macro-F1 %s, %.0f s", epoch, config.epochs,
+                     row["train_loss"], f"{score:.4f}" if y_dev is not None else "-", row["seconds"])
             if score > best["score"]:
                 state = get_peft_model_state_dict(model)
                 best = {"score": score, "epoch": epoch, "metrics": m, "thr": thr,
