@@ -34,6 +34,10 @@ class LocalBackend:
         from llmcoder.coders.models import load_causal_lm
 
         self.cfg, self.codebook, self.examples = cfg, codebook, list(examples)
+        if cfg.threads:
+            import torch
+
+            torch.set_num_threads(cfg.threads)
         self.model, self.tokenizer, self.info = bundle or load_causal_lm(
             cfg.model, device=cfg.device, dtype=cfg.dtype)
         self._encoded: dict[tuple[str, ...], list[list[int]]] = {}

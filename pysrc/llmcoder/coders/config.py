@@ -35,7 +35,7 @@ ResponseFormat = Literal["json_schema", "json_object"]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 #: Fields that change how fast or where a coder runs, not what it answers: left out of the coder id.
-RUNTIME_FIELDS = ("batch_size", "device", "http_concurrency", "http_timeout_s", "http_max_retries",
+RUNTIME_FIELDS = ("batch_size", "device", "threads", "http_concurrency", "http_timeout_s", "http_max_retries",
                   "http_backoff_s", "http_backoff_max_s", "http_api_key_env", "http_base_url",
                   "price_input_per_1m", "price_output_per_1m", "tokenizer")
 
@@ -67,6 +67,7 @@ class CoderConfig:
         max_doc_tokens: Documents longer than this many tokens are truncated.
         batch_size: Documents per batch (local) or per journal checkpoint (HTTP).
         device: ``auto``, ``cpu`` or ``cuda[:n]``.
+        threads: CPU threads for torch (0: torch's default); set it to the job's cores.
         dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16``, ``float16``.
         seed: Seed for label-order rotations.
         http_base_url: OpenAI-compatible base URL, e.g. ``http://127.0.0.1:8000/v1``.
@@ -107,6 +108,7 @@ class CoderConfig:
     max_doc_tokens: int = field(default=512, metadata={"help": "truncate longer documents"})
     batch_size: int = field(default=16, metadata={"help": "documents per batch"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:n]"})
+    threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: default)"})
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = field(
         default="auto", metadata={"help": "auto, float32, bfloat16 or float16"})
     seed: int = field(default=0, metadata={"help": "seed of label-order rotations"})
@@ -153,7 +155,7 @@ class CoderConfig:
             v = getattr(self, k)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 bad(k, f"is {v!r}; it must be a whole number >= 1")
-        for k in ("few_shot", "http_max_retries", "http_top_logprobs"):
+        for k in ("few_shot", "http_max_retries", "http_top_logprobs", "threads"):
             v = getattr(self, k)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 bad(k, f"is {v!r}; it must be a whole number >= 0")

@@ -204,8 +204,8 @@ def code_corpus(
         raise InputError(str(corpus), "no documents to code", fix="check the corpus and --limit")
     orders = [rotation_order(codebook, r, coder.seed) for r in range(rotations)]
     fp = _fingerprint(coder, codebook, docs, rotations, orders)
-    _open_journal(paths["journal"], fp)
     be = backend or make_backend(coder, codebook)
+    _open_journal(paths["journal"], fp)
     texts = docs["text"].to_list()
     ids = docs["doc_id"].to_list()
     done = {p.name for p in paths["journal"].glob("part-*.arrow")}
@@ -218,6 +218,9 @@ def code_corpus(
     total = docs.height * rotations
     initial = sum(len(b) for r, _, _, bs in plans for i, b in enumerate(bs)
                   if f"part-{r:04d}-{i:06d}.arrow" in done)
+    if initial:
+        print(f"resuming from {paths['journal']}: {initial} of {total} document codings already done",
+              file=sys.stderr, flush=True)
     bar = _progress(total, initial, progress)
     t_start = time.perf_counter()
     try:
