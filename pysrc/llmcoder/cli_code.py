@@ -23,6 +23,9 @@ def code(
     estimate: Annotated[bool, typer.Option("--estimate",
                                            help="Print tokens, cost and speed instead of coding.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Code only the first N documents.")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1,
+                                                help="CPU threads for torch (overrides the coder's threads; "
+                                                     "does not change the coder id).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Code every document with an LLM coder; rerun the same command to resume after a crash."""
@@ -34,6 +37,8 @@ def code(
 
         cb = load_codebook(codebook)
         cfg = CoderConfig.from_yaml(coder)
+        if threads:
+            cfg.threads = threads
         if estimate:
             from llmcoder.coders.estimate import estimate as run_estimate
 

@@ -185,9 +185,9 @@ class CoderConfig:
             for k in list(d):
                 if k.startswith("http_") or k == "temperature":
                     d.pop(k)
-        from llmcoder.coders.prompt import DEFAULT_TEMPLATE
+        from llmcoder.coders.prompt import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_MULTI
 
-        d["template"] = self.template or DEFAULT_TEMPLATE
+        d["template"] = self.template or (DEFAULT_TEMPLATE + "\n\n" + DEFAULT_TEMPLATE_MULTI)
         return d
 
     @property

@@ -23,7 +23,19 @@ import numpy as np
 
 from llmcoder.codebook import Codebook, Label
 
+#: Single-label: the question comes before the document, so it belongs to the cached prefix and
+#: each document only adds its own tokens and a few closing ones.
 DEFAULT_TEMPLATE = """{instructions}
+
+Categories:
+{labels}
+{examples}
+{question}
+
+Text:
+{text}"""
+#: Multi-label: the per-label question follows the document (it is the scored continuation).
+DEFAULT_TEMPLATE_MULTI = """{instructions}
 
 Categories:
 {labels}
@@ -169,7 +181,7 @@ def _user_content(cfg: Any, codebook: Codebook, order: Sequence[str], codes: Seq
         "text": TEXT_MARK,
         "question": question,
     }
-    template = cfg.template or DEFAULT_TEMPLATE
+    template = cfg.template or (DEFAULT_TEMPLATE if codebook.task == "single" else DEFAULT_TEMPLATE_MULTI)
     if "{question}" not in template:
         template = template + "\n\n{question}"
     return _fill(template, values)
@@ -205,6 +217,8 @@ def build_label_prompt(cfg: Any, codebook: Codebook, tokenizer: Any, *, order: S
                                                                   QUESTION_MARK))
         full = full.replace(QUESTION_MARK, question) + ap
         prefix, suffix = full.split(TEXT_MARK)
+        if not suffix.startswith(("\n", " ")):
+            suffix = "\n" + suffix
         sep = " " if ap and not ap.endswith((" ", "\n")) else ""
         conts = tuple(sep + c for c in codes)
         return LabelPrompt(prefix, suffix, conts, "choice", tuple(order), anchor=ap,
@@ -212,6 +226,11 @@ def build_label_prompt(cfg: Any, codebook: Codebook, tokenizer: Any, *, order: S
     full, has_bos = _wrap_chat(tokenizer, cfg, _user_content(cfg, codebook, order, codes, examples,
                                                               QUESTION_MARK))
     full = full + ap
+    if full.find(QUESTION_MARK) < full.find(TEXT_MARK):
+        from llmcoder.errors import InputError
+
+        raise InputError(cfg.source, "the template puts {question} before {text}",
+                         fix="for a multi-label codebook the per-label {question} must come after {text}")
     prefix, rest = full.split(TEXT_MARK)
     between, after = rest.split(QUESTION_MARK)
     conts = []

@@ -278,10 +278,10 @@ def _versions() -> dict[str, str | None]:
 
 def _provenance(cfg: CoderConfig, codebook: Codebook, be: Any, fp: dict[str, Any], prompts: dict[int, Any],
                 orders: list[list[str]], elapsed: float, n_docs: int, rotations: int) -> dict[str, Any]:
-    from llmcoder.coders.prompt import DEFAULT_TEMPLATE
+    from llmcoder.coders.prompt import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_MULTI
     from llmcoder.io import text_sha256
 
-    template = cfg.template or DEFAULT_TEMPLATE
+    template = cfg.template or (DEFAULT_TEMPLATE if codebook.task == "single" else DEFAULT_TEMPLATE_MULTI)
     return provenance(
         step="code",
         coder_id=cfg.coder_id,
