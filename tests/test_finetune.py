@@ -87,6 +87,12 @@ def test_thresholds_and_choose() -> None:
     assert choose(p, "single").sum(1).tolist() == [1, 1, 1, 1]
     m = evaluate("multi", y, p, thr)
     assert m["hamming_loss"] == 0 and m["jaccard_samples"] == 1
+    rng = np.random.default_rng(0)
+    y2 = (rng.random((200, 4)) < 0.3).astype(float)
+    p2 = np.clip(0.4 * y2 + 0.6 * rng.random((200, 4)), 0, 1)
+    jac = {o: evaluate("multi", y2, p2, tune_thresholds(y2, p2, objective=o))["jaccard_samples"]
+           for o in ("f1", "jaccard")}
+    assert jac["jaccard"] >= jac["f1"]
 
 
 def test_evaluate_single_matches_sklearn() -> None:

@@ -135,6 +135,8 @@ class FinetuneConfig:
         patience: Stop after this many epochs without a better dev macro-F1 (0: never stop early).
         class_weights: Weight the loss by inverse label frequency (imbalanced data).
         tune_thresholds: Multi-label: tune one probability threshold per label on dev (else 0.5).
+        threshold_objective: What the thresholds maximise on dev: ``f1`` (each label's F1) or
+            ``jaccard`` (mean per-document Jaccard of the label sets, by coordinate ascent).
         grad_accum: Gradient accumulation steps (lora).
         group_by_length: Encoder: form training batches of similar length (less padding; batches
             still drawn in a seeded random order).
@@ -162,6 +164,8 @@ class FinetuneConfig:
     patience: int = field(default=2, metadata={"help": "epochs without dev gain before stopping"})
     class_weights: bool = field(default=False, metadata={"help": "inverse-frequency loss weights"})
     tune_thresholds: bool = field(default=True, metadata={"help": "multi-label: per-label thresholds"})
+    threshold_objective: Literal["f1", "jaccard"] = field(
+        default="f1", metadata={"help": "multi-label thresholds maximise: f1 (per label) or jaccard"})
     grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
     group_by_length: bool = field(default=True, metadata={"help": "encoder: batches of similar length"})
     precision: Literal["fp32", "bf16"] = field(default="fp32", metadata={"help": "encoder: fp32 or bf16 autocast"})
@@ -198,6 +202,8 @@ class FinetuneConfig:
             problems.append(Problem(f"warmup_ratio is {self.warmup_ratio}; it must be in [0, 1)"))
         if self.patience < 0:
             problems.append(Problem(f"patience is {self.patience}; use 0 to never stop early"))
+        if self.threshold_objective not in ("f1", "jaccard"):
+            problems.append(Problem(f"threshold_objective is '{self.threshold_objective}'; use f1 or jaccard"))
         if self.precision not in ("fp32", "bf16"):
             problems.append(Problem(f"precision is '{self.precision}'; it must be fp32 or bf16"))
         if self.device not in ("auto", "cpu", "cuda"):

@@ -161,7 +161,8 @@ def train_encoder(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.Dat
             if y_dev is not None:
                 p_dev = _probs(net, tok, dev_df["text"].to_list(), task=task, max_length=config.max_length,
                                batch_size=64, device=device, precision=config.precision)
-                thr = tune_thresholds(y_dev, p_dev) if task == "multi" and config.tune_thresholds else None
+                thr = (tune_thresholds(y_dev, p_dev, objective=config.threshold_objective)
+                       if task == "multi" and config.tune_thresholds else None)
                 m = evaluate(task, y_dev, p_dev, thr)
                 row["dev"] = m
                 score = m["macro_f1"]

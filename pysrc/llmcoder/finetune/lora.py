@@ -247,7 +247,8 @@ def train_lora(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFr
             if y_dev is not None:
                 p_dev = score_labels(model, tok, prompt, dev_df["text"].to_list(), batch_size=16,
                                      max_doc_tokens=config.max_length)
-                thr = tune_thresholds(y_dev, p_dev) if task == "multi" and config.tune_thresholds else None
+                thr = (tune_thresholds(y_dev, p_dev, objective=config.threshold_objective)
+                       if task == "multi" and config.tune_thresholds else None)
                 m = evaluate(task, y_dev, p_dev, thr)
                 row["dev"] = m
                 score = m["macro_f1"]

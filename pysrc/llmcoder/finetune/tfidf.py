@@ -68,7 +68,7 @@ def train_tfidf(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataF
         y_dev = targets(dev_df, labels, task, where="dev data")
         p_dev = _full_proba(pipe, dev_df["text"].to_list(), len(labels), task)
         if task == "multi" and config.tune_thresholds:
-            thresholds = tune_thresholds(y_dev, p_dev)
+            thresholds = tune_thresholds(y_dev, p_dev, objective=config.threshold_objective)
         dev_metrics = evaluate(task, y_dev, p_dev, thresholds)
     if task == "multi" and thresholds is None:
         thresholds = [0.5] * len(labels)
