@@ -13,8 +13,8 @@ Outputs, next to ``OUT.parquet``:
 - ``OUT.parquet``: long format, one row per document x rotation x label: ``doc_id, coder_id,
   rotation, label, prob, chosen, n_input_tokens, n_output_tokens, latency_s``;
 - ``OUT_orders.parquet``: ``coder_id, rotation, position, label``: the label order of each rotation;
-- ``OUT.json`` (the contract's ``coders/<coder>.json``): provenance: model, GGUF sha256 or revision, prompt template and hash, settings,
-  package versions, time, rotation orders.
+- ``OUT.json`` (the contract's ``coders/<coder>.json``): provenance: model, GGUF sha256 or
+  revision, prompt template and hash, settings, package versions, time, rotation orders.
 """
 
 from __future__ import annotations
