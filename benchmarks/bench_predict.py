@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,12 +31,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 DATA = Path(os.environ.get("LLMCODER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 START, END = "<!-- bench_predict:start -->", "<!-- bench_predict:end -->"
+ROWS = ROOT / "benchmarks" / "results_predict.json"  # last results: --skip keeps the other part
 
 
 def texts_for(n: int) -> tuple[list[str], str]:
@@ -62,7 +63,12 @@ def minilm_artifact(work: Path) -> Path:
                  df, None, work / "minilm", labels=labels)
 
 
-def throughput(work: Path, n_texts: int, batch_size: int) -> dict[str, Any]:
+def throughput(work: Path, n_texts: int, batch_size: int, rounds: int = 8) -> dict[str, Any]:
+    """Docs/s of predict (fp32, bf16) and of a pipeline loop, interleaved to even out load drift.
+
+    The texts are cut into ``rounds`` blocks; each block is coded by the three paths in a rotating
+    order, and each path's times are summed over the blocks.
+    """
     import torch
     from transformers import pipeline
 
@@ -73,37 +79,52 @@ def throughput(work: Path, n_texts: int, batch_size: int) -> dict[str, Any]:
 
     art = minilm_artifact(work)
     texts, source = texts_for(n_texts)
-    corpus = write_parquet(pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(texts))], "text": texts}),
-                           work / "texts.parquet")
-    timings = {}
-    for precision in ("fp32", "bf16"):
-        predictor = load_predictor(art, device="cpu", precision=precision)
-        predictor.predict_proba(texts[:64])  # warm-up
-        t0 = time.perf_counter()
-        out = predict(art, corpus, work / f"pred_{precision}.parquet", batch_size=batch_size,
-                      predictor=predictor, progress=False)
-        timings[precision] = time.perf_counter() - t0
-        assert pl.read_parquet(out).height == len(texts) * 19
-    p32, p16 = (pl.read_parquet(work / f"pred_{p}.parquet")["prob"].to_numpy() for p in ("fp32", "bf16"))
-    max_diff = float(abs(p32 - p16).max())
-
+    predictors = {p: load_predictor(art, device="cpu", precision=p) for p in ("fp32", "bf16")}
+    warm = write_parquet(pl.DataFrame({"doc_id": ["w0", "w1"], "text": texts[:2]}), work / "warm.parquet")
+    for precision, pr in predictors.items():  # warm-up: first calls import and allocate
+        pr.predict_proba(texts[:64])
+        predict(art, warm, work / f"warm_{precision}.parquet", predictor=pr, progress=False)
     with offline():
         pipe = pipeline("text-classification", model=str(art / "model"), device=-1, top_k=None)
-    kw = {"truncation": True, "max_length": predictor.max_length}
+    kw = {"truncation": True, "max_length": predictors["fp32"].max_length}
     for t in texts[:20]:  # warm-up
         pipe(t, **kw)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        res = [pipe(t, **kw) for t in texts]
-    theirs = time.perf_counter() - t0
-    first = res[0][0] if isinstance(res[0][0], list) else res[0]
-    assert len(res) == len(texts) and len(first) == 19
+
+    def run_predict(precision: str, block: int, corpus: Path) -> None:
+        out = predict(art, corpus, work / f"pred_{precision}_{block}.parquet", batch_size=batch_size,
+                      predictor=predictors[precision], progress=False)
+        assert pl.read_parquet(out).height == n_block * 19
+
+    def run_pipeline(block_texts: list[str]) -> None:
+        with torch.inference_mode():
+            res = [pipe(t, **kw) for t in block_texts]
+        first = res[0][0] if isinstance(res[0][0], list) else res[0]
+        assert len(res) == len(block_texts) and len(first) == 19
+
+    secs = {"fp32": 0.0, "bf16": 0.0, "pipeline": 0.0}
+    size = -(-len(texts) // rounds)
+    paths = ["fp32", "bf16", "pipeline"]
+    for b in range(rounds):
+        block = texts[b * size:(b + 1) * size]
+        n_block = len(block)
+        corpus = write_parquet(pl.DataFrame({"doc_id": [f"d{b}_{i}" for i in range(n_block)], "text": block}),
+                               work / f"texts_{b}.parquet")
+        for path in paths[b % 3:] + paths[:b % 3]:  # rotate the order each round
+            t0 = time.perf_counter()
+            if path == "pipeline":
+                run_pipeline(block)
+            else:
+                run_predict(path, b, corpus)
+            secs[path] += time.perf_counter() - t0
+    p32 = np.concatenate([pl.read_parquet(work / f"pred_fp32_{b}.parquet")["prob"].to_numpy() for b in range(rounds)])
+    p16 = np.concatenate([pl.read_parquet(work / f"pred_bf16_{b}.parquet")["prob"].to_numpy() for b in range(rounds)])
     n = len(texts)
-    return {"n_texts": n, "source": source, "batch_size": batch_size, "pipeline_s": theirs,
-            "pipeline_dps": n / theirs, "bf16_max_abs_diff": max_diff,
-            **{f"predict_{k}_s": v for k, v in timings.items()},
-            **{f"predict_{k}_dps": n / v for k, v in timings.items()},
-            **{f"speedup_{k}": theirs / v for k, v in timings.items()}}
+    return {"n_texts": n, "source": source, "batch_size": batch_size, "rounds": rounds,
+            "pipeline_s": secs["pipeline"], "pipeline_dps": n / secs["pipeline"],
+            "bf16_max_abs_diff": float(np.abs(p32 - p16).max()),
+            **{f"predict_{k}_s": secs[k] for k in ("fp32", "bf16")},
+            **{f"predict_{k}_dps": n / secs[k] for k in ("fp32", "bf16")},
+            **{f"speedup_{k}": secs["pipeline"] / secs[k] for k in ("fp32", "bf16")}}
 
 
 _CHILD = r"""
@@ -170,12 +191,17 @@ def memory(work: Path, sizes: list[int], chunk_rows: int) -> list[dict[str, Any]
 
 def render(tp: dict[str, Any] | None, mem: list[dict[str, Any]], env: dict[str, Any]) -> str:
     lines = [START, "## Prediction at scale (`benchmarks/bench_predict.py`)", "",
-             f"CPU only ({env['threads']} torch thread(s)), {env['date']}, one run; the machine is shared, "
-             "so absolute numbers are noisy and the ratios are the result.", ""]
+             f"CPU only ({env['cpu']}; {env['threads']} torch thread(s)), {env['date']}, one run; the machine "
+             "is shared (load average at the start of each part given below), so absolute numbers are noisy "
+             "and the ratios are the result.", ""]
     if tp:
         lines += [
             f"**Encoder throughput** — fine-tuned all-MiniLM-L6-v2, 19 labels, {tp['n_texts']:,} texts "
-            f"({tp['source']}), max_length 64, all labels' probabilities returned by both.",
+            f"({tp['source']}), max_length 64, all labels' probabilities returned by both; the texts are coded "
+            f"in {tp.get('rounds', 1)} blocks, each by the three paths in a rotating order (times summed), "
+            "so that the shared machine's load drift hits all paths alike.",
+            "",
+            f"Load average at start: {tp.get('load', '?')}.",
             "",
             "| path | wall (s) | docs/s | speed-up |",
             "|:--|--:|--:|--:|",
@@ -195,6 +221,8 @@ def render(tp: dict[str, Any] | None, mem: list[dict[str, Any]], env: dict[str, 
             f"**Peak memory against corpus size** — synthetic corpora, `chunk_rows` {env['chunk_rows']:,}, "
             "tiny random BERT classifier (3 labels), each size in a fresh subprocess; peak RSS = VmHWM.",
             "",
+            f"Load average at start: {mem[0].get('load', '?')}.",
+            "",
             "| documents | output rows | RSS before predict (MiB) | peak RSS (MiB) | predict (s) |",
             "|--:|--:|--:|--:|--:|",
         ]
@@ -206,8 +234,18 @@ def render(tp: dict[str, Any] | None, mem: list[dict[str, Any]], env: dict[str, 
             lines += ["", f"Peak RSS grows {hi['peak_mib'] / lo['peak_mib']:.2f}× for "
                           f"{hi['n_docs'] / lo['n_docs']:.0f}× the documents."]
         lines.append("")
-    lines.append(END)
+    lines += ["Command: `TZ=UTC .venv/bin/python benchmarks/bench_predict.py`", END]
     return "\n".join(lines)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def write_section(text: str, path: Path = RESULTS) -> None:
@@ -234,7 +272,8 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    threads = args.threads or (2 if os.getloadavg()[0] < 0.5 else 1)
+    load = round(os.getloadavg()[0], 1)
+    threads = args.threads or (2 if load < 0.5 else 1)
     torch.set_num_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)  # the memory subprocesses
     tp, mem = None, []
@@ -246,8 +285,17 @@ def main() -> None:
             tp = throughput(work, args.texts, args.batch_size)
             print(json.dumps(tp), flush=True)
     env = {"threads": threads, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
-           "chunk_rows": args.chunk_rows, "cpu": platform.machine(),
-           "self_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+           "chunk_rows": args.chunk_rows, "cpu": cpu_name(), "load": load}
+    if not args.no_write:
+        old = json.loads(ROWS.read_text(encoding="utf-8")) if ROWS.exists() else {}
+        tp = tp or old.get("throughput")
+        mem = mem or old.get("memory", [])
+        if tp is not None:
+            tp.setdefault("load", load)
+        for r in mem:
+            r.setdefault("load", load)
+        ROWS.write_text(json.dumps({"throughput": tp, "memory": mem, "env": env}, indent=2) + "\n",
+                        encoding="utf-8")
     text = render(tp, mem, env)
     print(text)
     if not args.no_write:
