@@ -77,7 +77,10 @@ class LabelScorer:
         self.max_doc_tokens = int(max_doc_tokens)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = int(pad if pad is not None else 0)
-        conts = [continuation_ids(tokenizer, prompt.anchor, c) for c in prompt.continuations]
+        if prompt.mode == "choice":  # label codes follow the answer prefix (the anchor)
+            conts = [continuation_ids(tokenizer, prompt.anchor, c) for c in prompt.continuations]
+        else:  # per-label questions follow the doc suffix; only yes/no follow the anchor
+            conts = [_ids(tokenizer, c) for c in prompt.continuations]
         if prompt.mode == "choice":
             self.enc = Encoded(_ids(tokenizer, prompt.prefix, prompt.add_special_tokens),
                                _ids(tokenizer, prompt.doc_suffix), conts)
