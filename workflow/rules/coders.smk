@@ -7,8 +7,12 @@ rule code_llm:
         corpus=rules.prepare_corpus.output.corpus,
         codebook=get_codebook,
         coder=lambda wc: coder_yaml(wc.study, wc.coder),
+    # The journal (<codings>.journal/) is left undeclared so that it survives a killed job: the
+    # rerun resumes from it.
     output:
         codings=f"{RESULTS}/{{study}}/coders/{{coder}}.parquet",
+        orders=f"{RESULTS}/{{study}}/coders/{{coder}}_orders.parquet",
+        provenance=f"{RESULTS}/{{study}}/coders/{{coder}}.json",
     log:
         "logs/{study}/code_{coder}.log",
     benchmark:
@@ -30,4 +34,5 @@ rule code_llm:
     shell:
         "OMP_NUM_THREADS={threads} python -m llmcoder.cli code {input.corpus} --codebook {input.codebook} "
         "--coder {input.coder} --out {output.codings} --rotations {params.rotations} {params.limit} "
+        "--threads {threads} --no-progress "
         "> {log} 2>&1"

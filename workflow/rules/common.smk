@@ -9,6 +9,9 @@ sys.path.insert(0, _PYSRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (_PYSRC, os.environ.get("PYTHONPATH")) if p
 )
+# Shell rules find the Python that runs Snakemake (the project venv) first; a conda env, when used,
+# is put in front of it by Snakemake.
+os.environ["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))
 
 from llmcoder.study import active_studies, validate_config
 
