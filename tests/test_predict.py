@@ -156,6 +156,16 @@ def test_cli_predict_with_routing(tmp_path: Path, tfidf_art: Path, corpus: Path)
     assert review.height == 25 and review.columns[:2] == ["doc_id", "label"]
     res = CliRunner().invoke(app, ["predict", str(tmp_path), str(corpus), "--out", str(out)])
     assert res.exit_code == 2 and "not a fine-tuned model" in res.output
+    ids = pl.read_parquet(corpus)["doc_id"].to_list()
+    pl.DataFrame({"doc_id": ids, "split": ["test" if i % 5 == 0 else "train" for i in range(len(ids))]}).write_parquet(
+        tmp_path / "splits.parquet")
+    res = CliRunner().invoke(app, ["predict", str(tfidf_art), str(corpus), "--out", str(tmp_path / "t.parquet"),
+                                   "--splits", str(tmp_path / "splits.parquet"), "--split", "test"])
+    assert res.exit_code == 0, res.output
+    assert pl.read_parquet(tmp_path / "t.parquet")["doc_id"].n_unique() == 50
+    res = CliRunner().invoke(app, ["predict", str(tfidf_art), str(corpus), "--out", str(tmp_path / "u.parquet"),
+                                   "--splits", str(tmp_path / "splits.parquet"), "--split", "dev"])
+    assert res.exit_code == 2 and "no document in split 'dev'" in res.output
 
 
 def test_predict_encoder_small(tmp_path: Path) -> None:

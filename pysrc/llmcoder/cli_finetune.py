@@ -67,6 +67,8 @@ def predict(
     chunk_rows: Annotated[int, typer.Option(help="Documents read and journaled at once (bounds memory).")] = 50_000,
     precision: Annotated[str, typer.Option(
         help="fp32 (exact) or bf16 (faster on GPUs and CPUs with native bfloat16).")] = "fp32",
+    splits: Annotated[Path | None, typer.Option(help="Splits Parquet; with --split, code only that split.")] = None,
+    split: Annotated[str | None, typer.Option(help="Split to code (train, dev, test...); default all.")] = None,
 ) -> None:
     """Code every document of a corpus with a fine-tuned model (resumable); optionally route the doubtful."""
     from llmcoder.io import write_csv
@@ -76,8 +78,19 @@ def predict(
     if (model_dir / "model" / "finetune.json").is_file():
         model_dir = model_dir / "model"
     try:
+        doc_ids = None
+        if split is not None:
+            if splits is None:
+                raise InputError("predict", "--split needs --splits", fix="give the splits Parquet")
+            import polars as pl
+
+            table = pl.read_parquet(splits)
+            doc_ids = table.filter(pl.col("split") == split)["doc_id"].cast(pl.Utf8).to_list()
+            if not doc_ids:
+                raise InputError(str(splits), f"no document in split '{split}'",
+                                 fix=f"splits there: {', '.join(sorted(table['split'].unique().to_list()))}")
         path = run_predict(model_dir, corpus, out, batch_size=batch_size, chunk_rows=chunk_rows,
-                           precision=precision)
+                           precision=precision, doc_ids=doc_ids)
         msg = f"{path}: predictions written"
         if route_share is not None or route_threshold is not None:
             routed = route_uncertain(path, share=route_share, threshold=route_threshold,
