@@ -101,10 +101,10 @@ methods_section <- function(x,
   for (sys in systems) {
     rec <- system_records(x$records, sys)
     model <- first_value(rec, c("model", "model_name"))
-    if (is.list(model)) model <- model$name %||% model$id
+    if (is.list(model)) model <- model$name %||% model$id %||% model$model %||% model$alias
     version <- first_value(rec, c("model_version", "model_revision", "revision"))
     weights <- first_value(rec, c("model_sha256", "weights_sha256", "gguf_sha256"))
-    prompt <- first_value(rec, "prompt_sha256")
+    prompt <- first_value(rec, c("prompt_sha256", "prompt_template_sha256"))
     temp <- first_value(rec, "temperature")
     top_p <- first_value(rec, "top_p")
     decoding <- first_value(rec, "decoding")
@@ -167,6 +167,12 @@ methods_section <- function(x,
       hh <- hh[hh$scope %in% "all labels", , drop = FALSE] # the per-label rows stay in the table
     }
     other <- rel[kind != "human-human", , drop = FALSE]
+    # The text names the coefficients reviewers look for; the reliability table has them all.
+    in_text <- c("percent_agreement", "cohen_kappa", "krippendorff_alpha", "gwet_ac1")
+    if ("coefficient" %in% names(rel) && any(rel$coefficient %in% in_text)) {
+      hh <- hh[hh$coefficient %in% in_text, , drop = FALSE]
+      other <- other[other$coefficient %in% in_text, , drop = FALSE]
+    }
     if (nrow(hh) > 0) {
       paras$human_human <- paste0(
         "Human coders agreed with each other with ",

@@ -170,8 +170,10 @@ read_results <- function(dir) {
   if (length(bias) == 0) bias <- NULL
 
   json_files <- sort(list.files(dir, pattern = "\\.json$", recursive = TRUE, full.names = TRUE))
-  # The report folder holds this package's own output, not results.
-  json_files <- json_files[!startsWith(relative_to(json_files, dir), "report/")]
+  # The report folder holds this package's own output, not results; model folders hold the
+  # models' own files (tokenizer vocabularies, configs), which are not records of the run.
+  rel_json <- relative_to(json_files, dir)
+  json_files <- json_files[!startsWith(rel_json, "report/") & !grepl("(^|/)model/", rel_json)]
   records <- lapply(json_files, function(path) {
     tryCatch(
       jsonlite::read_json(path, simplifyVector = TRUE),

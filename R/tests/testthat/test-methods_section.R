@@ -103,3 +103,31 @@ test_that("an unnamed codebook is described by its label count", {
   text <- format(methods_section(read_results(dir)))
   expect_match(text, "Documents were coded with a codebook of 3 labels (one label per document).", fixed = TRUE)
 })
+
+test_that("files inside model folders (tokenizer vocabularies) are not read as run records", {
+  d <- make_results_dir()
+  # A tokenizer vocabulary maps words to ids; words such as "temperature" must not become facts.
+  write_json_fixture(
+    list(model = list(vocab = list(temperature = 4860, sampling = 16227, revision = 13921))),
+    file.path(d, "finetune", "minilm-ft", "size1.0_seed1", "model", "tokenizer.json")
+  )
+  res <- read_results(d)
+  expect_false(any(grepl("(^|/)model/", names(res$records))))
+  text <- format(methods_section(res))
+  expect_false(grepl("4860|16227|13921", text))
+})
+
+test_that("a coder's provenance as llmcoder code writes it names the model, weights and prompt", {
+  d <- make_results_dir()
+  write_json_fixture(list(
+    coder_id = "smollm2-fb7190d0", temperature = 0, seed = 0,
+    prompt_template_sha256 = "e526bfcddae8aaaa",
+    model = list(model = "smollm2-135m", kind = "gguf", gguf_sha256 = "b179c9523d0eaaaa")
+  ), file.path(d, "coders", "minilm-ft.json"))
+  text <- format(methods_section(read_results(d)))
+  expect_match(
+    text,
+    "The coder `minilm-ft` is smollm2-135m (weights SHA-256 `b179c9523d0e`), run with prompt SHA-256 `e526bfcddae8`",
+    fixed = TRUE
+  )
+})
