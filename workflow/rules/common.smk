@@ -102,21 +102,27 @@ def get_verified(wildcards):
     return []
 
 
+def model_sizes(study, model):
+    """Training sizes of a model: its own (finetune.sizes) or the study's nested sizes."""
+    cfg = study_cfg(study)
+    return cfg["finetune"]["sizes"].get(model, cfg["split"]["sizes"])
+
+
 def finetune_runs(study):
     """metrics.json of every fine-tuning job: model x training size x seed."""
     cfg = study_cfg(study)
     return [
         result(study, "finetune", m, f"size{size_tag(s)}_seed{seed}", "metrics.json")
         for m in finetune_names(study)
-        for s in cfg["split"]["sizes"]
+        for s in model_sizes(study, m)
         for seed in cfg["finetune"]["seeds"]
     ]
 
 
 def full_run(study, model):
-    """The job trained on the whole training set with the first seed: the model that is deployed."""
+    """The job on the model's largest training size with the first seed: the model evaluated and deployed."""
     seed = study_cfg(study)["finetune"]["seeds"][0]
-    return result(study, "finetune", model, f"size{size_tag(1.0)}_seed{seed}")
+    return result(study, "finetune", model, f"size{size_tag(max(model_sizes(study, model)))}_seed{seed}")
 
 
 def systems(study):

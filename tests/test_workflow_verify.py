@@ -1,0 +1,124 @@
+"""A real (unsimulated) verification run: the workflow stops at the human step, says which sheets to
+fill, goes on when people have filled them, and reruns only what depends on an edited sheet."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import polars as pl
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+STUDY = "human"
+
+
+def snakemake(workdir: Path, *targets: str, dry: bool = False) -> subprocess.CompletedProcess:
+    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+           "--workflow-profile", str(REPO / "workflow/profiles/default"), *(["-n"] if dry else []), *targets]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=workdir)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+def fake_coder_output(workdir: Path) -> None:
+    """An LLM coder's output, as `llmcoder code` writes it, made from gold with 30% wrong answers.
+
+    Coding with a real LLM is tested in test_coders_*; here the subject is the human step."""
+    corpus = pl.read_parquet(workdir / f"results/{STUDY}/corpus.parquet")
+    labels = sorted(corpus["label"].unique())
+    rng = np.random.default_rng(0)
+    rows = []
+    for doc, gold in corpus.select("doc_id", "label").iter_rows():
+        chosen = gold if rng.random() > 0.3 else labels[int(rng.integers(len(labels)))]
+        for lab in labels:
+            rows.append({"doc_id": doc, "coder_id": "fake-00000000", "rotation": 0, "label": lab,
+                         "prob": 0.9 if lab == chosen else 0.1 / (len(labels) - 1), "chosen": lab == chosen,
+                         "n_input_tokens": 100, "n_output_tokens": 1, "latency_s": 0.01})
+    out = workdir / f"results/{STUDY}/coders"
+    out.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows).with_columns(pl.col("rotation").cast(pl.Int32)).write_parquet(out / "fake.parquet")
+    pl.DataFrame({"coder_id": "fake-00000000", "rotation": 0, "position": list(range(len(labels))),
+                  "label": labels}).write_parquet(out / "fake_orders.parquet")
+    (out / "fake.json").write_text(json.dumps({"coder_id": "fake-00000000", "model": "fabricated for a test"}))
+
+
+def fill_like_a_person(blank: Path, filled: Path, gold: dict[str, str]) -> int:
+    """Open the blank XLSX, type 'x' next to each proposed label that is not the gold one, save."""
+    wb = openpyxl.load_workbook(blank)
+    ws = wb["verify"]
+    header = [c.value for c in ws[1]]
+    doc_col, label_col, dec_col = (header.index(k) + 1 for k in ("doc_id", "label", "decision"))
+    rejected = 0
+    for row in range(2, ws.max_row + 1):
+        doc, lab = ws.cell(row, doc_col).value, ws.cell(row, label_col).value
+        if doc is not None and lab != gold[doc]:
+            ws.cell(row, dec_col).value = "x"
+            rejected += 1
+    filled.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(filled)
+    return rejected
+
+
+@pytest.mark.slow
+def test_run_stops_at_the_human_step_and_resumes(tmp_path, codebook_path):
+    # 120 short texts over the three labels of the mini codebook.
+    topics = {"health": "hospital waiting lists", "education": "school teachers", "energy": "gas and power prices"}
+    rows = ["id,text,label"] + [f"q{i},Question {i} about {topics[lab]} in region {i % 7},{lab}"
+                                for i, lab in enumerate(list(topics) * 40)]
+    (tmp_path / "corpus.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "fake.yaml").write_text("name: fake\nmodel: smollm2-135m\n", encoding="utf-8")
+    (tmp_path / "config.yaml").write_text(f"""
+studies:
+  {STUDY}:
+    corpus: {{path: corpus.csv, label: label}}
+    codebook: codebook.yaml
+    split: {{train: 0.6, dev: 0.2, test: 0.2, sizes: [1.0]}}
+    coders: [fake.yaml]
+    verify: {{mode: human, humans: [ann, bob], overlap: 0.25, splits: [train, dev]}}
+    evaluate: {{n_boot: 50}}
+    report: {{enabled: false}}
+""", encoding="utf-8")
+    snakemake(tmp_path, f"results/{STUDY}/corpus.parquet", f"results/{STUDY}/splits.parquet")
+    fake_coder_output(tmp_path)
+
+    # 1. The run makes the blank sheets, stops there and says what to fill.
+    first = snakemake(tmp_path)
+    said = first.stdout + first.stderr
+    sheets = tmp_path / f"results/{STUDY}/verify/sheets"
+    assert (sheets / "ann.xlsx").is_file() and (sheets / "bob.xlsx").is_file()
+    assert f"Human verification of study '{STUDY}' is not done yet: 2 of 2 filled sheet(s) missing." in said
+    assert f"save results/{STUDY}/verify/filled/ann.xlsx" in said
+    assert not (tmp_path / f"results/{STUDY}/verify/ingest/verified.parquet").exists()
+
+    # 2. People fill the sheets; the next run ingests them.
+    gold = dict(pl.read_csv(tmp_path / "corpus.csv").select("id", "label").iter_rows())
+    filled = tmp_path / f"results/{STUDY}/verify/filled"
+    for coder in ("ann", "bob"):
+        assert fill_like_a_person(sheets / f"{coder}.xlsx", filled / f"{coder}.xlsx", gold) > 0
+    second = snakemake(tmp_path)
+    assert "verify_ingest" in second.stdout + second.stderr
+    verified = pl.read_parquet(tmp_path / f"results/{STUDY}/verify/ingest/verified.parquet")
+    n_verify = pl.read_parquet(tmp_path / f"results/{STUDY}/splits.parquet").filter(
+        pl.col("split").is_in(["train", "dev"])).height
+    # A document is verified when its gold label was proposed (70% right answers, rest adjudicated).
+    assert 0.6 * n_verify <= verified.height <= n_verify
+    assert all(gold[d] == lab for d, lab in verified.select("doc_id", "label").iter_rows())
+    assert "Human verification" not in second.stdout + second.stderr
+    again = snakemake(tmp_path, dry=True)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    # 3. Editing one filled sheet reruns the ingest and what follows, not the sheets.
+    wb = openpyxl.load_workbook(filled / "ann.xlsx")
+    ws = wb["verify"]
+    dec_col = [c.value for c in ws[1]].index("decision") + 1
+    ws.cell(2, dec_col).value = "x" if ws.cell(2, dec_col).value is None else None
+    wb.save(filled / "ann.xlsx")
+    plan = snakemake(tmp_path, dry=True)
+    out = plan.stdout + plan.stderr
+    assert "verify_ingest" in out and "verify_sheets" not in out and "prepare_corpus" not in out
