@@ -1,0 +1,55 @@
+"""The study configs on real data: valid, and their whole DAG plans (a full run codes thousands of
+documents with two LLMs, which is for a user's machine, not for CI)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import shared_file
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def plan(config: str) -> dict[str, int]:
+    """Jobs per rule of a dry run with this study config."""
+    res = subprocess.run([str(SNAKEMAKE), "-n", "--cores", "2", "--configfile", config, "--quiet", "rules"],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M)}
+
+
+@pytest.mark.slow
+def test_cap_us_study_plans_every_stage():
+    shared_file("cap_us", "congress_bills.csv")
+    shared_file("rethinking_scale", "cap_codebook.csv")
+    jobs = plan("workflow/studies/cap_us.yaml")
+    # tfidf and minilm on 4 sizes x 3 seeds, LoRA on 2 sizes x 3 seeds; 2 LLM coders + 3 models evaluated.
+    assert jobs["finetune"] == 30 and jobs["code_llm"] == 2 and jobs["evaluate"] == 5
+    for rule in ("verify_simulate", "verify_ingest", "learning_curve", "predict_corpus", "bias_checks", "report"):
+        assert jobs[rule] == 1, rule
+
+
+@pytest.mark.slow
+def test_eu_questions_study_stops_at_the_human_step():
+    shared_file("rethinking_scale", "eu_parliamentary_questions.csv")
+    jobs = plan("workflow/studies/eu_questions.yaml")
+    assert jobs["code_llm"] == 2 and jobs["verify_sheets"] == 1
+    assert not {"verify_ingest", "finetune", "evaluate", "report"} & set(jobs)
+
+
+def test_cap_us_corpus_validates_against_the_cap_codebook(monkeypatch):
+    from llmcoder.codebook import load_codebook
+    from llmcoder.corpus import CorpusSpec, build_corpus
+    from llmcoder.study import load_config, study_config
+
+    shared_file("cap_us", "congress_bills.csv")
+    monkeypatch.chdir(REPO)  # the config's paths are relative to the project folder
+    block = study_config(load_config("workflow/studies/cap_us.yaml"), "cap_us")
+    corpus = build_corpus(CorpusSpec.from_config(block["corpus"]), load_codebook(block["codebook"]))
+    assert corpus.height == 4419 and corpus["label"].n_unique() == 19
