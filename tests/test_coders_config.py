@@ -115,3 +115,34 @@ def test_value_distribution_from_top_logprobs() -> None:
     p = value_distribution(content, lp, ["A", "B", "C"], "B")
     assert p == pytest.approx([1 / 3, 2 / 3, 0.0])
     assert value_distribution(content, None, ["A", "B", "C"], "B") == [0.0, 1.0, 0.0]
+
+
+def test_calibrate_is_in_the_coder_id_only_when_on_and_needs_the_local_backend() -> None:
+    base = CoderConfig(name="c", model="smollm2-135m")
+    cal = CoderConfig(name="c", model="smollm2-135m", calibrate=True)
+    assert cal.coder_id != base.coder_id and cal.identity()["calibrate"] is True
+    assert "calibrate" not in base.identity()  # off: the ids of coders made before the field stay
+    assert base.coder_id == CoderConfig(name="c", model="smollm2-135m", calibrate=False).coder_id
+    with pytest.raises(InputError, match="'calibrate'.*local backend"):
+        CoderConfig(name="h", model="m", backend="http", calibrate=True)
+    with pytest.raises(InputError, match="'calibrate'"):
+        CoderConfig(name="c", model="m", calibrate="yes")  # type: ignore[arg-type]
+
+
+def test_few_shot_from_the_codebook_examples() -> None:
+    from llmcoder.coders.prompt import draw_examples
+
+    cb = Codebook(labels=(Label("health", "Health", examples=("Hip waits?", "GP numbers?")),
+                          Label("defense", "Defense", examples=("Tanks?",)),
+                          Label("econ", "Economy", examples=("Inflation?", "Taxes?"))))
+    ex = draw_examples("codebook", 3, 0, cb)
+    assert sorted(ex) == [("Hip waits?", ["health"]), ("Inflation?", ["econ"]), ("Tanks?", ["defense"])]
+    assert len(draw_examples("codebook", 99, 0, cb)) == 5  # all there are
+    assert draw_examples("codebook", 5, 1, cb) != draw_examples("codebook", 5, 2, cb)  # seeded order
+    cfg = CoderConfig(name="c", model="x", use_chat_template=False, few_shot=3, few_shot_source="codebook")
+    p = build_label_prompt(cfg, cb, None, examples=ex)
+    assert "Text: Tanks?\nAnswer: B" in p.prefix and p.prefix.index("Examples:") < len(p.prefix)
+    with pytest.raises(InputError, match="no label has examples"):
+        draw_examples("codebook", 2, 0, CB)
+    with pytest.raises(InputError, match="few_shot_source.*codebook"):
+        CoderConfig(name="c", model="x", few_shot=2)

@@ -21,19 +21,24 @@ CB = Codebook(labels=(Label("health", "Health", "Hospitals, doctors, medicines."
 DOCS = ["Waiting lists for hip surgery keep growing.",
         "The university tuition fee bill passed the senate after a long debate about loans.",
         "Gas prices",
-        "A plan to build three nuclear power stations and to subsidise solar panels on schools.",
         "x"]
 
 
 @pytest.fixture(scope="module")
 def smol():
     pytest.importorskip("transformers")
+    import torch
+
     from llmcoder.coders.models import load_causal_lm
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: fastest on a small shared CI machine
     try:
-        return load_causal_lm("smollm2-135m", device="cpu", dtype="float32")
+        yield load_causal_lm("smollm2-135m", device="cpu", dtype="float32")
     except Exception as e:  # the package or its file is missing
         pytest.skip(f"SmolLM2 not available: {e}")
+    finally:
+        torch.set_num_threads(threads)
 
 
 def cap_codebook_and_corpus(n: int) -> tuple[Codebook, pl.DataFrame]:
@@ -109,3 +114,58 @@ def test_demo_corpus_multi_label_and_estimate(smol, tmp_path: Path) -> None:
     est = estimate(docs, cb, cfg, rotations=2, backend=be, warmup_docs=4, show=False)
     assert est["input_tokens"] < est["tokens_without_prefix_cache"]
     assert est["docs_per_s"] > 0 and est["cost"] == 0.0 and est["n_docs"] == len(DOCS)
+
+
+@pytest.mark.parametrize("options,task", [("names", "single"), ("letters", "multi")])
+def test_calibrated_cached_equals_uncached(smol, options: str, task: str) -> None:
+    from llmcoder.coders.prompt import build_label_prompt
+    from llmcoder.coders.scoring import LabelScorer, score_labels
+
+    model, tok, _ = smol
+    labels = CB.labels
+    if options == "names":  # one-token and several-token names: both scoring paths at once
+        labels = (Label("health", "Health"), Label("education", "Macroeconomics"),
+                  Label("energy", "Crime and justice"))
+    cb = Codebook(labels=labels, task=task, instructions=CB.instructions)
+    cfg = CoderConfig(name="t", model="smollm2-135m", options=options, calibrate=True)
+    prompt = build_label_prompt(cfg, cb, tok, order=["energy", "health", "education"])
+    docs = DOCS[:3]
+    fast = score_labels(model, tok, prompt, docs, batch_size=3, calibrate=True)
+    slow = score_labels(model, tok, prompt, docs, use_cache=False, calibrate=True)
+    raw = score_labels(model, tok, prompt, docs, batch_size=3)
+    np.testing.assert_allclose(fast, slow, atol=1e-4, rtol=0)
+    assert np.abs(fast - raw).max() > 1e-3  # calibration did something
+    scorer = LabelScorer(model, tok, prompt, calibrate=True)
+    prior = scorer.prior()
+    if task == "single":
+        np.testing.assert_allclose(fast.sum(axis=1), 1.0, atol=1e-9)
+        np.testing.assert_allclose(prior.sum(), 1.0, atol=1e-9)
+        # the calibrated probabilities are the raw ones divided by the prior, renormalised
+        np.testing.assert_allclose(fast, (raw / prior) / (raw / prior).sum(1, keepdims=True), atol=1e-6)
+    else:
+        assert ((fast > 0) & (fast < 1)).all() and prior.shape == (3,)
+
+
+def test_calibration_spreads_the_choices_on_demo_questions(smol) -> None:
+    """On 30 demo questions SmolLM2 answers nearly always the same letter; calibrated, much less so."""
+    from llmcoder.codebook import load_codebook
+    from llmcoder.coders.prompt import build_label_prompt
+    from llmcoder.coders.scoring import LabelScorer, length_batches
+
+    repo = Path(__file__).resolve().parents[1]
+    cb = load_codebook(repo / "data" / "demo" / "codebook.yaml")
+    docs = pl.read_csv(repo / "data" / "demo" / "questions.csv", infer_schema=False).head(30)
+    model, tok, _ = smol
+    cfg = CoderConfig.from_yaml(repo / "workflow" / "coders" / "smollm2.yaml")
+    cfg = CoderConfig(**{**cfg.to_dict(), "options": "letters", "few_shot": 0, "few_shot_source": None})
+    scorer = LabelScorer(model, tok, build_label_prompt(cfg, cb, tok), max_doc_tokens=64, calibrate=True)
+    enc = scorer.encode(docs["text"].to_list())
+    raw = np.zeros((len(enc), len(cb.ids)))
+    for b in length_batches([len(e) for e in enc], 16):
+        raw[b] = scorer.score_encoded([enc[i] for i in b])
+    off, on = scorer.raw_probs(raw), scorer.to_probs(raw)
+    np.testing.assert_allclose(on.sum(axis=1), 1.0, atol=1e-9)
+    share = lambda p: np.bincount(p.argmax(1), minlength=len(cb.ids)).max() / len(p)  # noqa: E731
+    assert share(off) >= 0.8  # degenerate uncalibrated: (nearly) always one option
+    assert share(on) <= share(off) - 0.2
+    assert len(set(on.argmax(1))) >= 3

@@ -48,7 +48,8 @@ class LocalBackend:
 
         prompt = build_label_prompt(self.cfg, self.codebook, self.tokenizer, order=order,
                                     examples=self.examples)
-        return LabelScorer(self.model, self.tokenizer, prompt, max_doc_tokens=self.cfg.max_doc_tokens)
+        return LabelScorer(self.model, self.tokenizer, prompt, max_doc_tokens=self.cfg.max_doc_tokens,
+                           calibrate=self.cfg.calibrate)
 
     def encode(self, scorer: Any, texts: Sequence[str]) -> list[list[int]]:
         return scorer.encode(texts)
@@ -66,8 +67,14 @@ class LocalBackend:
 
     def prompt_record(self, scorer: Any) -> dict[str, Any]:
         p = scorer.prompt
-        return {"prefix": p.prefix, "doc_suffix": p.doc_suffix, "continuations": list(p.continuations),
-                "mode": p.mode, "sha256": p.sha256(), "n_prefix_tokens": scorer.n_prefix_tokens}
+        rec = {"prefix": p.prefix, "doc_suffix": p.doc_suffix, "continuations": list(p.continuations),
+               "mode": p.mode, "sha256": p.sha256(), "n_prefix_tokens": scorer.n_prefix_tokens,
+               "calibrate": scorer.calibrate}
+        if scorer.calibrate:  # the prior each document's probabilities were divided by
+            rec["calibration"] = {"method": "contextual calibration (Zhao et al. 2021)",
+                                  "content_free": list(scorer.content_free),
+                                  "prior": dict(zip(p.label_ids, scorer.prior().tolist(), strict=True))}
+        return rec
 
 
 class HttpBackend:

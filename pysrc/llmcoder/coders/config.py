@@ -61,8 +61,14 @@ class CoderConfig:
             ``{definition}``, ``{id}``.
         use_chat_template: Wrap the prompt in the tokenizer's chat template (instruction models).
         few_shot: Number of worked examples drawn from ``few_shot_source``.
-        few_shot_source: Labelled canonical corpus (Parquet/CSV with doc_id, text, label) to draw them from.
+        few_shot_source: ``codebook`` (the codebook's own label examples, taken one label at a time
+            in turn, then shuffled with ``few_shot_seed``), or a labelled canonical corpus
+            (Parquet/CSV with doc_id, text, label) to draw them from: training data only, never
+            the documents being coded.
         few_shot_seed: Seed of the draw.
+        calibrate: Contextual calibration (Zhao et al. 2021): divide each document's label
+            probabilities by the label prior of content-free inputs (``N/A``, empty, ``[MASK]``)
+            under the same prompt and renormalise; local backend only. Part of the coder id when on.
         multi_threshold: Multi-label: a label is chosen when its probability is at least this.
         max_doc_tokens: Documents longer than this many tokens are truncated.
         batch_size: Documents per batch (local) or per journal checkpoint (HTTP).
@@ -104,6 +110,7 @@ class CoderConfig:
     few_shot: int = field(default=0, metadata={"help": "number of worked examples"})
     few_shot_source: str | None = field(default=None, metadata={"help": "labelled corpus for examples"})
     few_shot_seed: int = field(default=0, metadata={"help": "seed of the example draw"})
+    calibrate: bool = field(default=False, metadata={"help": "contextual calibration (content-free prior)"})
     multi_threshold: float = field(default=0.5, metadata={"help": "multi-label decision threshold"})
     max_doc_tokens: int = field(default=512, metadata={"help": "truncate longer documents"})
     batch_size: int = field(default=16, metadata={"help": "documents per batch"})
@@ -165,7 +172,12 @@ class CoderConfig:
             if not isinstance(v, int | float) or isinstance(v, bool) or v < 0:
                 bad(k, f"is {v!r}; it must be a number >= 0")
         if self.few_shot and not self.few_shot_source:
-            bad("few_shot_source", f"few_shot is {self.few_shot} but no few_shot_source is given")
+            bad("few_shot_source", f"few_shot is {self.few_shot} but no few_shot_source is given "
+                "(a labelled training corpus, or 'codebook' for the codebook's own examples)")
+        if not isinstance(self.calibrate, bool):
+            bad("calibrate", f"is {self.calibrate!r}; it must be true or false")
+        elif self.calibrate and self.backend != "local":
+            bad("calibrate", "is only available with the local backend (it needs every label's probability)")
         if self.http_api_key_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$",
                                                               str(self.http_api_key_env)):
             bad("http_api_key_env", "must be the NAME of an environment variable (not the key itself)")
@@ -181,6 +193,8 @@ class CoderConfig:
         d = asdict(self)
         for k in (*RUNTIME_FIELDS, "source", "name"):
             d.pop(k, None)
+        if not self.calibrate:  # added later: off keeps the ids of older coders
+            d.pop("calibrate")
         if self.backend == "local":
             for k in list(d):
                 if k.startswith("http_") or k == "temperature":

@@ -147,12 +147,41 @@ def _examples_block(examples: Sequence[tuple[str, Sequence[str]]], code_of: dict
     return "\n".join(out)
 
 
+def codebook_examples(codebook: Codebook, n: int, seed: int) -> list[tuple[str, list[str]]]:
+    """``n`` worked examples from the codebook's own label examples (written for the purpose, not corpus texts).
+
+    Labels are taken in turn (every label's first example, then every label's second, ...) so that
+    ``n >= number of labels`` covers each label once; the chosen examples are then shuffled with
+    ``seed`` so that the last example (which tiny models copy most) is not always the last label.
+    """
+    from llmcoder.errors import InputError
+
+    pools = [list(lab.examples) for lab in codebook.labels]
+    picked: list[tuple[str, list[str]]] = []
+    depth = 0
+    while len(picked) < n and any(depth < len(p) for p in pools):
+        for lab, pool in zip(codebook.labels, pools, strict=True):
+            if depth < len(pool) and len(picked) < n:
+                picked.append((str(pool[depth]), [lab.id]))
+        depth += 1
+    if not picked:
+        raise InputError(codebook.name or "codebook", "few_shot_source is 'codebook' but no label has examples",
+                         fix="add examples: [...] to the codebook's labels, or use a labelled training corpus")
+    rng = np.random.default_rng(seed)
+    return [picked[i] for i in rng.permutation(len(picked))]
+
+
 def draw_examples(path: str, n: int, seed: int, codebook: Codebook) -> list[tuple[str, list[str]]]:
-    """Draw ``n`` labelled examples (text, label ids) from a canonical corpus file, with a seed."""
+    """Draw ``n`` labelled examples (text, label ids) from a canonical corpus file, with a seed.
+
+    ``path == "codebook"`` takes them from the codebook's own examples (:func:`codebook_examples`).
+    """
     import polars as pl
 
     from llmcoder.errors import InputError
 
+    if str(path) == "codebook":
+        return codebook_examples(codebook, n, seed)
     df = pl.read_parquet(path) if str(path).endswith((".parquet", ".pq")) else pl.read_csv(
         path, infer_schema=False)
     col = "label" if "label" in df.columns else "labels" if "labels" in df.columns else None

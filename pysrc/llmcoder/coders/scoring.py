@@ -14,6 +14,15 @@ tokens (length normalisation; one token for option codes such as letters), and t
 are a softmax over labels. Multi-label (``yesno``): P(yes) / (P(yes) + P(no)) after each label's
 question, independently per label.
 
+Contextual calibration (Zhao et al. 2021, "Calibrate Before Use", ICML): with ``calibrate=True`` the
+scorer first scores a few content-free inputs (``"N/A"``, ``""``, ``"[MASK]"``) in place of the
+document, once per prompt (cheap: they reuse the cached prefix), and takes the mean of their label
+probabilities as the model's prior over the labels under this prompt. Every document's probabilities
+are then divided by that prior and renormalised (``choice``), or, for ``yesno``, the odds of "yes"
+are divided by the prior's odds. This removes the prompt's majority-label and recency bias (a tiny
+model that answers "A" to everything), the same idea as domain-conditional PMI scoring
+(Holtzman et al. 2021) with a content-free input standing in for the domain premise.
+
 Examples
 --------
 >>> prompt = LabelPrompt("Topic of the text?\\n", "\\nAnswer:", (" A", " B"), label_ids=("x", "y"))
@@ -31,8 +40,27 @@ import numpy as np
 
 from llmcoder.coders.prompt import LabelPrompt
 
+#: Content-free inputs put in place of the document to estimate the label prior (Zhao et al. 2021).
+CONTENT_FREE = ("N/A", "", "[MASK]")
+#: Smallest prior probability divided by (a label the model never names would otherwise explode).
+PRIOR_FLOOR = 1e-6
+
 #: Upper bound on the floats of one chunk of logits (rows x positions x vocabulary).
 LOGIT_BUDGET = 64_000_000
+#: Upper bound on the bytes of the key/value cache copied for one chunk of label continuations
+#: (each document's cache is repeated once per label: with a long prefix, names scoring of a whole
+#: batch at once would copy gigabytes).
+CACHE_BUDGET_BYTES = 1 << 30
+
+
+def _cache_row_bytes(cache: Any) -> int:
+    """Bytes of one batch row of a ``DynamicCache`` (0 when its layout is unknown)."""
+    total = 0
+    for layer in getattr(cache, "layers", ()):
+        for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
+            if t is not None and hasattr(t, "numel") and t.dim() > 0 and t.shape[0] > 0:
+                total += t.numel() // t.shape[0] * t.element_size()
+    return total
 
 
 def _ids(tokenizer: Any, text: str, special: bool = False) -> list[int]:
@@ -60,6 +88,26 @@ class Encoded:
     no: int | None = None
 
 
+def _select_rows(cache: Any, rows: Any, *, inplace: bool = False) -> Any:
+    """The cache with only ``rows`` (repeats allowed) of its batch, leaving ``cache`` itself intact.
+
+    Dynamic cache layers replace their tensors on update and on row selection (never write into
+    them), so a shallow copy of the layers is enough and avoids copying the whole cache first.
+    """
+    if inplace:
+        cache.batch_select_indices(rows)
+        return cache
+    layers = getattr(cache, "layers", None)
+    if layers is not None and all(type(la).__name__ in ("DynamicLayer", "DynamicSlidingWindowLayer")
+                                  for la in layers):
+        c = copy.copy(cache)
+        c.layers = [copy.copy(la) for la in layers]
+    else:
+        c = copy.deepcopy(cache)
+    c.batch_select_indices(rows)
+    return c
+
+
 class LabelScorer:
     """Score the labels of a :class:`LabelPrompt` for documents with one (model, tokenizer) pair.
 
@@ -68,10 +116,18 @@ class LabelScorer:
     model, tokenizer : any transformers causal LM (also a PEFT-wrapped one) and its tokenizer.
     prompt : the split prompt (see :func:`llmcoder.coders.prompt.build_label_prompt`).
     max_doc_tokens : documents are truncated to this many tokens.
+    calibrate : divide the probabilities by the label prior of ``content_free`` inputs (see above).
+    content_free : the content-free inputs averaged for the prior.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, prompt: LabelPrompt, *, max_doc_tokens: int = 512):
+    def __init__(self, model: Any, tokenizer: Any, prompt: LabelPrompt, *, max_doc_tokens: int = 512,
+                 calibrate: bool = False, content_free: Sequence[str] = CONTENT_FREE):
         self.model = model
+        self.calibrate = bool(calibrate)
+        self.content_free = tuple(content_free)
+        if self.calibrate and not self.content_free:
+            raise ValueError("calibrate needs at least one content-free input")
+        self._priors: dict[bool, np.ndarray] = {}
         self.tokenizer = tokenizer
         self.prompt = prompt
         self.max_doc_tokens = int(max_doc_tokens)
@@ -160,8 +216,7 @@ class LabelScorer:
         mask = torch.cat([torch.ones((B, P), dtype=torch.long, device=dev), dmask], 1)
         pos = P + (dmask.cumsum(1) - 1).clamp(min=0)
         with torch.inference_mode():
-            cache = copy.deepcopy(self.prefix_cache())
-            cache.batch_repeat_interleave(B)
+            cache = _select_rows(self.prefix_cache(), torch.zeros(B, dtype=torch.long, device=dev))
             first = self._forward(ids, mask, pos, cache, 1)[:, -1, :]  # [B, V]
             if self.prompt.mode == "choice" and self.step2_len == 0:
                 cols = torch.tensor([c[0] for c in self.enc.continuations], device=dev)
@@ -172,42 +227,51 @@ class LabelScorer:
         import torch
 
         dev = self.device
-        conts = self.enc.continuations
+        all_conts = self.enc.continuations
         choice = self.prompt.mode == "choice"
+        out = np.zeros((B, K), dtype=np.float64)
+        if choice:  # one-token continuations are scored by the first step alone: run only the others
+            run = [k for k, c in enumerate(all_conts) if len(c) > 1]
+            for k, c in enumerate(all_conts):
+                if len(c) == 1:
+                    out[:, k] = first[:, c[0]].cpu().numpy()
+        else:
+            run = list(range(K))
+        conts = [all_conts[k] for k in run]
+        R = len(conts)
         inputs = [c[:-1] if choice else c for c in conts]
         T = max(len(x) for x in inputs)
         keep = T if choice else 1
-        cids = torch.full((K, T), self.pad_id, dtype=torch.long)
-        cmask = torch.zeros((K, T), dtype=torch.long)
+        cids = torch.full((R, T), self.pad_id, dtype=torch.long)
+        cmask = torch.zeros((R, T), dtype=torch.long)
         for k, x in enumerate(inputs):
             if x:
                 cids[k, T - len(x):] = torch.tensor(x)
                 cmask[k, T - len(x):] = 1
         cids, cmask = cids.to(dev), cmask.to(dev)
         vocab = first.shape[-1]
-        docs_per_chunk = max(1, LOGIT_BUDGET // max(1, K * keep * vocab))
-        out = np.zeros((B, K), dtype=np.float64)
+        docs_per_chunk = max(1, min(LOGIT_BUDGET // max(1, R * keep * vocab),
+                                    CACHE_BUDGET_BYTES // max(1, R * _cache_row_bytes(cache))))
         for s in range(0, B, docs_per_chunk):
             rows = torch.arange(s, min(B, s + docs_per_chunk), device=dev)
             n = len(rows)
-            sel = rows.repeat_interleave(K)
-            c = copy.deepcopy(cache) if n < B or s > 0 else cache
-            c.batch_select_indices(sel)
+            sel = rows.repeat_interleave(R)
+            c = _select_rows(cache, sel) if n < B or s > 0 else _select_rows(cache, sel, inplace=True)
             m = torch.cat([mask[sel], cmask.repeat(n, 1)], 1)
             p = last_pos[sel].unsqueeze(1) + cmask.repeat(n, 1).cumsum(1)
             ids = cids.repeat(n, 1)
-            lp = self._forward(ids, m, p, c, keep)  # [n*K, keep, V]
-            lp = lp.view(n, K, keep, vocab)
-            for k, cont in enumerate(conts):
+            lp = self._forward(ids, m, p, c, keep)  # [n*R, keep, V]
+            lp = lp.view(n, R, keep, vocab)
+            for r, (k, cont) in enumerate(zip(run, conts, strict=True)):
                 if choice:
                     tot = first[rows, cont[0]].clone()
                     # token j (j >= 1) of the continuation is predicted at input position j - 1
                     for j in range(1, len(cont)):
-                        tot += lp[:, k, keep - (len(cont) - 1) + (j - 1), cont[j]]
+                        tot += lp[:, r, keep - (len(cont) - 1) + (j - 1), cont[j]]
                     out[s:s + n, k] = (tot / len(cont)).cpu().numpy()
                 else:
-                    y = lp[:, k, -1, self.enc.yes]
-                    no = lp[:, k, -1, self.enc.no]
+                    y = lp[:, r, -1, self.enc.yes]
+                    no = lp[:, r, -1, self.enc.no]
                     out[s:s + n, k] = torch.sigmoid(y - no).cpu().numpy()
         return out
 
@@ -231,13 +295,42 @@ class LabelScorer:
                     out[k] = float(torch.sigmoid(lp[self.enc.yes] - lp[self.enc.no]))
         return out
 
-    def to_probs(self, scores: np.ndarray) -> np.ndarray:
-        """Label probabilities: softmax over labels (``choice``) or the P(yes) scores (``yesno``)."""
+    def raw_probs(self, scores: np.ndarray) -> np.ndarray:
+        """Uncalibrated probabilities: softmax over labels (``choice``) or the P(yes) scores (``yesno``)."""
         if self.prompt.mode == "yesno":
-            return scores
+            return np.asarray(scores, dtype=np.float64)
         z = scores - scores.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
+
+    def prior(self, *, use_cache: bool = True) -> np.ndarray:
+        """The label prior under this prompt: mean uncalibrated probabilities of the content-free inputs, [K].
+
+        Computed once per scorer (one small batch after the cached prefix) and kept.
+        """
+        key = bool(use_cache)
+        if key not in self._priors:
+            enc = self.encode(self.content_free)
+            self._priors[key] = self.raw_probs(self.score_encoded(enc, use_cache=use_cache)).mean(axis=0)
+        return self._priors[key]
+
+    def apply_calibration(self, probs: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """Divide by the prior and renormalise (``choice``); divide the odds of yes (``yesno``)."""
+        p = np.asarray(probs, dtype=np.float64)
+        q = np.clip(np.asarray(prior, dtype=np.float64), PRIOR_FLOOR, None)
+        if self.prompt.mode == "yesno":
+            q = np.clip(q, None, 1 - PRIOR_FLOOR)
+            yes, no = p / q, (1 - p) / (1 - q)
+            return yes / (yes + no)
+        c = p / q
+        return c / c.sum(axis=1, keepdims=True)
+
+    def to_probs(self, scores: np.ndarray, *, use_cache: bool = True) -> np.ndarray:
+        """Label probabilities of raw scores, calibrated when the scorer was built with ``calibrate``."""
+        p = self.raw_probs(scores)
+        if self.calibrate:
+            p = self.apply_calibration(p, self.prior(use_cache=use_cache))
+        return p
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -251,7 +344,8 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 
 def score_labels(model: Any, tokenizer: Any, prompt: LabelPrompt, docs: Sequence[str], *,
-                 batch_size: int = 16, max_doc_tokens: int = 512, use_cache: bool = True) -> np.ndarray:
+                 batch_size: int = 16, max_doc_tokens: int = 512, use_cache: bool = True,
+                 calibrate: bool = False, content_free: Sequence[str] = CONTENT_FREE) -> np.ndarray:
     """Probability of every label for every document, [n_docs, n_labels] in ``prompt.label_ids`` order.
 
     Parameters
@@ -262,14 +356,16 @@ def score_labels(model: Any, tokenizer: Any, prompt: LabelPrompt, docs: Sequence
     batch_size : documents per forward pass (sorted by length, padded).
     max_doc_tokens : truncate longer documents.
     use_cache : False runs every document and label alone without prefix cache (the reference).
+    calibrate : contextual calibration by the label prior of ``content_free`` inputs.
 
     Returns
     -------
     probs : rows sum to 1 for single-label (``choice``); independent P(yes) per label for ``yesno``.
     """
-    scorer = LabelScorer(model, tokenizer, prompt, max_doc_tokens=max_doc_tokens)
+    scorer = LabelScorer(model, tokenizer, prompt, max_doc_tokens=max_doc_tokens, calibrate=calibrate,
+                         content_free=content_free)
     enc = scorer.encode(docs)
     scores = np.zeros((len(docs), len(prompt.continuations)))
     for b in length_batches([len(e) for e in enc], batch_size):
         scores[b] = scorer.score_encoded([enc[i] for i in b], use_cache=use_cache)
-    return scorer.to_probs(scores)
+    return scorer.to_probs(scores, use_cache=use_cache)
