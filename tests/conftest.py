@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# rpy2 puts R's and the system's library folders first on LD_LIBRARY_PATH when it is imported (test
+# collection imports it); processes started by later tests would inherit that and, with a Python built
+# with a shared libpython, load the wrong one. Every test starts from the environment pytest started in.
+_LD_LIBRARY_PATH = os.environ.get("LD_LIBRARY_PATH")
 SHARED_DATA = Path(os.environ.get("LLMCODER_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 CODEBOOK_YAML = """\
@@ -33,6 +37,14 @@ def shared_file(*parts: str) -> Path:
     if not path.is_file():
         pytest.skip(f"real data {path} absent (../shared/data sits beside the repository in CI)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _clean_library_path():
+    from llmcoder.rbridge import restore_library_path
+
+    restore_library_path(_LD_LIBRARY_PATH)
+    yield
 
 
 @pytest.fixture

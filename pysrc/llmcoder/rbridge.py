@@ -72,6 +72,19 @@ def _to_stderr(text: str) -> None:
     sys.stderr.write(text)  # looked up per call: follows a later redirect of sys.stderr
 
 
+def restore_library_path(value: str | None) -> None:
+    """Undo rpy2's ``LD_LIBRARY_PATH`` (R's lib dirs and the system's, put first when rpy2 is imported).
+
+    The embedded R is loaded by then and no longer needs it, but every process started afterwards
+    would inherit it, and a Python built with a shared libpython (pyenv, conda) then loads the
+    system's libpython instead of its own and fails (``_ssl``: undefined symbol).
+    """
+    if value is None:
+        os.environ.pop("LD_LIBRARY_PATH", None)
+    else:
+        os.environ["LD_LIBRARY_PATH"] = value
+
+
 def r_session():
     """Start the embedded R once (idempotent) and put the project library first on ``.libPaths()``.
 
@@ -82,6 +95,7 @@ def r_session():
     """
     if "ri" in _state:
         return _state["ri"]
+    ld_path = os.environ.get("LD_LIBRARY_PATH")
     try:
         import rpy2.rinterface as ri
         import rpy2.rinterface_lib.callbacks as callbacks
@@ -91,6 +105,7 @@ def r_session():
             "(rpy2==3.5.17; rpy2 3.6 does not load with R 4.2)"
         ) from err
     ri.initr_simple()
+    restore_library_path(ld_path)
     # R's console output goes to Python's stderr, not stdout, so report code can print freely.
     callbacks.consolewrite_print = _to_stderr
     callbacks.consolewrite_warnerror = _to_stderr
