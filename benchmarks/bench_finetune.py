@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -30,10 +29,24 @@ from typing import Any
 
 import polars as pl
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import cpu_name as _cpu_name  # noqa: E402
+from _results import write_section as _write_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 DATA = Path(os.environ.get("LLMCODER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 START, END = "<!-- bench_finetune:start -->", "<!-- bench_finetune:end -->"
+
+
+def cpu_name() -> str:
+    """The CPU, as the RESULTS.md sections name it."""
+    return _cpu_name(cores=True)
+
+
+def write_section(text: str) -> None:
+    """Replace this benchmark's section of RESULTS.md."""
+    _write_section(text, START, END)
 
 #: Settings of the reported run (titles and tweets are short: 64 tokens cover > 99%).
 MINILM_CAP = {"kind": "encoder", "name": "minilm", "model": "minilm", "max_length": 64, "epochs": 8,
@@ -104,16 +117,6 @@ def run_task(name: str, corpus: pl.DataFrame, splits: pl.DataFrame, configs: lis
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def torch_threads() -> int:
@@ -194,18 +197,6 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any]) -> str:
 def _prec(rows: list[dict[str, Any]]) -> str:
     p = [r.get("precision") for r in rows if r["model"] == "minilm"]
     return "bf16 autocast (fp32 weights)" if p and p[0] == "bf16" else "fp32"
-
-
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of RESULTS.md (between its markers), or append it."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def pick_threads() -> int:

@@ -23,7 +23,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -34,10 +33,24 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import cpu_name as _cpu_name  # noqa: E402
+from _results import write_section as _write_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 DATA = Path(os.environ.get("LLMCODER_SHARED_DATA", ROOT.parent / "shared" / "data"))
 START, END = "<!-- bench_predict:start -->", "<!-- bench_predict:end -->"
+
+
+def cpu_name() -> str:
+    """The CPU, as the RESULTS.md sections name it."""
+    return _cpu_name(cores=True)
+
+
+def write_section(text: str) -> None:
+    """Replace this benchmark's section of RESULTS.md."""
+    _write_section(text, START, END)
 ROWS = ROOT / "benchmarks" / "results_predict.json"  # last results: --skip keeps the other part
 
 
@@ -131,6 +144,7 @@ _CHILD = r"""
 import json, resource, sys, time
 from llmcoder.finetune import load_predictor
 from llmcoder.predict import predict
+
 
 def hwm_mib():  # this process image's peak RSS (VmHWM; getrusage's ru_maxrss survives exec)
     try:
@@ -236,28 +250,6 @@ def render(tp: dict[str, Any] | None, mem: list[dict[str, Any]], env: dict[str, 
         lines.append("")
     lines += ["Command: `TZ=UTC .venv/bin/python benchmarks/bench_predict.py`", END]
     return "\n".join(lines)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of RESULTS.md (between its markers), or append it."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def main() -> None:

@@ -18,16 +18,30 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import cpu_name as _cpu_name  # noqa: E402
+from _results import write_section as _write_section  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- bench_rbridge:start -->", "<!-- bench_rbridge:end -->"
+
+
+def cpu_name() -> str:
+    """The CPU, as the RESULTS.md sections name it."""
+    return _cpu_name(cores=False)
+
+
+def write_section(text: str) -> None:
+    """Replace this benchmark's section of RESULTS.md."""
+    _write_section(text, START, END)
 
 
 def make_frame(n: int, seed: int = 0) -> pl.DataFrame:
@@ -57,17 +71,6 @@ def timed_ms(fn, repeats: int) -> tuple[tuple[float, float], object]:
         out = fn()
         times.append((time.perf_counter() - t0) * 1e3)
     return (min(times), statistics.median(times)), out
-
-
-def cpu_name() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        m = re.search(r"model name\s*:\s*(.+)", text)
-        if m:
-            return m.group(1).strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(rows: int, repeats: int) -> dict[str, float | str | int]:
@@ -156,18 +159,6 @@ def section(r: dict) -> str:
         "Command: `TZ=UTC .venv/bin/python benchmarks/bench_rbridge.py`",
         END,
     ])
-
-
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of RESULTS.md (between its markers), or append it."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ import datetime as dt
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
 from importlib.metadata import version
@@ -31,18 +32,22 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import cpu_name as _cpu_name  # noqa: E402
+from _results import write_section as _write_section  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- bench_stats:start -->", "<!-- bench_stats:end -->"
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    """The CPU, as the RESULTS.md sections name it."""
+    return _cpu_name(cores=False)
+
+
+def write_section(text: str) -> None:
+    """Replace this benchmark's section of RESULTS.md."""
+    _write_section(text, START, END)
 
 
 def median_s(fn, repeats: int) -> float:
@@ -168,18 +173,6 @@ def section(r: dict) -> str:
             END,
         ]
     )
-
-
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of RESULTS.md (between its markers), or append it."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + text + old[old.index(END) + len(END) :]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def main() -> None:
