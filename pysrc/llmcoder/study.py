@@ -76,6 +76,13 @@ def validate_config(config: dict[str, Any], *, source: str = "config.yaml",
     filled = _fill_defaults(deepcopy(config), schema, schema)
     for name, study in filled.get("studies", {}).items():
         split = study.get("split", {})
+        for model, sizes in study.get("finetune", {}).get("sizes", {}).items():
+            extra = sorted(set(sizes) - set(split.get("sizes", [])))
+            if extra:
+                raise InputError(source, "invalid configuration",
+                                 [Problem(f"studies.{name}.finetune.sizes.{model}: {extra} not in split.sizes "
+                                          f"{split.get('sizes')}")],
+                                 fix="a model's training sizes must be among the split's nested sizes")
         total = split.get("train", 0) + split.get("dev", 0) + split.get("test", 0)
         if abs(total - 1) > 1e-9:
             raise InputError(source, "invalid configuration",
