@@ -54,9 +54,19 @@ def test_data_rules_end_to_end(study_dir):
     assert dict(splits.group_by("split").len().iter_rows()) == {"train": 54, "dev": 18, "test": 18}
     assert splits.columns == ["doc_id", "split", "in_size_50", "in_size_100"]
     assert (study_dir / "logs/mini/prepare_corpus.log").read_text().startswith("mini: 90 rows")
-    # Nothing to do the second time; a changed seed reruns the split only.
+    # Nothing to do the second time, nor after a change to a later stage's settings; a changed seed
+    # reruns the split only.
     again = run_snakemake(study_dir, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+    cfg = study_dir / "config.yaml"
+    cfg.write_text(cfg.read_text() + "    evaluate: {n_boot: 10}\n")
+    again = run_snakemake(study_dir, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    cfg.write_text(cfg.read_text().replace("seed: 4", "seed: 5"))
+    plan = run_snakemake(study_dir, "-n")
+    out = plan.stdout + plan.stderr
+    assert "rule split:" in out or "localrule split:" in out
+    assert "prepare_corpus:" not in out
 
 
 def test_invalid_corpus_stops_with_the_message(study_dir):

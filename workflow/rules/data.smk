@@ -12,7 +12,7 @@ rule prepare_corpus:
     benchmark:
         f"{RESULTS}/{{study}}/benchmarks/prepare_corpus.tsv"
     params:
-        study_config=lambda wc: study_cfg(wc.study),
+        corpus=lambda wc: study_cfg(wc.study)["corpus"],
     threads: 1
     resources:
         mem_mb=4000,
