@@ -320,6 +320,16 @@ def _single_from_confusion(cm: np.ndarray, n_labels: int, zero_division: float) 
     return {"accuracy": acc, "macro_f1": macro_f1, "cohen_kappa": kappa}
 
 
+def _per_class_frame(labels: Sequence[str], prec: np.ndarray, rec: np.ndarray, f1: np.ndarray,
+                     spec: np.ndarray, support: np.ndarray) -> pl.DataFrame:
+    """The per-class table; sensitivity is recall under the name clinicians and psychologists use."""
+    return pl.DataFrame({
+        "label": list(labels), "precision": prec.astype(float), "recall": rec.astype(float),
+        "f1": f1.astype(float), "sensitivity": rec.astype(float), "specificity": spec.astype(float),
+        "support": support.astype(np.int64),
+    })
+
+
 def _evaluate_single(
     gold: pl.DataFrame,
     pred: pl.DataFrame,
@@ -438,17 +448,7 @@ def _evaluate_single(
                 raise AssertionError(f"bootstrap formula for {key} disagrees with sklearn")
             cis[key] = list(percentile_ci(boot[key], ci))
 
-    per_class = pl.DataFrame(
-        {
-            "label": labels,
-            "precision": prec.astype(float),
-            "recall": rec.astype(float),
-            "f1": f1.astype(float),
-            "sensitivity": rec.astype(float),
-            "specificity": spec.astype(float),
-            "support": support.astype(np.int64),
-        }
-    )
+    per_class = _per_class_frame(labels, prec, rec, f1, spec, support)
     confusion = pl.DataFrame(
         {
             "gold": np.repeat(np.array(all_labels, dtype=object), len(all_labels)).tolist(),
@@ -566,17 +566,7 @@ def _evaluate_multi(
         boot = _multi_from_sums(bootstrap_sums(cols, n_boot, random_state=random_state), k, zero_division)
         for key in HEADLINE_MULTI:
             cis[key] = list(percentile_ci(boot[key], ci))
-    per_class = pl.DataFrame(
-        {
-            "label": labels,
-            "precision": prec.astype(float),
-            "recall": rec.astype(float),
-            "f1": f1.astype(float),
-            "sensitivity": rec.astype(float),
-            "specificity": spec.astype(float),
-            "support": support.astype(np.int64),
-        }
-    )
+    per_class = _per_class_frame(labels, prec, rec, f1, spec, support)
     label_counts = pl.DataFrame(
         {
             "label": labels,
