@@ -9,6 +9,7 @@ platform), the identities and hashes of the models, and a README naming the comm
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -181,7 +182,7 @@ def build_archive(config: dict[str, Any], study: str, *, workdir: str | os.PathL
     manifest = []
     for name in sorted(members):
         src = members[name]
-        digest = file_sha256(src) if isinstance(src, Path) else __import__("hashlib").sha256(src).hexdigest()
+        digest = file_sha256(src) if isinstance(src, Path) else hashlib.sha256(src).hexdigest()
         manifest.append(f"{digest}  {name}")
     members["MANIFEST.sha256"] = ("\n".join(manifest) + "\n").encode()
 

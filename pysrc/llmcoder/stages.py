@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from llmcoder.io import provenance, write_csv, write_json, write_parquet
+from llmcoder.io import provenance, write_csv, write_json
 
 PathLike = str | os.PathLike[str]
 
@@ -164,6 +164,7 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
     from llmcoder import bias
     from llmcoder.codebook import load_codebook
     from llmcoder.corpus import read_corpus
+    from llmcoder.metrics import evaluate
 
     cb = load_codebook(codebook)
     out = Path(out_dir)
@@ -182,8 +183,6 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
     gold = gold_table(corpus, splits)
     recall, strata_tables = [], []
     for system, pred_path in evaluations.items():
-        from llmcoder.metrics import evaluate
-
         pred, coded = _system_predictions(pred_path)
         gold_s = gold.filter(pl.col("doc_id").is_in(coded.implode()))  # all of the test split but with coding.limit
         pred = pred.filter(pl.col("doc_id").is_in(gold_s["doc_id"].implode()))
@@ -213,8 +212,3 @@ def _system_predictions(path: PathLike) -> tuple[pl.DataFrame, pl.Series]:
         return coder_predictions(df), coded
     return df.filter(pl.col("chosen")).select("doc_id", "label"), coded
 
-
-def write_table(df: pl.DataFrame, path: PathLike) -> Path:
-    """Parquet and a CSV copy beside it (R reads the CSV)."""
-    write_parquet(df, path)
-    return write_csv(df, Path(str(path).removesuffix(".parquet") + ".csv"))
