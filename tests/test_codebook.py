@@ -68,3 +68,11 @@ def test_csv_codebook_one_row_per_label(tmp_path):
     assert cb.ids == ["h", "e"] and cb.label("e").definition == "Schools"
     with pytest.raises(InputError, match=r"columns \['id'\] not found"):
         codebook_from_csv(p, id_col="id", name_col="label")
+
+
+def test_lookup_resolves_ids_and_names(codebook_path):
+    from llmcoder.codebook import load_codebook
+
+    cb = load_codebook(codebook_path)
+    assert cb.resolve("health") == "health" and cb.resolve("  EDUCATION ") == "education"
+    assert cb.resolve("Energy  ") == "energy" and cb.resolve("transport") is None

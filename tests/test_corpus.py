@@ -211,6 +211,18 @@ def test_multilabel_label_not_in_codebook(tmp_path):
         build_corpus(CorpusSpec(path=str(path), labels_col="labels"), cb)
 
 
+def test_gold_may_name_labels_instead_of_ids(tmp_path, codebook_path):
+    single = write_csv(tmp_path / "s.csv", [{"id": "1", "text": "x", "label": "  HEALTH"},
+                                             {"id": "2", "text": "y", "label": "energy"}])
+    assert build_corpus(spec(single), load_codebook(codebook_path))["label"].to_list() == ["health", "energy"]
+    cb = Codebook(labels=(Label("pv", "Feeling having a political voice"), Label("happy", "Happiness")),
+                  task="multi")
+    multi = write_csv(tmp_path / "m.csv", [{"id": "1", "text": "x", "labels": "feeling  having a political voice|happy"},
+                                            {"id": "2", "text": "y", "labels": "Happiness"}])
+    out = build_corpus(CorpusSpec(path=str(multi), labels_col="labels"), cb)
+    assert out["labels"].to_list() == [["pv", "happy"], ["happy"]]
+
+
 # --- real data ---------------------------------------------------------------------------------
 
 def test_real_cap_us_congress_bills():

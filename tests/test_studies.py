@@ -16,19 +16,20 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
-def plan(config: str) -> dict[str, int]:
-    """Jobs per rule of a dry run with this study config."""
-    res = subprocess.run([str(SNAKEMAKE), "-n", "--cores", "2", "--configfile", config, "--quiet", "rules"],
+def plan(config: str, results: Path) -> dict[str, int]:
+    """Jobs per rule of a dry run with this study config, into an empty results folder."""
+    res = subprocess.run([str(SNAKEMAKE), "-n", "--cores", "2", "--configfile", config, "--config",
+                          f"results={results}", "--quiet", "rules"],
                          capture_output=True, text=True, timeout=300, cwd=REPO)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", res.stdout + res.stderr, re.M)}
 
 
 @pytest.mark.slow
-def test_cap_us_study_plans_every_stage():
+def test_cap_us_study_plans_every_stage(tmp_path):
     shared_file("cap_us", "congress_bills.csv")
     shared_file("rethinking_scale", "cap_codebook.csv")
-    jobs = plan("workflow/studies/cap_us.yaml")
+    jobs = plan("workflow/studies/cap_us.yaml", tmp_path)
     # tfidf and minilm on 4 sizes x 3 seeds, LoRA on 2 sizes x 3 seeds; 2 LLM coders + 3 models evaluated.
     assert jobs["finetune"] == 30 and jobs["code_llm"] == 2 and jobs["evaluate"] == 5
     for rule in ("verify_simulate", "verify_ingest", "learning_curve", "predict_corpus", "bias_checks", "report"):
@@ -36,11 +37,21 @@ def test_cap_us_study_plans_every_stage():
 
 
 @pytest.mark.slow
-def test_eu_questions_study_stops_at_the_human_step():
+def test_eu_questions_study_stops_at_the_human_step(tmp_path):
     shared_file("rethinking_scale", "eu_parliamentary_questions.csv")
-    jobs = plan("workflow/studies/eu_questions.yaml")
+    jobs = plan("workflow/studies/eu_questions.yaml", tmp_path)
     assert jobs["code_llm"] == 2 and jobs["verify_sheets"] == 1
     assert not {"verify_ingest", "finetune", "evaluate", "report"} & set(jobs)
+
+
+@pytest.mark.slow
+def test_flourishing_study_imports_the_papers_verification(tmp_path):
+    shared_file("rethinking_scale", "flourishing_tweets.csv")
+    shared_file("rethinking_scale", "flourishing_llm_codings_verified.csv")
+    jobs = plan("workflow/studies/flourishing.yaml", tmp_path)
+    # No LLM coders and no sheets: the decisions are imported; tfidf and minilm on 3 sizes.
+    assert jobs["verify_import"] == 1 and jobs["finetune"] == 6 and jobs["evaluate"] == 2
+    assert not {"code_llm", "verify_sheets", "verify_ingest", "verify_simulate"} & set(jobs)
 
 
 def test_cap_us_corpus_validates_against_the_cap_codebook(monkeypatch):

@@ -98,6 +98,8 @@ def test_config_defaults_are_filled_from_the_schema(tmp_path):
     with pytest.raises(InputError, match=r"studies.s.split: train \+ dev \+ test = 1.1, not 1"):
         validate_config({"studies": {"s": {"corpus": {"path": "x"}, "codebook": "c",
                                            "split": {"train": 0.9, "dev": 0.1, "test": 0.1}}}})
+    with pytest.raises(InputError, match=r"studies.s.verify: mode is 'import' but verify.decisions is not set"):
+        validate_config({"studies": {"s": {"corpus": {"path": "x"}, "codebook": "c", "verify": {"mode": "import"}}}})
 
 
 def test_repository_config_is_valid():

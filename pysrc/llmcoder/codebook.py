@@ -114,6 +114,21 @@ class Codebook:
         """Map from label id to label name."""
         return {lab.id: lab.name for lab in self.labels}
 
+    def lookup(self) -> dict[str, str]:
+        """Map each label id, and each name in lower case with spaces collapsed, to the label id.
+
+        Gold columns and external decision logs often name labels rather than give their ids
+        (e.g. "feeling having a political voice"); ids win where a name equals another label's id.
+        """
+        out = {normalize_name(lab.name): lab.id for lab in self.labels}
+        out.update({lab.id: lab.id for lab in self.labels})
+        return out
+
+    def resolve(self, value: str) -> str | None:
+        """The id of the label that ``value`` gives by id or by name; None when no label matches."""
+        table = self.lookup()
+        return table.get(value.strip()) or table.get(normalize_name(value))
+
     def label(self, label_id: str) -> Label:
         """The label with this id (KeyError names the known ids)."""
         for lab in self.labels:
@@ -145,6 +160,11 @@ class Codebook:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the codebook as YAML (atomically)."""
         return write_text(self.to_yaml(), path)
+
+
+def normalize_name(name: str) -> str:
+    """A label name as compared when matching names: stripped, lower case, runs of spaces collapsed."""
+    return re.sub(r"\s+", " ", name.strip().lower())
 
 
 def _as_tuple(value: Any, where: str, problems: list[Problem]) -> tuple[str, ...]:

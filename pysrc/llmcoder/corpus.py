@@ -295,7 +295,7 @@ def build_corpus(spec: CorpusSpec, codebook: Codebook | None = None) -> pl.DataF
                 pl.element().filter(~pl.element().is_in(list(spec.drop_labels))))
     if problems:
         raise InputError(src, "gold labels that are not in the codebook", problems,
-                         fix=f"use the codebook's label ids ({_ids_hint(codebook)}) or add the labels to it")
+                         fix=f"use the codebook's label ids ({_ids_hint(codebook)}) or names, or add the labels to it")
     strata = spec.strata if spec.strata is not None else [
         c for c in raw.columns if c not in {spec.id_col, spec.text_col, spec.label_col, spec.labels_col}]
     for c in strata:
@@ -311,6 +311,22 @@ def _ids_hint(codebook: Codebook | None) -> str:
     return ", ".join(ids[:12]) + (", ..." if len(ids) > 12 else "")
 
 
+def _names_to_ids(values: pl.Series, cb: Codebook, drop_labels: Sequence[str]) -> dict[str, str]:
+    """Gold values that give a label by its name (any case, spaces collapsed) mapped to the label's id.
+
+    Ids and dropped labels stay as they are; unknown values too (they are reported as not in the codebook).
+    """
+    from llmcoder.codebook import normalize_name
+
+    table = cb.lookup()
+    keep = set(cb.ids) | set(drop_labels)
+    out = {}
+    for v in values.drop_nulls().unique().to_list():
+        if v not in keep and normalize_name(v) in table:
+            out[v] = table[normalize_name(v)]
+    return out
+
+
 def _gold_single(col: pl.Series, spec: CorpusSpec, cb: Codebook | None, first: int,
                  problems: list[Problem]) -> pl.Series:
     if isinstance(col.dtype, pl.List):
@@ -322,6 +338,7 @@ def _gold_single(col: pl.Series, spec: CorpusSpec, cb: Codebook | None, first: i
         if cb.task == "multi":
             raise InputError(spec.path, "the codebook is multi-label but the corpus has a single 'label' column",
                              fix="set corpus.labels (not corpus.label) for a multi-label corpus")
+        gold = gold.replace(_names_to_ids(gold, cb, spec.drop_labels))
         known = set(cb.ids) | set(spec.drop_labels)
         multi = gold.str.contains(spec.labels_sep, literal=True).fill_null(False)
         for i in multi.arg_true().to_list():
@@ -338,6 +355,9 @@ def _gold_multi(col: pl.Series, spec: CorpusSpec, cb: Codebook | None, first: in
                 problems: list[Problem]) -> pl.Series:
     gold = _parse_multi(col, spec.labels_sep).alias("labels")
     if cb is not None:
+        mapping = _names_to_ids(gold.explode(), cb, spec.drop_labels)
+        if mapping:
+            gold = gold.list.eval(pl.element().replace(mapping))
         known = set(cb.ids) | set(spec.drop_labels)
         for i, labs in enumerate(gold.to_list()):
             for lab in labs or []:

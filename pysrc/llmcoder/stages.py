@@ -64,6 +64,42 @@ def ingest_verification(filled: Sequence[PathLike], manifest: PathLike, codebook
     return result.summary
 
 
+def import_verification(decisions: PathLike, corpus: PathLike, codebook: PathLike, out_dir: PathLike, *,
+                        fmt: str, overlap_policy: str, study: str) -> dict[str, Any]:
+    """A verification done outside llmcoder (e.g. the paper's own) as the study's verified labels,
+    decision log, acceptance rates and reliability, compared with the corpus gold where there is one."""
+    from llmcoder.codebook import load_codebook
+    from llmcoder.corpus import read_corpus
+    from llmcoder.errors import InputError, rows_problem
+    from llmcoder.io import file_sha256
+    from llmcoder.verify import verify_decisions
+    from llmcoder.verify.adapters import compare_label_sets, import_decisions
+
+    cb = load_codebook(codebook)
+    dec, proposals = import_decisions(decisions, cb, fmt=fmt)
+    docs = read_corpus(corpus)
+    stray = dec.filter(~pl.col("doc_id").is_in(docs["doc_id"].implode()))
+    if stray.height:
+        raise InputError(str(decisions), f"{stray['doc_id'].n_unique()} document(s) are not in the corpus",
+                         rows_problem(stray["row"].to_list(), "doc_id not in the corpus", "doc_id"),
+                         fix=f"the decisions must name documents of the study's corpus ({corpus})")
+    result = verify_decisions(
+        dec, task=cb.task, proposals=proposals, overlap_policy=overlap_policy,  # type: ignore[arg-type]
+        study=study, codebook=cb, texts=dict(docs.select("doc_id", "text").iter_rows()),
+        summary_extra={"imported_from": str(decisions), "imported_sha256": file_sha256(decisions),
+                       "import_format": fmt})
+    gold_col = "labels" if "labels" in docs.columns else "label" if "label" in docs.columns else None
+    if gold_col is not None:
+        col = "labels" if cb.task == "multi" else "label"
+        as_set = (lambda v: set(v or [])) if col == "labels" else (lambda v: {v} if v is not None else set())
+        gold = {d: as_set(v) for d, v in docs.select("doc_id", gold_col).iter_rows()
+                if gold_col == "labels" or v is not None}
+        ver = {d: as_set(v) for d, v in result.verified.select("doc_id", col).iter_rows()}
+        result.summary["vs_corpus_gold"] = compare_label_sets(ver, gold)
+    result.write(out_dir)
+    return result.summary
+
+
 # -- evaluation -----------------------------------------------------------------------------------
 
 def gold_table(corpus: PathLike, splits: PathLike, *, split: str = "test") -> pl.DataFrame:

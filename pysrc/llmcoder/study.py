@@ -83,6 +83,11 @@ def validate_config(config: dict[str, Any], *, source: str = "config.yaml",
                                  [Problem(f"studies.{name}.finetune.sizes.{model}: {extra} not in split.sizes "
                                           f"{split.get('sizes')}")],
                                  fix="a model's training sizes must be among the split's nested sizes")
+        verify = study.get("verify", {})
+        if verify.get("mode") == "import" and not verify.get("decisions"):
+            raise InputError(source, "invalid configuration",
+                             [Problem(f"studies.{name}.verify: mode is 'import' but verify.decisions is not set")],
+                             fix="set verify.decisions to the file of the verification done elsewhere")
         total = split.get("train", 0) + split.get("dev", 0) + split.get("test", 0)
         if abs(total - 1) > 1e-9:
             raise InputError(source, "invalid configuration",

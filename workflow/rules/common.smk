@@ -69,6 +69,19 @@ def size_tag(size):
     return repr(float(size))
 
 
+def _study_pattern(names):
+    """A wildcard constraint matching exactly these study names (and nothing when there are none)."""
+    import re
+
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+# Studies whose verification was done elsewhere and is imported (verify.mode: import), and the others:
+# each kind gets its own rule for verify/ingest/verified.parquet.
+IMPORTED = _study_pattern([s for s, c in config["studies"].items() if c["verify"]["mode"] == "import"])
+NOT_IMPORTED = _study_pattern([s for s, c in config["studies"].items() if c["verify"]["mode"] != "import"])
+
+
 def filled_sheets(study):
     """Filled verification sheets: simulated ones (a rule makes them) or the people's (they put them there)."""
     folder = "simulated" if study_cfg(study)["verify"]["mode"] == "simulate" else "filled"
@@ -85,7 +98,7 @@ def get_filled_input(wildcards):
 def verification_ready(study):
     """True when the ingest can run: simulated verification, or every human sheet filled in."""
     mode = study_cfg(study)["verify"]["mode"]
-    return mode == "simulate" or (mode == "human" and all(Path(p).exists() for p in filled_sheets(study)))
+    return mode in ("simulate", "import") or (mode == "human" and all(Path(p).exists() for p in filled_sheets(study)))
 
 
 def finetune_ready(study):
@@ -141,7 +154,9 @@ def get_final_output():
         cfg = study_cfg(s)
         out += [result(s, "corpus.parquet"), result(s, "splits.parquet")]
         out += [result(s, "coders", f"{c}.parquet") for c in coder_names(s)]
-        if cfg["verify"]["mode"] != "none" and coder_names(s):
+        if cfg["verify"]["mode"] == "import":
+            out.append(result(s, "verify", "ingest", "verified.parquet"))
+        elif cfg["verify"]["mode"] != "none" and coder_names(s):
             out.append(result(s, "verify", "sheets", "manifest.json"))
             if verification_ready(s):
                 out.append(result(s, "verify", "ingest", "verified.parquet"))

@@ -65,6 +65,8 @@ rule verify_ingest:
         settings=lambda wc: study_cfg(wc.study)["verify"],
         filled=lambda wc: filled_sheets(wc.study),
         adjudication=lambda wc: result(wc.study, "verify", "adjudicated.xlsx"),
+    wildcard_constraints:
+        study=NOT_IMPORTED,
     threads: 1
     resources:
         mem_mb=4000,
@@ -73,3 +75,30 @@ rule verify_ingest:
         "../../envs/python.yaml"
     script:
         "../scripts/verify_ingest.py"
+
+
+rule verify_import:
+    # verify.mode: import -- the verification was done elsewhere (another tool, or the paper's own
+    # decisions): its decision log becomes the study's verified labels, with the same tables as ingest.
+    input:
+        decisions=lambda wc: study_cfg(wc.study)["verify"]["decisions"],
+        corpus=rules.prepare_corpus.output.corpus,
+        codebook=get_codebook,
+    output:
+        verified=f"{RESULTS}/{{study}}/verify/ingest/verified.parquet",
+    log:
+        "logs/{study}/verify_import.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/verify_import.tsv"
+    params:
+        settings=lambda wc: study_cfg(wc.study)["verify"],
+    wildcard_constraints:
+        study=IMPORTED,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../scripts/verify_import.py"

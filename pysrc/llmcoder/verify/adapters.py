@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from llmcoder.codebook import Codebook, normalize_name
 from llmcoder.errors import InputError, rows_problem
 from llmcoder.verify.ingest import DECISION_SCHEMA, OverlapPolicy, VerifyResult, verify_decisions
 
@@ -25,7 +26,7 @@ def _norm(col: str) -> pl.Expr:
     return pl.col(col).str.strip_chars().str.to_lowercase().str.replace_all(r"\s+", " ")
 
 
-def _read_flourishing(path: str | os.PathLike[str], level: bool) -> pl.DataFrame:
+def _read_flourishing(path: str | os.PathLike[str], level: bool, codebook: Codebook | None = None) -> pl.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise InputError(str(p), "Human Flourishing codings not found",
@@ -44,10 +45,30 @@ def _read_flourishing(path: str | os.PathLike[str], level: bool) -> pl.DataFrame
         raise InputError(str(p), "'accepted' must be Y or N",
                          rows_problem(bad["row"].to_list(), "not Y or N", "accepted"), fix="correct these rows")
     label = pl.concat_str("dimension", pl.lit(":"), "value") if level else pl.col("dimension")
-    return df.with_columns(label.alias("label"))
+    df = df.with_columns(label.alias("label"))
+    return df if codebook is None else labels_to_ids(df, codebook, source=str(p), column="dimension")
 
 
-def decisions_from_flourishing(path: str | os.PathLike[str], *, level: bool = True) -> pl.DataFrame:
+def labels_to_ids(df: pl.DataFrame, codebook: Codebook, *, source: str, column: str = "label") -> pl.DataFrame:
+    """Replace ``label`` (a codebook id or name) by the label's id; rows naming no label are an error.
+
+    ``df`` has a ``row`` column (the file's row numbers) so that the error names the rows to correct.
+    """
+    table = codebook.lookup()
+    mapping = {v: table.get(v) or table.get(normalize_name(v)) for v in df["label"].unique().drop_nulls().to_list()}
+    unknown = sorted(v for v, lid in mapping.items() if lid is None)
+    bad = df.filter(pl.col("label").is_null() | pl.col("label").is_in(unknown))
+    if bad.height:
+        raise InputError(source, f"{bad.height} decision(s) name a label that is not in the codebook "
+                         f"({', '.join(repr(v) for v in unknown[:10])})",
+                         rows_problem(bad["row"].to_list(), "label not in the codebook", column),
+                         fix=f"use the ids or names of {codebook.source} ({', '.join(codebook.ids[:8])}, ...), "
+                             "or add the labels to it")
+    return df.with_columns(pl.col("label").replace_strict(mapping, return_dtype=pl.Utf8))
+
+
+def decisions_from_flourishing(path: str | os.PathLike[str], *, level: bool = True,
+                               codebook: Codebook | None = None) -> pl.DataFrame:
     """The paper's verification as llmcoder's decision log (one row per tweet, human coder and label).
 
     ``accepted`` Y → ``keep``, N → ``reject``. The label is ``dimension:level`` (``level=False``:
@@ -55,9 +76,11 @@ def decisions_from_flourishing(path: str | os.PathLike[str], *, level: bool = Tr
     decisions (the same proposal from both LLMs, or twice from one); they are collapsed to one
     decision per (tweet, coder, label), kept if any copy was accepted (the rule that reproduces the
     published sets); ``raw`` shows every copy (e.g. ``Y/N`` where a coder's copies conflict),
-    ``row`` the CSV row of the first copy.
+    ``row`` the CSV row of the first copy. With a ``codebook`` (dimensions only, ``level=False``)
+    labels are the codebook's ids, and a dimension missing from it is an error naming the rows.
     """
-    df = _read_flourishing(path, level)
+    _check_level(level, codebook)
+    df = _read_flourishing(path, level, codebook)
     return (df.group_by("doc_id", "coder", "label", maintain_order=True)
             .agg((pl.col("accepted") == "Y").any().alias("keep"),
                  pl.col("accepted").unique().sort().str.join("/").alias("raw"),
@@ -69,11 +92,18 @@ def decisions_from_flourishing(path: str | os.PathLike[str], *, level: bool = Tr
             .cast(DECISION_SCHEMA).sort("row"))
 
 
-def proposals_from_flourishing(path: str | os.PathLike[str], *, level: bool = True) -> pl.DataFrame:
+def proposals_from_flourishing(path: str | os.PathLike[str], *, level: bool = True,
+                               codebook: Codebook | None = None) -> pl.DataFrame:
     """Which LLM proposed which label for which tweet: ``doc_id, label, llm_coders`` (list)."""
-    df = _read_flourishing(path, level)
+    _check_level(level, codebook)
+    df = _read_flourishing(path, level, codebook)
     return (df.group_by("doc_id", "label").agg(pl.col("llm").unique().sort().alias("llm_coders"))
             .sort("doc_id", "label"))
+
+
+def _check_level(level: bool, codebook: Codebook | None) -> None:
+    if level and codebook is not None:
+        raise ValueError("a codebook names dimensions: pass level=False to map the decisions onto its labels")
 
 
 def _published(tweets_path: str | os.PathLike[str], level: bool) -> dict[str, set[str]]:
@@ -95,14 +125,26 @@ def compare_with_published(verified: pl.DataFrame, tweets_path: str | os.PathLik
     """
     pub = _published(tweets_path, level)
     ver = {d: set(labs) for d, labs in verified.select("doc_id", "labels").iter_rows()}
-    both = sorted(set(pub) & set(ver))
-    eq = sum(1 for d in both if pub[d] == ver[d])
-    jac = [len(pub[d] & ver[d]) / len(pub[d] | ver[d]) if pub[d] | ver[d] else 1.0 for d in both]
-    return {"n_published": len(pub), "n_verified": len(ver), "n_compared": len(both),
-            "share_equal": eq / len(both) if both else None,
+    cmp = compare_label_sets(ver, pub)
+    return {"n_published": len(pub), "n_verified": len(ver), "n_compared": cmp["n_compared"],
+            "share_equal": cmp["share_equal"], "mean_jaccard": cmp["mean_jaccard"],
+            "n_published_not_verified": cmp["n_reference_only"], "n_verified_not_published": cmp["n_verified_only"]}
+
+
+def compare_label_sets(verified: dict[str, set[str]], reference: dict[str, set[str]]) -> dict[str, Any]:
+    """How far verified label sets agree with reference sets (e.g. the corpus gold), document by document.
+
+    Returns the documents compared (in both), the share with equal sets, the mean Jaccard similarity
+    (two empty sets count 1) and the documents found on one side only.
+    """
+    both = sorted(set(reference) & set(verified))
+    eq = sum(1 for d in both if reference[d] == verified[d])
+    jac = [len(reference[d] & verified[d]) / len(reference[d] | verified[d]) if reference[d] | verified[d] else 1.0
+           for d in both]
+    return {"n_compared": len(both), "share_equal": eq / len(both) if both else None,
             "mean_jaccard": sum(jac) / len(jac) if jac else None,
-            "n_published_not_verified": len(set(pub) - set(ver)),
-            "n_verified_not_published": len(set(ver) - set(pub))}
+            "n_reference_only": len(set(reference) - set(verified)),
+            "n_verified_only": len(set(verified) - set(reference))}
 
 
 def verify_flourishing(path: str | os.PathLike[str], tweets_path: str | os.PathLike[str] | None = None, *,
@@ -170,3 +212,79 @@ def report_flourishing(path: str | os.PathLike[str], tweets_path: str | os.PathL
                      f"equal sets {cmp['share_equal']:.4f}, mean Jaccard {cmp['mean_jaccard']:.4f}")
     return "\n".join(lines)
 
+
+
+# -- any external decision log ----------------------------------------------------------------------
+
+DECISION_LOG_COLUMNS = ("doc_id", "coder", "label", "decision")
+_KEEP = {"keep": "keep", "k": "keep", "y": "keep", "yes": "keep", "accept": "keep", "accepted": "keep",
+         "reject": "reject", "r": "reject", "n": "reject", "no": "reject", "rejected": "reject"}
+
+
+def read_decision_log(path: str | os.PathLike[str], codebook: Codebook) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """A verification done elsewhere (another tool, a spreadsheet of one's own) as a decision log.
+
+    The file (CSV, TSV or Parquet) has one row per document, human coder and proposed label:
+    ``doc_id, coder, label, decision`` with ``decision`` keep/reject (or Y/N, yes/no), ``label`` a
+    codebook id or name, and optionally ``llm_coder`` (which LLM proposed it; several joined by
+    ``|``) and ``comment``. Returns the decisions and, when ``llm_coder`` is there, the proposals.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "decision log not found", fix="check verify.decisions in the config")
+    if p.suffix.lower() in (".parquet", ".pq"):
+        raw = pl.read_parquet(p).cast(pl.Utf8)
+    else:
+        raw = pl.read_csv(p, infer_schema=False, separator="\t" if p.suffix.lower() == ".tsv" else ",")
+    missing = [c for c in DECISION_LOG_COLUMNS if c not in raw.columns]
+    if missing:
+        raise InputError(str(p), f"column(s) {missing} missing (have {', '.join(raw.columns)})",
+                         fix=f"a decision log has the columns {', '.join(DECISION_LOG_COLUMNS)}")
+    first_row = 1 if p.suffix.lower() in (".parquet", ".pq") else 2
+    df = raw.with_row_index("row", offset=first_row).with_columns(
+        pl.col("row").cast(pl.Int64), pl.col("doc_id").str.strip_chars(), pl.col("coder").str.strip_chars(),
+        pl.col("label").str.strip_chars(), pl.col("decision").alias("raw"),
+        pl.col("decision").str.strip_chars().str.to_lowercase().replace_strict(_KEEP, default=None)
+        .alias("decision"))
+    bad = df.filter(pl.col("decision").is_null() | pl.col("doc_id").is_null() | pl.col("coder").is_null())
+    if bad.height:
+        raise InputError(str(p), "rows without a keep/reject decision, a doc_id or a coder",
+                         rows_problem(bad["row"].to_list(), "decision must be keep or reject (or Y/N); "
+                                      "doc_id and coder must not be empty", "decision"),
+                         fix="correct these rows")
+    df = labels_to_ids(df, codebook, source=str(p))
+    dup = df.filter(pl.struct("doc_id", "coder", "label").is_duplicated())
+    if dup.height:
+        raise InputError(str(p), "the same coder decided the same label of a document more than once",
+                         rows_problem(dup["row"].to_list(), "repeated decision", "label"),
+                         fix="keep one decision per document, coder and label")
+    comment = pl.col("comment") if "comment" in df.columns else pl.lit(None, pl.Utf8)
+    decisions = df.select("doc_id", "coder", "label", "decision", "raw", comment.alias("comment"),
+                          pl.lit(p.name).alias("sheet"), "row", pl.lit("verify").alias("round")).cast(DECISION_SCHEMA)
+    proposals = None
+    if "llm_coder" in df.columns:
+        proposals = (df.select("doc_id", "label", pl.col("llm_coder").fill_null("").str.split("|"))
+                     .explode("llm_coder").filter(pl.col("llm_coder").str.strip_chars() != "")
+                     .group_by("doc_id", "label").agg(pl.col("llm_coder").str.strip_chars().unique().sort()
+                                                      .alias("llm_coders"))
+                     .sort("doc_id", "label"))
+    return decisions, proposals
+
+
+IMPORT_FORMATS = ("decisions", "flourishing")
+
+
+def import_decisions(path: str | os.PathLike[str], codebook: Codebook, *,
+                     fmt: str = "decisions") -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Decisions (and proposals, where the file says who proposed what) of a verification done
+    outside llmcoder, with labels mapped to ``codebook``'s ids.
+
+    ``fmt``: ``decisions`` (:func:`read_decision_log`) or ``flourishing`` (the Rethinking Scale
+    file, dimensions only: :func:`decisions_from_flourishing`).
+    """
+    if fmt == "flourishing":
+        return (decisions_from_flourishing(path, level=False, codebook=codebook),
+                proposals_from_flourishing(path, level=False, codebook=codebook))
+    if fmt == "decisions":
+        return read_decision_log(path, codebook)
+    raise ValueError(f"unknown decision-log format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
