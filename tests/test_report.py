@@ -78,16 +78,16 @@ def test_build_report_writes_every_part(r_ready, tmp_path):
     root = make_results(tmp_path / "demo")
     paths = build_report(root)
     out = root / "report"
-    names = {p.name for p in paths}
-    expected = {f"{part}.{ext}" for part in ("metrics", "per_class", "reliability")
+    names = {p.relative_to(out).as_posix() for p in paths}
+    expected = {f"tables/{part}.{ext}" for part in ("metrics", "per_class", "reliability")
                 for ext in ("tex", "html", "md")}
-    expected |= {f"{stem}.{ext}" for stem in ("confusion_gemma3-270m", "confusion_minilm_ft_v2",
-                                              "learning_curve") for ext in ("pdf", "png")}
+    expected |= {f"figures/{stem}.{ext}" for stem in ("confusion_gemma3-270m", "confusion_minilm_ft_v2",
+                                                      "learning_curve") for ext in ("pdf", "png")}
     expected |= {"methods.md", "methods.tex", "provenance.json"}
     assert names == expected
-    assert all(p.parent == out and p.stat().st_size > 0 for p in paths)
+    assert all(p.stat().st_size > 0 for p in paths)
     # nothing left behind by the atomic writes
-    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(expected)
 
     # The table shows the numbers of metrics.csv, with CIs, to 3 decimals.
     m = pl.read_csv(root / "evaluation" / "gemma3-270m" / "metrics.csv").row(
@@ -95,14 +95,14 @@ def test_build_report_writes_every_part(r_ready, tmp_path):
     )
     cell = f"{m['estimate']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
     for ext in ("md", "tex", "html"):
-        assert cell in (out / f"metrics.{ext}").read_text(encoding="utf-8")
-    assert "\\toprule" in (out / "metrics.tex").read_text(encoding="utf-8")
-    assert "<table" in (out / "per_class.html").read_text(encoding="utf-8")
-    rel_md = (out / "reliability.md").read_text(encoding="utf-8")
+        assert cell in (out / "tables" / f"metrics.{ext}").read_text(encoding="utf-8")
+    assert "\\toprule" in (out / "tables" / "metrics.tex").read_text(encoding="utf-8")
+    assert "<table" in (out / "tables" / "per_class.html").read_text(encoding="utf-8")
+    rel_md = (out / "tables" / "reliability.md").read_text(encoding="utf-8")
     assert "gemma3-270m vs gold" in rel_md and "human verifiers: all labels" in rel_md
     assert "0.610 [0.500, 0.700]" in rel_md
-    assert (out / "confusion_gemma3-270m.pdf").read_bytes()[:4] == b"%PDF"
-    assert (out / "learning_curve.png").read_bytes()[1:4] == b"PNG"
+    assert (out / "figures" / "confusion_gemma3-270m.pdf").read_bytes()[:4] == b"%PDF"
+    assert (out / "figures" / "learning_curve.png").read_bytes()[1:4] == b"PNG"
 
     methods = (out / "methods.md").read_text(encoding="utf-8")
     assert "codebook \u201cMini policy topics\u201d (3 labels; one label per document)" in methods
@@ -123,10 +123,10 @@ def test_absent_parts_are_skipped_not_invented(r_ready, tmp_path):
 
     root = make_results(tmp_path / "bare", extras=False)
     out = tmp_path / "elsewhere"
-    names = {p.name for p in build_report(root, out, formats=("markdown",))}
-    assert names == {"metrics.md", "per_class.md", "confusion_gemma3-270m.pdf",
-                     "confusion_gemma3-270m.png", "confusion_minilm_ft_v2.pdf",
-                     "confusion_minilm_ft_v2.png", "methods.md", "provenance.json"}
+    names = {p.relative_to(out).as_posix() for p in build_report(root, out, formats=("markdown",))}
+    assert names == {"tables/metrics.md", "tables/per_class.md", "figures/confusion_gemma3-270m.pdf",
+                     "figures/confusion_gemma3-270m.png", "figures/confusion_minilm_ft_v2.pdf",
+                     "figures/confusion_minilm_ft_v2.png", "methods.md", "provenance.json"}
     methods = (out / "methods.md").read_text(encoding="utf-8")
     assert "Human coders" not in methods and "random sample" not in methods
     assert "a codebook of 3 labels" in methods
@@ -138,7 +138,7 @@ def test_tables_are_rebuilt_identically(r_ready, tmp_path):
 
     root = make_results(tmp_path / "demo")
     build_report(root, formats=("latex",))
-    first = {p: (root / "report" / p).read_bytes() for p in ("metrics.tex", "methods.tex")}
+    first = {p: (root / "report" / p).read_bytes() for p in ("tables/metrics.tex", "methods.tex")}
     build_report(root, formats=("latex",))  # the report's own provenance.json is not re-read
     assert first == {p: (root / "report" / p).read_bytes() for p in first}
 
@@ -151,8 +151,9 @@ def test_multi_label_results_have_no_confusion_figure(r_ready, tmp_path):
     root = tmp_path / "multi"
     write_evaluation(evaluate(gold, pred, labels=["x", "y"], n_boot=0), root / "evaluation" / "m",
                      system="m")
-    names = {p.name for p in build_report(root, formats=("html",))}
-    assert names == {"metrics.html", "per_class.html", "provenance.json"}
+    names = {p.relative_to(root / "report").as_posix() for p in build_report(root, formats=("html",))}
+    assert names == {"tables/metrics.html", "tables/per_class.html", "methods.md", "provenance.json"}
+    assert not any((root / "report" / "figures").iterdir())  # there, empty: the workflow declares it
 
 
 def test_build_report_checks_its_arguments(tmp_path):

@@ -82,7 +82,7 @@ studies:
     coders: [fake.yaml]
     verify: {{mode: human, humans: [ann, bob], overlap: 0.25, splits: [train, dev]}}
     evaluate: {{n_boot: 50}}
-    report: {{enabled: false}}
+    report: {{formats: [html]}}
 """, encoding="utf-8")
     snakemake(tmp_path, f"results/{STUDY}/corpus.parquet", f"results/{STUDY}/splits.parquet")
     fake_coder_output(tmp_path)
@@ -122,3 +122,13 @@ studies:
     plan = snakemake(tmp_path, dry=True)
     out = plan.stdout + plan.stderr
     assert "verify_ingest" in out and "verify_sheets" not in out and "prepare_corpus" not in out
+
+    # 4. Snakemake's HTML report holds the registered figures, tables and methods text.
+    snakemake(tmp_path, "--report", "report.zip")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "report.zip") as z:
+        names = z.namelist()
+    for part in ("confusion_fake.png", "metrics.html", "reliability.html", "methods.md"):
+        assert any(n.endswith(part) for n in names), (part, names)
+

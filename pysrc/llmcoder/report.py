@@ -5,17 +5,18 @@ the R package's ``read_results()`` (through :mod:`llmcoder.rbridge`) and calls i
 Every file goes to a temporary path first and is renamed into place, so a failed run leaves the
 previous report intact.
 
-Files written to ``<results>/<study>/report/``, each only when its input exists:
+Files written to ``<results>/<study>/report/``, each only when its input exists (the workflow
+registers ``figures/*.png``, ``tables/*.html`` and ``methods.md`` for ``snakemake --report``):
 
-=================================  =====================================================
-``metrics.{tex,html,md}``          ``metrics_table()``: headline metrics with CIs
-``per_class.{tex,html,md}``        ``per_class_table()``
-``reliability.{tex,html,md}``      ``reliability_table()``
-``confusion_<system>.{pdf,png}``   ``confusion_plot()`` per system (single-label tasks)
-``learning_curve.{pdf,png}``       ``learning_curve_plot()``
-``methods.md``, ``methods.tex``    ``methods_section()`` (with the markdown / latex format)
-``provenance.json``                what was written, from which inputs, with which versions
-=================================  =====================================================
+==========================================  ==============================================
+``tables/metrics.{tex,html,md}``            ``metrics_table()``: headline metrics with CIs
+``tables/per_class.{tex,html,md}``          ``per_class_table()``
+``tables/reliability.{tex,html,md}``        ``reliability_table()``
+``figures/confusion_<system>.{pdf,png}``    ``confusion_plot()`` per system (single-label tasks)
+``figures/learning_curve.{pdf,png}``        ``learning_curve_plot()``
+``methods.md``, ``methods.tex``             ``methods_section()`` (with the markdown / latex format)
+``provenance.json``                         what was written, from which inputs, with which versions
+==========================================  ==============================================
 """
 
 from __future__ import annotations
@@ -85,8 +86,7 @@ def build_report(
     out_dir : path, default=None
         Where to write; ``None`` means ``<results_dir>/report``.
     formats : sequence of {"latex", "html", "markdown"}, default=("latex", "html", "markdown")
-        Table formats. ``methods.tex`` is written with ``"latex"``, ``methods.md`` with
-        ``"markdown"``.
+        Table formats. ``methods.tex`` is written with ``"latex"``; ``methods.md`` always.
     digits : int, default=3
         Decimals in the tables.
     figure_size : (float, float), default=(6.0, 4.5)
@@ -114,8 +114,8 @@ def build_report(
     --------
     >>> from llmcoder.report import build_report
     >>> paths = build_report("results/demo")  # doctest: +SKIP
-    >>> sorted(p.name for p in paths)[:2]  # doctest: +SKIP
-    ['confusion_gemma3-270m.pdf', 'confusion_gemma3-270m.png']
+    >>> sorted(p.relative_to("results/demo/report").as_posix() for p in paths)[:2]  # doctest: +SKIP
+    ['figures/confusion_gemma3-270m.pdf', 'figures/confusion_gemma3-270m.png']
     """
     from llmcoder.rbridge import from_r, r_call, r_session
 
@@ -124,7 +124,9 @@ def build_report(
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir}: results directory not found; run the workflow first")
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    tables, figures = out / "tables", out / "figures"
+    for folder in (tables, figures):  # both always exist: the workflow declares them as outputs
+        folder.mkdir(parents=True, exist_ok=True)
     ri = r_session()
 
     results = r_call("llmcoder::read_results", str(results_dir))
@@ -139,17 +141,17 @@ def build_report(
     for part, verb in _TABLES:
         if _part(results, part) is not None:
             for fmt in formats:
-                table(verb, out / f"{part}.{FORMATS[fmt]}", fmt)
+                table(verb, tables / f"{part}.{FORMATS[fmt]}", fmt)
 
     def figure(plot, stem: str) -> None:
         # save_figure writes <base>.pdf and <base>.png; both go to a private temp folder first.
-        tmpdir = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=out))
+        tmpdir = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=figures))
         try:
             r_call("llmcoder::save_figure", plot, str(tmpdir / stem), width=figure_size[0],
                    height=figure_size[1], dpi=dpi)
             for ext in ("pdf", "png"):
-                os.replace(tmpdir / f"{stem}.{ext}", out / f"{stem}.{ext}")
-                written.append(out / f"{stem}.{ext}")
+                os.replace(tmpdir / f"{stem}.{ext}", figures / f"{stem}.{ext}")
+                written.append(figures / f"{stem}.{ext}")
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
@@ -163,7 +165,7 @@ def build_report(
         figure(r_call("llmcoder::learning_curve_plot", results), "learning_curve")
 
     for fmt, name in (("markdown", "methods.md"), ("latex", "methods.tex")):
-        if fmt in formats:
+        if fmt in formats or fmt == "markdown":  # methods.md always: it is the text a reader sees first
             text = str(r_call("base::format", r_call("llmcoder::methods_section", results, format=fmt))[0])
             written.append(write_text(text + "\n", out / name))
 
@@ -174,7 +176,7 @@ def build_report(
             step="report",
             results_dir=str(results_dir),
             formats=list(formats),
-            files=[p.name for p in written],
+            files=[p.relative_to(out).as_posix() for p in written],
             r_version=r_version,
             llmcoder_r_version=pkg_version,
         ),

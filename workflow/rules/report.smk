@@ -5,7 +5,31 @@
 rule report:
     input:
         unpack(get_report_inputs),
+    # The figures, the HTML tables and the methods text are registered for 'snakemake --report'.
     output:
+        figures=report(
+            directory(f"{RESULTS}/{{study}}/report/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="{study}",
+            subcategory="Figures",
+            labels={"study": "{study}", "figure": "{name}"},
+        ),
+        tables=report(
+            directory(f"{RESULTS}/{{study}}/report/tables"),
+            patterns=["{name}.html"],
+            caption="../report/tables.rst",
+            category="{study}",
+            subcategory="Tables",
+            labels={"study": "{study}", "table": "{name}"},
+        ),
+        methods=report(
+            f"{RESULTS}/{{study}}/report/methods.md",
+            caption="../report/methods.rst",
+            category="{study}",
+            subcategory="Methods",
+            labels={"study": "{study}", "text": "methods section"},
+        ),
         done=f"{RESULTS}/{{study}}/report/provenance.json",
     log:
         "logs/{study}/report.log",
