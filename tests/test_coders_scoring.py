@@ -53,16 +53,20 @@ def cap_codebook_and_corpus(n: int) -> tuple[Codebook, pl.DataFrame]:
     return cb, docs
 
 
+@pytest.mark.parametrize("packed", [None, False], ids=["packed", "expanded"])
 @pytest.mark.parametrize("options,task", [("letters", "single"), ("names", "single"), ("letters", "multi")])
-def test_cached_batched_equals_uncached(smol, options: str, task: str) -> None:
+def test_cached_batched_equals_uncached(smol, options: str, task: str, packed: bool | None) -> None:
     from llmcoder.coders.prompt import build_label_prompt
-    from llmcoder.coders.scoring import score_labels
+    from llmcoder.coders.scoring import LabelScorer, score_labels
 
     model, tok, _ = smol
     cb = Codebook(labels=CB.labels, task=task, instructions=CB.instructions)
     cfg = CoderConfig(name="t", model="smollm2-135m", options=options)
     prompt = build_label_prompt(cfg, cb, tok, order=["energy", "health", "education"])
-    fast = score_labels(model, tok, prompt, DOCS, batch_size=3)
+    scorer = LabelScorer(model, tok, prompt, packed=packed)
+    # SmolLM2 has no sliding window: packing is exact for it, and used unless switched off.
+    assert scorer.can_pack(64) is (packed is None)
+    fast = score_labels(model, tok, prompt, DOCS, batch_size=3, packed=packed)
     slow = score_labels(model, tok, prompt, DOCS, use_cache=False)
     assert fast.shape == (len(DOCS), 3)
     np.testing.assert_allclose(fast, slow, atol=1e-4, rtol=0)
@@ -169,3 +173,25 @@ def test_calibration_spreads_the_choices_on_demo_questions(smol) -> None:
     assert share(off) >= 0.8  # degenerate uncalibrated: (nearly) always one option
     assert share(on) <= share(off) - 0.2
     assert len(set(on.argmax(1))) >= 3
+
+
+def test_packing_is_refused_where_a_sliding_window_could_cut_the_context() -> None:
+    from types import SimpleNamespace
+
+    from llmcoder.coders.scoring import LabelScorer
+
+    def scorer(**cfg):
+        sc = LabelScorer.__new__(LabelScorer)
+        sc.packed = None
+        sc.model = SimpleNamespace(config=SimpleNamespace(_attn_implementation="sdpa", **cfg))
+        sc.enc = SimpleNamespace(prefix=[0] * 400, continuations=[[1, 2, 3], [4]])
+        return sc
+
+    gemma_like = {"sliding_window": 512, "layer_types": ["sliding_attention", "full_attention"]}
+    assert scorer(**gemma_like).can_pack(100)          # 400 + 100 + 3 tokens fit the window
+    assert not scorer(**gemma_like).can_pack(110)      # 513 do not
+    assert scorer(sliding_window=512, layer_types=["full_attention"]).can_pack(1000)
+    assert scorer().can_pack(5000)
+    flash = scorer()
+    flash.model.config._attn_implementation = "flash_attention_2"
+    assert not flash.can_pack(10)

@@ -9,6 +9,14 @@ with an attention mask that hides the pads and position ids that continue the pr
 without gaps, so every document sees exactly what it would see alone. Continuations are also
 left-padded, so the last position of every row holds the next-token distribution that matters.
 
+Label continuations of several tokens (full names, or the per-label questions of ``yesno``) are run
+in one pass with the document ("packed"): all continuations follow the document in the same row,
+each restarting its positions right after the document, under a 4-D attention mask that lets each
+continuation see the prefix, the document and its own earlier tokens only. Every continuation thus
+sees exactly what it would see alone, without a copy of the prefix cache per label. Models whose
+sliding-window layers could cut the context (or attention kernels without custom masks) take the
+"expanded" path instead: the document's cache repeated once per label.
+
 Single-label (``choice``): the score of a label is the mean log-probability of its continuation's
 tokens (length normalisation; one token for option codes such as letters), and the probabilities
 are a softmax over labels. Multi-label (``yesno``): P(yes) / (P(yes) + P(no)) after each label's
@@ -31,8 +39,10 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +87,27 @@ def continuation_ids(tokenizer: Any, anchor: str, text: str) -> list[int]:
     return _ids(tokenizer, text)
 
 
+@contextlib.contextmanager
+def _sdpa_gqa(device: Any) -> Iterator[None]:
+    """On CPU, let torch's SDPA broadcast the key/value heads of grouped-query attention itself
+    (``enable_gqa``) rather than transformers copying them per query head (``repeat_kv``): with a
+    long cached prefix that copy costs more than the attention. Elsewhere nothing changes (on CUDA a
+    masked GQA call would fall back to the slow math kernel)."""
+    if getattr(device, "type", str(device)) != "cpu":
+        yield
+        return
+    key = "TRANSFORMERS_SDPA_FORCE_GQA"
+    old = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
 @dataclass
 class Encoded:
     """Token ids of one prompt: shared prefix, per-label continuations, scored answer tokens."""
@@ -118,11 +149,14 @@ class LabelScorer:
     max_doc_tokens : documents are truncated to this many tokens.
     calibrate : divide the probabilities by the label prior of ``content_free`` inputs (see above).
     content_free : the content-free inputs averaged for the prior.
+    packed : run multi-token continuations packed after the document (see above); ``None`` packs
+        whenever that is exact for the model and the batch, ``False`` always expands the cache.
     """
 
     def __init__(self, model: Any, tokenizer: Any, prompt: LabelPrompt, *, max_doc_tokens: int = 512,
-                 calibrate: bool = False, content_free: Sequence[str] = CONTENT_FREE):
+                 calibrate: bool = False, content_free: Sequence[str] = CONTENT_FREE, packed: bool | None = None):
         self.model = model
+        self.packed = packed
         self.calibrate = bool(calibrate)
         self.content_free = tuple(content_free)
         if self.calibrate and not self.content_free:
@@ -193,15 +227,18 @@ class LabelScorer:
             self._prefix_cache = out.past_key_values
         return self._prefix_cache
 
-    def _forward(self, ids: Any, mask: Any, pos: Any, cache: Any, keep: int) -> Any:
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                         use_cache=True, logits_to_keep=keep)
+    def _forward(self, ids: Any, mask: Any, pos: Any, cache: Any, keep: Any) -> Any:
+        with _sdpa_gqa(self.device):
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                             use_cache=True, logits_to_keep=keep)
         return out.logits.float().log_softmax(-1)
 
     def score_encoded(self, batch: Sequence[Sequence[int]], *, use_cache: bool = True) -> np.ndarray:
         """Raw label scores of one batch: mean log-probs (``choice``) or P(yes) (``yesno``), [B, K]."""
         if not use_cache:
             return np.stack([self._score_uncached(list(d)) for d in batch])
+        if self.step2_len > 0 and self.can_pack(max(len(d) for d in batch)):
+            return self._score_packed(batch)
         import torch
 
         dev = self.device
@@ -222,6 +259,86 @@ class LabelScorer:
                 cols = torch.tensor([c[0] for c in self.enc.continuations], device=dev)
                 return first[:, cols].cpu().numpy().astype(np.float64)
             return self._step2(first, cache, mask, pos[:, -1], B, K)
+
+    def can_pack(self, doc_len: int) -> bool:
+        """Whether packed scoring is exact here: an attention kernel that takes a custom 4-D mask,
+        and no sliding window shorter than prefix + document + the longest continuation."""
+        if self.packed is False:
+            return False
+        cfg = self.model.config
+        cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        if getattr(cfg, "_attn_implementation", "sdpa") not in ("sdpa", "eager", None):
+            return False
+        window = getattr(cfg, "sliding_window", None)
+        types = getattr(cfg, "layer_types", None)
+        sliding = window is not None and (types is None or any("sliding" in str(t) for t in types))
+        span = self.n_prefix_tokens + doc_len + max(len(c) for c in self.enc.continuations)
+        return not sliding or span <= int(window)
+
+    def _score_packed(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
+        """Raw label scores of one batch in a single forward pass: document, then every label's
+        continuation, each seeing only the prefix, the document and itself (a 4-D mask)."""
+        import torch
+
+        dev = self.device
+        choice = self.prompt.mode == "choice"
+        conts = self.enc.continuations
+        inputs = [c[:-1] if choice else c for c in conts]  # what is fed after the document, per label
+        B, P, L = len(batch), self.n_prefix_tokens, max(len(d) for d in batch)
+        starts, o = [], L
+        for x in inputs:
+            starts.append(o)
+            o += len(x)
+        Q = o
+        block = torch.full((Q,), -1, dtype=torch.long)  # -1: document; k: continuation of label k
+        offset = torch.zeros(Q, dtype=torch.long)  # index of a token inside its continuation
+        ids = torch.full((B, Q), self.pad_id, dtype=torch.long)
+        for k, x in enumerate(inputs):
+            block[starts[k]:starts[k] + len(x)] = k
+            offset[starts[k]:starts[k] + len(x)] = torch.arange(len(x))
+            if x:
+                ids[:, starts[k]:starts[k] + len(x)] = torch.tensor(x)
+        valid = block.unsqueeze(0).repeat(B, 1) >= 0  # keys a query may see: real tokens only
+        pos = torch.zeros((B, Q), dtype=torch.long)
+        for i, d in enumerate(batch):
+            n = len(d)
+            ids[i, L - n:L] = torch.tensor(d)
+            valid[i, L - n:L] = True
+            pos[i, L - n:L] = P + torch.arange(n)
+            pos[i, L:] = P + n + offset[L:]
+        q, k_ = torch.arange(Q).unsqueeze(1), torch.arange(Q).unsqueeze(0)
+        same = block.unsqueeze(1) == block.unsqueeze(0)
+        sees_doc = (block.unsqueeze(1) >= 0) & (block.unsqueeze(0) == -1)
+        allowed = ((k_ <= q) & (same | sees_doc)).unsqueeze(0) & valid.unsqueeze(1)  # [B, Q, Q]
+        allowed = torch.cat([torch.ones((B, Q, P), dtype=torch.bool), allowed], dim=2)
+        dtype = next(self.model.parameters()).dtype
+        dtype = dtype if dtype.is_floating_point else torch.float32
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+        # Positions whose next-token distribution is scored, and where each label reads them.
+        need: dict[int, int] = {}
+        reads: list[list[tuple[int, int]]] = []  # per label: (position, token) pairs
+        for k, c in enumerate(conts):
+            if choice:
+                pairs = [(L - 1, c[0])] + [(starts[k] + j - 1, c[j]) for j in range(1, len(c))]
+            else:
+                pairs = [(starts[k] + len(c) - 1, -1)]
+            reads.append(pairs)
+            for p_, _ in pairs:
+                need.setdefault(p_, len(need))
+        keep = torch.tensor(sorted(need), dtype=torch.long, device=dev)
+        col = {p_: i for i, p_ in enumerate(sorted(need))}
+        with torch.inference_mode():
+            cache = _select_rows(self.prefix_cache(), torch.zeros(B, dtype=torch.long, device=dev))
+            lp = self._forward(ids.to(dev), mask.unsqueeze(1).to(dev), pos.to(dev), cache, keep)  # [B, keep, V]
+            scores = torch.zeros((B, len(conts)), dtype=torch.float64, device=dev)
+            for k, pairs in enumerate(reads):
+                if choice:
+                    tot = sum(lp[:, col[p_], t].double() for p_, t in pairs)
+                    scores[:, k] = tot / len(pairs)
+                else:
+                    p_ = pairs[0][0]
+                    scores[:, k] = torch.sigmoid(lp[:, col[p_], self.enc.yes] - lp[:, col[p_], self.enc.no]).double()
+        return scores.cpu().numpy()
 
     def _step2(self, first: Any, cache: Any, mask: Any, last_pos: Any, B: int, K: int) -> np.ndarray:
         import torch
@@ -345,7 +462,8 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 def score_labels(model: Any, tokenizer: Any, prompt: LabelPrompt, docs: Sequence[str], *,
                  batch_size: int = 16, max_doc_tokens: int = 512, use_cache: bool = True,
-                 calibrate: bool = False, content_free: Sequence[str] = CONTENT_FREE) -> np.ndarray:
+                 calibrate: bool = False, content_free: Sequence[str] = CONTENT_FREE,
+                 packed: bool | None = None) -> np.ndarray:
     """Probability of every label for every document, [n_docs, n_labels] in ``prompt.label_ids`` order.
 
     Parameters
@@ -357,13 +475,14 @@ def score_labels(model: Any, tokenizer: Any, prompt: LabelPrompt, docs: Sequence
     max_doc_tokens : truncate longer documents.
     use_cache : False runs every document and label alone without prefix cache (the reference).
     calibrate : contextual calibration by the label prior of ``content_free`` inputs.
+    packed : multi-token continuations packed after the document (``None``: whenever exact).
 
     Returns
     -------
     probs : rows sum to 1 for single-label (``choice``); independent P(yes) per label for ``yesno``.
     """
     scorer = LabelScorer(model, tokenizer, prompt, max_doc_tokens=max_doc_tokens, calibrate=calibrate,
-                         content_free=content_free)
+                         content_free=content_free, packed=packed)
     enc = scorer.encode(docs)
     scores = np.zeros((len(docs), len(prompt.continuations)))
     for b in length_batches([len(e) for e in enc], batch_size):
