@@ -64,3 +64,53 @@ def test_cap_us_corpus_validates_against_the_cap_codebook(monkeypatch):
     block = study_config(load_config("workflow/studies/cap_us.yaml"), "cap_us")
     corpus = build_corpus(CorpusSpec.from_config(block["corpus"]), load_codebook(block["codebook"]))
     assert corpus.height == 4419 and corpus["label"].n_unique() == 19
+
+
+def run_study(config: Path, results: Path, *targets: str, timeout: int = 1500) -> str:
+    """Run a study config for real from the project folder (its data paths are relative to it)."""
+    cmd = [str(SNAKEMAKE), "--cores", "2", "--configfile", str(config), "--config", f"results={results}",
+           "--workflow-profile", "workflow/profiles/default", *targets]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    return res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_flourishing_study_runs_end_to_end(tmp_path):
+    """The paper's verification imported, TF-IDF and MiniLM fine-tuned on it (3 sizes), evaluated
+    with Hamming loss and Jaccard against the published sets, the corpus coded, the report written."""
+    import json
+
+    import polars as pl
+
+    shared_file("rethinking_scale", "flourishing_tweets.csv")
+    shared_file("rethinking_scale", "flourishing_llm_codings_verified.csv")
+    run_study(REPO / "workflow/studies/flourishing.yaml", tmp_path)
+    out = tmp_path / "flourishing"
+    summary = json.loads((out / "verify/ingest/summary.json").read_text())
+    assert (summary["n_verified"], summary["n_adjudication_queue"]) == (2268, 166)
+    for model in ("tfidf", "minilm-tweets"):
+        m = json.loads((out / "evaluation" / model / "metrics.json").read_text())
+        assert 0 < m["hamming_loss"] < 0.2 and 0 < m["jaccard_samples"] <= 1, (model, m)
+    curve = pl.read_csv(out / "learning_curve.csv")
+    assert curve.height == 6 and set(curve["model"]) == {"tfidf", "minilm-tweets"}
+    pred = pl.read_parquet(out / "predictions" / "minilm-tweets.parquet")
+    assert pred["doc_id"].n_unique() == 2434 and pred.height == 2434 * 46
+    assert (out / "report" / "methods.md").is_file() and any((out / "report" / "tables").iterdir())
+
+
+@pytest.mark.slow
+def test_eu_questions_study_runs_to_the_human_step(tmp_path):
+    """The real, unsimulated path on the 1,001 EU questions, with the coders limited to 24 of them so
+    that CI stays short: both LLM coders run, the sheets are written, and the run says what to fill."""
+    import yaml
+
+    shared_file("rethinking_scale", "eu_parliamentary_questions.csv")
+    cfg = yaml.safe_load((REPO / "workflow/studies/eu_questions.yaml").read_text())
+    cfg["studies"]["eu_questions"]["coding"]["limit"] = 24
+    (tmp_path / "eu.yaml").write_text(yaml.safe_dump(cfg))
+    said = run_study(tmp_path / "eu.yaml", tmp_path)
+    sheets = tmp_path / "eu_questions" / "verify" / "sheets"
+    assert {p.name for p in sheets.glob("*.xlsx")} == {f"coder_{i}.xlsx" for i in range(1, 5)}
+    assert "Human verification of study 'eu_questions' is not done yet" in said
+    assert not (tmp_path / "eu_questions" / "verify" / "ingest").exists()

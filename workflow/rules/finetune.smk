@@ -63,6 +63,7 @@ rule predict_corpus:
         f"{RESULTS}/{{study}}/benchmarks/predict_{{model}}.tsv"
     params:
         route_share=lambda wc: study_cfg(wc.study)["predict"]["route_share"],
+        precision=lambda wc: study_cfg(wc.study)["predict"]["precision"],
     threads: lambda wc: study_cfg(wc.study)["finetune"]["threads"]
     resources:
         mem_mb=8000,

@@ -10,7 +10,7 @@ from llmcoder.predict import predict, route_uncertain  # noqa: E402
 
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)
-predict(sm.input.model, sm.input.corpus, sm.output.predictions, progress=False)
+predict(sm.input.model, sm.input.corpus, sm.output.predictions, precision=sm.params.precision, progress=False)
 routed = route_uncertain(sm.output.predictions, share=sm.params.route_share)
 write_csv(routed, sm.output.routed)
 print(f"{routed.height} documents routed to human review", file=sys.stderr)
