@@ -148,3 +148,28 @@ def test_error_sample_multilabel():
     pred = pl.DataFrame({"doc_id": ["1", "2", "2"], "label": ["x", "x", "z"]})
     s = error_sample(gold, pred)
     assert sorted(s.select("gold", "pred", "doc_id").rows()) == [("y", "missed", "1"), ("z", "spurious", "2")]
+
+
+def test_bias_stage_drops_a_table_it_has_no_data_for(tmp_path):
+    """Rotated codings give positional.csv; rerun with one label order, the old table is not left behind."""
+    from llmcoder.stages import bias_checks
+
+    codings, orders = _rotated_codings(0.3, n_docs=40)
+    truth = codings.filter(pl.col("rotation") == 1, pl.col("chosen")).select("doc_id", pl.col("label"))
+    pl.DataFrame({"doc_id": truth["doc_id"], "text": "t", "label": truth["label"]}).write_parquet(
+        tmp_path / "corpus.parquet")
+    pl.DataFrame({"doc_id": truth["doc_id"], "split": "test"}).write_parquet(tmp_path / "splits.parquet")
+    (tmp_path / "cb.yaml").write_text("labels: [a, b, c, d]\n")
+    order_rows = [(r, i, lab) for r, o in orders.items() for i, lab in enumerate(o)]
+    pl.DataFrame(order_rows, schema=["rotation", "position", "label"], orient="row").with_columns(
+        pl.lit("llm").alias("coder_id")).write_parquet(tmp_path / "llm_orders.parquet")
+    files = [tmp_path / f for f in ("corpus.parquet", "splits.parquet", "cb.yaml")]
+    codings.write_parquet(tmp_path / "llm.parquet")
+    written = bias_checks({"llm": tmp_path / "llm.parquet"}, {"llm": tmp_path / "llm.parquet"}, *files,
+                          tmp_path / "bias", strata=[], n_boot=0, seed=0)
+    assert "positional" in written and (tmp_path / "bias" / "positional.csv").is_file()
+    codings.filter(pl.col("rotation") == 0).write_parquet(tmp_path / "llm.parquet")
+    written = bias_checks({"llm": tmp_path / "llm.parquet"}, {"llm": tmp_path / "llm.parquet"}, *files,
+                          tmp_path / "bias", strata=[], n_boot=0, seed=0)
+    assert "positional" not in written and not (tmp_path / "bias" / "positional.csv").exists()
+    assert (tmp_path / "bias" / "recall_asymmetry.csv").is_file()

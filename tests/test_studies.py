@@ -114,3 +114,36 @@ def test_eu_questions_study_runs_to_the_human_step(tmp_path):
     assert {p.name for p in sheets.glob("*.xlsx")} == {f"coder_{i}.xlsx" for i in range(1, 5)}
     assert "Human verification of study 'eu_questions' is not done yet" in said
     assert not (tmp_path / "eu_questions" / "verify" / "ingest").exists()
+
+
+@pytest.mark.slow
+def test_cap_us_study_runs_reduced(tmp_path):
+    """cap_us as configured (two LLM coders, two label orders, simulated verification, fine-tuning,
+    prediction of all 4,419 titles, bias checks, report), reduced so that CI stays short: the coders
+    code 60 titles, and TF-IDF and MiniLM (one seed) stand in for the 30 fine-tuning jobs."""
+    import json
+
+    import polars as pl
+    import yaml
+
+    shared_file("cap_us", "congress_bills.csv")
+    shared_file("rethinking_scale", "cap_codebook.csv")
+    cfg = yaml.safe_load((REPO / "workflow/studies/cap_us.yaml").read_text())
+    study = cfg["studies"]["cap_us"]
+    study["coding"]["limit"] = 60
+    study["finetune"].update(models=["workflow/finetune/tfidf.yaml", "workflow/finetune/minilm.yaml"], seeds=[1],
+                             sizes={})
+    study["split"]["sizes"] = [0.5, 1.0]
+    study["evaluate"] = {"n_boot": 100}
+    (tmp_path / "cap.yaml").write_text(yaml.safe_dump(cfg))
+    run_study(tmp_path / "cap.yaml", tmp_path)
+    out = tmp_path / "cap_us"
+    orders = pl.read_parquet(out / "coders" / "gemma3_orders.parquet")
+    assert orders["rotation"].n_unique() == 2  # two label orders: the positional-bias check has data
+    assert (out / "bias" / "positional.csv").is_file()
+    for system in ("smollm2", "gemma3", "tfidf", "minilm"):
+        m = json.loads((out / "evaluation" / system / "metrics.json").read_text())
+        assert 0 <= m["accuracy"] <= 1 and m["n"] > 0, system
+    pred = pl.read_parquet(out / "predictions" / "minilm.parquet")
+    assert pred["doc_id"].n_unique() == 4419
+    assert (out / "report" / "figures" / "learning_curve.png").is_file()

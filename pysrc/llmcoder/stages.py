@@ -235,6 +235,9 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
                                                 out / "recall_asymmetry.csv")
     if strata_tables:
         written["strata"] = write_csv(pl.concat(strata_tables, how="diagonal_relaxed"), out / "strata.csv")
+    for name in ("positional", "recall_asymmetry", "strata"):  # a table this run has no data for is not
+        if name not in written:                                   # left from an earlier run (e.g. rotations 2 -> 1)
+            (out / f"{name}.csv").unlink(missing_ok=True)
     write_json(provenance(artifact="bias_checks", systems=sorted(evaluations)), out / "provenance.json")
     return written
 
