@@ -273,3 +273,16 @@ def test_cli_finetune(tmp_path: Path, job_files: dict) -> None:
     cfg.write_text("kind: tfidf\nepoch: 3\n")
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and "unknown key 'epoch'" in res.output
+
+
+def test_job_data_order_does_not_depend_on_file_order(tmp_path: Path, job_files: dict) -> None:
+    """The training rows come out in one order whatever the order of the verified file and the
+    splits (joins run in parallel): the same data give the same batches, and the same model."""
+    from llmcoder.finetune.jobs import load_job_data
+
+    first = load_job_data(job_files["corpus"], job_files["splits"], job_files["verified"], size=1.0)
+    pl.read_csv(job_files["verified"]).reverse().write_csv(tmp_path / "rev.csv")
+    pl.read_parquet(job_files["splits"]).sample(fraction=1.0, shuffle=True, seed=3).write_parquet(tmp_path / "s.parquet")
+    again = load_job_data(job_files["corpus"], tmp_path / "s.parquet", tmp_path / "rev.csv", size=1.0)
+    for part in ("train", "dev", "test"):
+        assert first[part].equals(again[part]) and first[part]["doc_id"].is_sorted(), part

@@ -119,8 +119,10 @@ def load_job_data(corpus_path: str | os.PathLike[str], splits_path: str | os.Pat
         train_df = train_df.filter(pl.col(size_col))
     dev_df = fit.filter(pl.col("split") == "dev")
     sel = ["doc_id", "text", label_col]
-    return {"train": train_df.select(sel), "dev": dev_df.select(sel),
-            "test": test.select([c for c in sel if c in test.columns])}
+    # Joins do not keep row order (polars joins in parallel): sorted by id, the same data give the same
+    # batches, so a job reruns to the same model.
+    return {"train": train_df.select(sel).sort("doc_id"), "dev": dev_df.select(sel).sort("doc_id"),
+            "test": test.select([c for c in sel if c in test.columns]).sort("doc_id")}
 
 
 def train_and_predict(
