@@ -410,3 +410,19 @@ def test_cli_evaluate(tmp_path, codebook_path):
     )
     assert res.exit_code == 2
     assert "short.csv" in res.stderr and "2 gold document(s) have no prediction" in res.stderr
+
+
+def test_a_document_with_no_label_chosen_is_an_empty_set_not_a_missing_one(tmp_path):
+    """Multi-label predictions where a model chose nothing for a document: evaluated as the empty set."""
+    from llmcoder.stages import chosen_labels
+
+    scored = pl.DataFrame({"doc_id": ["a", "a", "b", "b"], "label": ["x", "y", "x", "y"],
+                           "chosen": [True, False, False, False]})
+    pred = chosen_labels(scored)
+    assert pred.rows() == [("a", "x"), ("b", None)]
+    gold = pl.DataFrame({"doc_id": ["a", "b"], "label": ["x", None]})
+    with pytest.warns(UserWarning, match="jaccard_samples is undefined for 1 document"):
+        res = evaluate(gold, pred, labels=["x", "y"], task="multi", n_boot=0)
+    y = np.array([[1, 0], [0, 0]])  # the same sets as indicator rows, scored by scikit-learn
+    assert res["metrics"]["hamming_loss"] == skm.hamming_loss(y, y) == 0.0
+    assert res["metrics"]["jaccard_samples"] == skm.jaccard_score(y, y, average="samples", zero_division=0) == 0.5

@@ -115,10 +115,19 @@ def gold_table(corpus: PathLike, splits: PathLike, *, split: str = "test") -> pl
     return c.filter(pl.col("label").is_not_null()).select("doc_id", "label")
 
 
+def chosen_labels(scored: pl.DataFrame) -> pl.DataFrame:
+    """Chosen labels (long ``doc_id, label``) of a scored table (``doc_id, label, chosen``); a document
+    with no label chosen (multi-label: the empty set) keeps one row with a null label, so that it
+    counts as coded, with no label, rather than as missing."""
+    chosen = scored.filter(pl.col("chosen")).select("doc_id", "label")
+    empty = (scored.select("doc_id").unique().join(chosen.select("doc_id").unique(), on="doc_id", how="anti")
+             .with_columns(pl.lit(None, pl.Utf8).alias("label")))
+    return pl.concat([chosen, empty]).sort("doc_id", "label", nulls_last=True)
+
+
 def coder_predictions(codings: pl.DataFrame, *, rotation: int = 0) -> pl.DataFrame:
     """A coder's chosen labels (long ``doc_id, label``) under one label order."""
-    return (codings.filter((pl.col("rotation") == rotation) & pl.col("chosen"))
-            .select("doc_id", "label").sort("doc_id", "label"))
+    return chosen_labels(codings.filter(pl.col("rotation") == rotation))
 
 
 def evaluate_system(pred: pl.DataFrame, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike,
@@ -153,7 +162,7 @@ def evaluate_coder(codings: PathLike, corpus: PathLike, splits: PathLike, codebo
 def evaluate_finetuned(predictions: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike,
                        out_dir: PathLike, *, system: str, n_boot: int, seed: int) -> dict[str, Any]:
     """Evaluate a fine-tuned model's test-split predictions (long ``doc_id, label, prob, chosen``)."""
-    pred = pl.read_parquet(predictions).filter(pl.col("chosen")).select("doc_id", "label")
+    pred = chosen_labels(pl.read_parquet(predictions))
     return evaluate_system(pred, corpus, splits, codebook, out_dir, system=system, n_boot=n_boot, seed=seed)
 
 
@@ -249,5 +258,5 @@ def _system_predictions(path: PathLike) -> tuple[pl.DataFrame, pl.Series]:
     coded = df["doc_id"].unique()
     if "rotation" in df.columns:
         return coder_predictions(df), coded
-    return df.filter(pl.col("chosen")).select("doc_id", "label"), coded
+    return chosen_labels(df), coded
 
