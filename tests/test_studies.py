@@ -130,7 +130,7 @@ def test_eu_questions_study_runs_to_the_human_step(tmp_path):
 def test_cap_us_study_runs_reduced(tmp_path):
     """cap_us as configured (two LLM coders, two label orders, simulated verification, fine-tuning,
     prediction of all 4,419 titles, bias checks, report), reduced so that CI stays short: the coders
-    code 60 titles, and TF-IDF and MiniLM (one seed) stand in for the 30 fine-tuning jobs."""
+    code 30 titles, and TF-IDF and MiniLM (one seed) stand in for the 30 fine-tuning jobs."""
     import json
 
     import polars as pl
@@ -140,7 +140,7 @@ def test_cap_us_study_runs_reduced(tmp_path):
     shared_file("rethinking_scale", "cap_codebook.csv")
     cfg = yaml.safe_load((REPO / "workflow/studies/cap_us.yaml").read_text())
     study = cfg["studies"]["cap_us"]
-    study["coding"]["limit"] = 60
+    study["coding"]["limit"] = 30
     study["finetune"].update(models=["workflow/finetune/tfidf.yaml", "workflow/finetune/minilm.yaml"], seeds=[1],
                              sizes={})
     study["split"]["sizes"] = [0.5, 1.0]
