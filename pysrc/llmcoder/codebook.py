@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -126,8 +127,12 @@ class Codebook:
 
     def resolve(self, value: str) -> str | None:
         """The id of the label that ``value`` gives by id or by name; None when no label matches."""
+        return self.resolve_many([value])[value]
+
+    def resolve_many(self, values: Iterable[str]) -> dict[str, str | None]:
+        """Each distinct value mapped to the id of the label it gives by id or name (None: no label)."""
         table = self.lookup()
-        return table.get(value.strip()) or table.get(normalize_name(value))
+        return {v: table.get(v.strip()) or table.get(normalize_name(v)) for v in set(values)}
 
     def label(self, label_id: str) -> Label:
         """The label with this id (KeyError names the known ids)."""

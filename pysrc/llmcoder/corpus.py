@@ -316,15 +316,9 @@ def _names_to_ids(values: pl.Series, cb: Codebook, drop_labels: Sequence[str]) -
 
     Ids and dropped labels stay as they are; unknown values too (they are reported as not in the codebook).
     """
-    from llmcoder.codebook import normalize_name
-
-    table = cb.lookup()
     keep = set(cb.ids) | set(drop_labels)
-    out = {}
-    for v in values.drop_nulls().unique().to_list():
-        if v not in keep and normalize_name(v) in table:
-            out[v] = table[normalize_name(v)]
-    return out
+    found = cb.resolve_many(v for v in values.drop_nulls().unique().to_list() if v not in keep)
+    return {v: lid for v, lid in found.items() if lid is not None}
 
 
 def _gold_single(col: pl.Series, spec: CorpusSpec, cb: Codebook | None, first: int,

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from llmcoder.codebook import Codebook, normalize_name
+from llmcoder.codebook import Codebook
 from llmcoder.errors import InputError, rows_problem
 from llmcoder.verify.ingest import DECISION_SCHEMA, OverlapPolicy, VerifyResult, verify_decisions
 
@@ -54,8 +54,7 @@ def labels_to_ids(df: pl.DataFrame, codebook: Codebook, *, source: str, column: 
 
     ``df`` has a ``row`` column (the file's row numbers) so that the error names the rows to correct.
     """
-    table = codebook.lookup()
-    mapping = {v: table.get(v) or table.get(normalize_name(v)) for v in df["label"].unique().drop_nulls().to_list()}
+    mapping = codebook.resolve_many(df["label"].unique().drop_nulls().to_list())
     unknown = sorted(v for v, lid in mapping.items() if lid is None)
     bad = df.filter(pl.col("label").is_null() | pl.col("label").is_in(unknown))
     if bad.height:
