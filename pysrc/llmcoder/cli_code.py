@@ -1,12 +1,13 @@
 """``llmcoder code``: code a corpus with an LLM coder (resumable, with rotations and estimates).
 
 Wired into the main CLI with ``register(app)``; also runnable alone as
-``python -m llmcoder.cli_code code CORPUS --codebook CB --coder CODER.yaml --out OUT.parquet``.
+``python -m llmcoder.cli_code code CORPUS --codebook CB --coder CODER.yaml --out OUT.parquet``
+(with the same messages and exit statuses as ``llmcoder code``).
 """
 
 from __future__ import annotations
 
-import sys
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -35,8 +36,8 @@ def code(
         from llmcoder.codebook import load_codebook
         from llmcoder.coders.config import CoderConfig
 
-        cb = load_codebook(codebook)
         cfg = CoderConfig.from_yaml(coder)
+        cb = load_codebook(codebook)
         if threads:
             cfg.threads = threads
         if estimate:
@@ -46,14 +47,36 @@ def code(
             return
         if out is None:
             raise InputError("--out", "no output path given", fix="pass --out results/code/<coder>.parquet")
-        from llmcoder.coders.run import code_corpus
+        from llmcoder.coders.run import code_corpus, side_paths
 
         res = code_corpus(corpus, cb, cfg, out, rotations=rotations, limit=limit, progress=progress)
-        n = res["doc_id"].n_unique()
-        typer.echo(f"{cfg.coder_id}: coded {n} documents x {rotations} rotation(s) -> {out}", err=True)
+        typer.echo(summary_line(cfg.coder_id, res["doc_id"].n_unique(), rotations, out,
+                                side_paths(out)["provenance"], source=cfg.source), err=True)
     except InputError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
+
+
+def summary_line(coder_id: str, n_docs: int, rotations: int, out: Path, provenance: Path, *,
+                 source: str = "the coder config") -> str:
+    """What a run did, in one line: documents x rotations, where, and what was truncated or left unanswered."""
+    from llmcoder.coders.run import truncation_note
+
+    line = f"{coder_id}: coded {n_docs} documents x {rotations} rotation(s) -> {out}"
+    try:
+        prov = json.loads(provenance.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return line
+    trunc = prov.get("truncation") or {}
+    if trunc.get("n_docs_truncated"):
+        line += f"; {truncation_note(trunc, source=source)}"
+    else:
+        line += "; no document truncated" if trunc else ""
+    missing = prov.get("n_codings_without_answer") or 0
+    if missing:
+        line += (f"; {missing} codings got no valid answer from the model (prob is NaN there; "
+                 "see the log for the answers)")
+    return line
 
 
 def register(app: typer.Typer) -> None:
@@ -61,16 +84,7 @@ def register(app: typer.Typer) -> None:
     app.command("code")(code)
 
 
-def _standalone() -> typer.Typer:
-    app = typer.Typer(add_completion=False, no_args_is_help=True)
-
-    @app.callback()
-    def _root() -> None:
-        """llmcoder LLM coders."""
-
-    register(app)
-    return app
-
-
 if __name__ == "__main__":
-    _standalone()(prog_name="llmcoder", args=sys.argv[1:])
+    from llmcoder.cli import main
+
+    main()

@@ -65,6 +65,15 @@ class LocalBackend:
         return BatchResult(probs, [scorer.n_input_tokens(e) for e in enc], [0] * len(texts),
                            [dt] * len(texts))
 
+    def truncation(self, scorer: Any, texts: Sequence[str]) -> dict[str, Any]:
+        """How many documents ``max_doc_tokens`` cuts, and by how much (reported, never silent)."""
+        counts = np.asarray(scorer.doc_token_counts(texts), dtype=np.int64)
+        limit = int(scorer.max_doc_tokens)
+        over = counts > limit
+        return {"max_doc_tokens": limit, "n_docs": int(counts.size), "n_docs_truncated": int(over.sum()),
+                "longest_doc_tokens": int(counts.max()) if counts.size else 0,
+                "tokens_cut": int((counts[over] - limit).sum())}
+
     def prompt_record(self, scorer: Any) -> dict[str, Any]:
         p = scorer.prompt
         rec = {"prefix": p.prefix, "doc_suffix": p.doc_suffix, "continuations": list(p.continuations),
@@ -99,6 +108,10 @@ class HttpBackend:
         return BatchResult(np.array([r.probs for r in res]), [r.n_input_tokens for r in res],
                            [r.n_output_tokens for r in res], [r.latency_s for r in res])
 
+    def truncation(self, state: Any, texts: Sequence[str]) -> None:
+        """Documents are sent whole to a server (it may refuse one longer than its context): no truncation."""
+        return None
+
     def prompt_record(self, state: Any) -> dict[str, Any]:
         from llmcoder.io import text_sha256
 
@@ -107,12 +120,13 @@ class HttpBackend:
                 "sha256": text_sha256(repr(msgs) + repr(state.response_format))}
 
 
-def make_backend(cfg: CoderConfig, codebook: Codebook, *, bundle: Any = None) -> LocalBackend | HttpBackend:
-    """The backend for ``cfg.backend``, with few-shot examples drawn when configured."""
-    from llmcoder.coders.prompt import draw_examples
+def make_backend(cfg: CoderConfig, codebook: Codebook, *, bundle: Any = None,
+                 examples: Sequence[tuple[str, Sequence[str]]] | None = None) -> LocalBackend | HttpBackend:
+    """The backend for ``cfg.backend``, with few-shot examples (drawn here unless already given)."""
+    if examples is None:
+        from llmcoder.coders.run import draw_coder_examples
 
-    examples = (draw_examples(cfg.few_shot_source, cfg.few_shot, cfg.few_shot_seed, codebook)
-                if cfg.few_shot else [])
+        examples = draw_coder_examples(cfg, codebook)
     if cfg.backend == "http":
         return HttpBackend(cfg, codebook, examples=examples)
     return LocalBackend(cfg, codebook, bundle=bundle, examples=examples)

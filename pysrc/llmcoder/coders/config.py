@@ -16,11 +16,13 @@ Example YAML::
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import math
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,53 +141,13 @@ class CoderConfig:
                         metadata={"help": "where the config was read from (not part of the id)"})
 
     def __post_init__(self) -> None:
-        problems: list[Problem] = []
-
-        def bad(name: str, msg: str) -> None:
-            problems.append(Problem(msg, column=name))
-
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            bad("name", f"'{self.name}' must be letters, digits, '_', '.', '-' (no spaces)")
-        if not isinstance(self.model, str) or not self.model.strip():
-            bad("model", "is empty; name a model (e.g. smollm2-135m)")
-        choices = {"backend": ("local", "http"), "options": ("letters", "numbers", "ids", "names"),
-                   "dtype": ("auto", "float32", "bfloat16", "float16"),
-                   "http_response_format": ("json_schema", "json_object")}
-        for k, allowed in choices.items():
-            if getattr(self, k) not in allowed:
-                bad(k, f"is '{getattr(self, k)}'; it must be one of {', '.join(allowed)}")
-        if self.template and self.template.count("{text}") != 1:
-            bad("template", "must contain the placeholder {text} exactly once")
-        if not 0.0 < float(self.multi_threshold) < 1.0:
-            bad("multi_threshold", f"is {self.multi_threshold}; it must be between 0 and 1 (exclusive)")
-        for k in ("batch_size", "max_doc_tokens", "http_concurrency", "http_max_tokens"):
-            v = getattr(self, k)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                bad(k, f"is {v!r}; it must be a whole number >= 1")
-        for k in ("few_shot", "http_max_retries", "http_top_logprobs", "threads"):
-            v = getattr(self, k)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                bad(k, f"is {v!r}; it must be a whole number >= 0")
-        for k in ("http_timeout_s", "http_backoff_s", "http_backoff_max_s", "temperature",
-                  "price_input_per_1m", "price_output_per_1m"):
-            v = getattr(self, k)
-            if not isinstance(v, int | float) or isinstance(v, bool) or v < 0:
-                bad(k, f"is {v!r}; it must be a number >= 0")
-        if self.few_shot and not self.few_shot_source:
-            bad("few_shot_source", f"few_shot is {self.few_shot} but no few_shot_source is given "
-                "(a labelled training corpus, or 'codebook' for the codebook's own examples)")
-        if not isinstance(self.calibrate, bool):
-            bad("calibrate", f"is {self.calibrate!r}; it must be true or false")
-        elif self.calibrate and self.backend != "local":
-            bad("calibrate", "is only available with the local backend (it needs every label's probability)")
-        if self.http_api_key_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$",
-                                                              str(self.http_api_key_env)):
-            bad("http_api_key_env", "must be the NAME of an environment variable (not the key itself)")
-        if self.backend == "http" and not str(self.http_base_url).startswith(("http://", "https://")):
-            bad("http_base_url", f"'{self.http_base_url}' must start with http:// or https://")
+        problems = check_values(asdict(self), {})
         if problems:
-            raise InputError(self.source, "invalid coder config", problems,
-                             fix="correct the fields listed above (see CoderConfig for each field's meaning)")
+            raise InputError(self.source, "invalid coder config", problems, fix=CONFIG_FIX)
+
+    def where(self, key: str) -> str:
+        """How a message names one key: ``line 4: key 'model'`` (with the line when read from YAML)."""
+        return _where(key, getattr(self, "_lines", {}))
 
     # -- identity ------------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
@@ -220,29 +182,272 @@ class CoderConfig:
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
 
     @classmethod
-    def from_dict(cls, data: Any, *, source: str = "<memory>") -> CoderConfig:
-        """Build from parsed YAML; unknown keys are rejected with the list of known ones."""
+    def from_dict(cls, data: Any, *, source: str = "<memory>", lines: dict[str, int] | None = None) -> CoderConfig:
+        """Build from parsed YAML; every key is checked (unknown, missing, type, range) before anything runs.
+
+        ``lines`` maps keys to their line in the YAML file, so that each message can point at it.
+        """
+        lines = lines or {}
         if not isinstance(data, dict):
-            raise InputError(source, "a coder config must be a mapping of field: value",
-                             fix="see workflow/coders/smollm2.yaml")
+            kind = "empty" if data is None else f"a {_yaml_kind(data)}, not a mapping"
+            raise InputError(source, f"a coder config must be a mapping of key: value (this file is {kind})",
+                             fix="write one 'key: value' per line, at least 'name:' and 'model:' "
+                                 "(see workflow/coders/smollm2.yaml)")
         known = [f.name for f in fields(cls) if f.name != "source"]
-        unknown = sorted(set(data) - set(known))
-        problems = [Problem(f"unknown key '{k}'", column=k) for k in unknown]
-        missing = [k for k in ("name", "model") if k not in data]
-        problems += [Problem("is required", column=k) for k in missing]
+        problems: list[Problem] = []
+        unknown = [str(k) for k in data if k not in known]
+        for k in unknown:
+            close = difflib.get_close_matches(k, known, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            at = f"line {lines[k]}: " if k in lines else ""
+            problems.append(Problem(f"{at}unknown key '{k}'{hint}"))
+        for k in ("name", "model"):
+            if k not in data:
+                example = "my-coder" if k == "name" else "smollm2-135m"
+                problems.append(Problem(f"key '{k}' is required but missing; add a line '{k}: {example}'"))
+        defaults = {f.name: f.default for f in fields(cls) if f.name != "source" and f.default is not MISSING}
+        values = {**defaults, **{k: v for k, v in data.items() if k in known}}
+        problems += check_values(values, lines)
         if problems:
-            raise InputError(source, "invalid coder config", problems,
-                             fix=f"known keys: {', '.join(known)}")
-        return cls(**data, source=source)
+            problems.sort(key=_line_of)
+            known_keys = f"; the known keys are: {', '.join(known)}" if unknown else ""
+            raise InputError(source, "invalid coder config", problems, fix=CONFIG_FIX + known_keys)
+        cfg = cls(**{k: v for k, v in data.items() if k in known}, source=source)
+        cfg._lines = dict(lines)  # not a field: never part of the coder id or the provenance
+        return cfg
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> CoderConfig:
-        """Read and validate a coder YAML file."""
+        """Read and validate a coder YAML file; a syntax error or a repeated key is reported with its line."""
         p = Path(path)
+        if p.is_dir():
+            raise InputError(str(p), "is a folder, not a coder config file",
+                             fix="pass the coder's YAML file to --coder, e.g. workflow/coders/smollm2.yaml")
         if not p.is_file():
-            raise InputError(str(p), "coder config file not found", fix="check the --coder path")
+            raise InputError(str(p), "coder config file not found",
+                             fix="check the --coder path (relative paths start in the folder you run llmcoder from)")
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(str(p), f"not UTF-8 text (byte {e.start})", fix="save the file as UTF-8") from e
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise InputError(str(p), f"not valid YAML: {e}", fix="check indentation and quoting") from e
-        return cls.from_dict(data, source=str(p))
+            raise InputError(str(p), f"not valid YAML{_yaml_where(e)}", fix=_yaml_fix(e)) from e
+        lines, repeated = _key_lines(node)
+        if repeated:
+            raise InputError(str(p), "a key is given more than once (YAML would silently keep the last)",
+                             [Problem(f"line {ln}: key '{k}' again (first at line {first})")
+                              for k, ln, first in repeated],
+                             fix="keep one line per key and delete the others")
+        return cls.from_dict(data, source=str(p), lines=lines)
+
+
+#: The fix printed under an invalid coder config.
+CONFIG_FIX = ("correct each key listed above (the line numbers are those of the YAML file); every key and its "
+              "allowed values are described in llmcoder.coders.config.CoderConfig")
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "backend": ("local", "http"), "options": ("letters", "numbers", "ids", "names"),
+    "dtype": ("auto", "float32", "bfloat16", "float16"), "http_response_format": ("json_schema", "json_object")}
+_TEXT = ("name", "model", "system", "template", "answer_prefix", "label_format", "device", "http_base_url")
+_OPTIONAL_TEXT = ("few_shot_source", "http_api_key_env", "tokenizer")
+_BOOL = ("use_chat_template", "calibrate", "http_logprobs")
+#: Whole-number keys and their smallest allowed value.
+_INT_MIN = {"batch_size": 1, "max_doc_tokens": 1, "http_concurrency": 1, "http_max_tokens": 1, "few_shot": 0,
+            "few_shot_seed": 0, "seed": 0, "threads": 0, "http_max_retries": 0, "http_top_logprobs": 0}
+#: Number keys and their smallest allowed value (``>`` when the flag is true, ``>=`` otherwise).
+_NUM_MIN = {"http_timeout_s": (0.0, True), "http_backoff_s": (0.0, False), "http_backoff_max_s": (0.0, False),
+            "temperature": (0.0, False), "price_input_per_1m": (0.0, False), "price_output_per_1m": (0.0, False)}
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: The placeholder of ``label_format`` that shows the model the code it must answer with, per ``options``.
+_CODE_PLACEHOLDERS = {"letters": ("{code}",), "numbers": ("{code}",), "ids": ("{code}", "{id}"),
+                      "names": ("{code}", "{name}")}
+
+
+def _where(key: str, lines: dict[str, int]) -> str:
+    return f"line {lines[key]}: key '{key}'" if key in lines else f"key '{key}'"
+
+
+def _line_of(p: Problem) -> float:
+    """Sort key of a problem: its YAML line (problems without one last)."""
+    m = re.match(r"line (\d+):", p.message)
+    return int(m.group(1)) if m else math.inf
+
+
+def _yaml_kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, str):
+        return "text"
+    if isinstance(v, list):
+        return "list"
+    if isinstance(v, dict):
+        return "mapping"
+    return type(v).__name__
+
+
+def _show(v: Any) -> str:
+    """A value as the user wrote it in YAML: ``'high'``, ``true``, ``16``, ``[1, 2]``, or ``empty``."""
+    if v is None:
+        return "empty"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return repr(v if len(v) <= 60 else v[:57] + "...")
+    text = json.dumps(v, default=str) if isinstance(v, list | dict) else str(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _looks_numeric(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def check_values(values: dict[str, Any], lines: dict[str, int]) -> list[Problem]:
+    """Every problem with the values of a coder config, each naming its key, the bad value and what is allowed.
+
+    Keys absent from ``values`` are skipped (a missing required key is reported by the caller).
+    """
+    problems: list[Problem] = []
+    ok: set[str] = set()
+
+    def bad(key: str, msg: str) -> None:
+        problems.append(Problem(f"{_where(key, lines)}: {msg}"))
+
+    for k in _TEXT:
+        if k not in values:
+            continue
+        v = values.get(k)
+        if isinstance(v, str):
+            ok.add(k)
+        elif v is None:
+            bad(k, "is empty; give a value or delete the line to use the default")
+        else:
+            bad(k, f"{_show(v)} is a {_yaml_kind(v)}, not text; put it in quotes")
+    for k in _OPTIONAL_TEXT:
+        if k not in values:
+            continue
+        v = values.get(k)
+        if v is None or isinstance(v, str):
+            ok.add(k)
+        else:
+            bad(k, f"{_show(v)} is a {_yaml_kind(v)}, not text; put it in quotes")
+    for k in _BOOL:
+        if k not in values:
+            continue
+        v = values.get(k)
+        if isinstance(v, bool):
+            ok.add(k)
+        else:
+            bad(k, f"{_show(v)} is not true or false; write {k}: true or {k}: false")
+    for k, allowed in _CHOICES.items():
+        if k not in values:
+            continue
+        v = values.get(k)
+        if isinstance(v, str) and v in allowed:
+            ok.add(k)
+        else:
+            close = difflib.get_close_matches(str(v), allowed, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            bad(k, f"{_show(v)} is not one of {', '.join(allowed)}{hint}")
+    for k, lo in _INT_MIN.items():
+        if k not in values:
+            continue
+        v = values.get(k)
+        if isinstance(v, int) and not isinstance(v, bool) and v >= lo:
+            ok.add(k)
+        elif _looks_numeric(v):
+            bad(k, f"{_show(v)} is text, not a number; write it without quotes (a whole number >= {lo})")
+        else:
+            bad(k, f"{_show(v)} is not a whole number >= {lo}")
+    for k, (lo, strict) in _NUM_MIN.items():
+        if k not in values:
+            continue
+        v = values.get(k)
+        if _is_number(v) and (v > lo if strict else v >= lo):
+            ok.add(k)
+        elif _looks_numeric(v):
+            bad(k, f"{_show(v)} is text, not a number; write it as a plain number such as 0.001 "
+                   "(YAML reads 1e-3 as text: write 1.0e-3)")
+        else:
+            bad(k, f"{_show(v)} is not a number {'>' if strict else '>='} {lo:g}")
+    v = values.get("multi_threshold", 0.5)
+    if not (_is_number(v) and 0.0 < v < 1.0):
+        kind = "text, not a number; write it without quotes, e.g. 0.5" if _looks_numeric(v) else \
+            "not a number between 0 and 1 (exclusive), e.g. 0.5"
+        bad("multi_threshold", f"{_show(v)} is {kind}")
+
+    if "name" in ok and not _NAME_RE.match(values["name"]):
+        bad("name", f"{_show(values['name'])} must be letters, digits, '_', '.', '-' (no spaces), "
+                    "starting with a letter or digit")
+    if "model" in ok and not values["model"].strip():
+        bad("model", "is empty; name a model (e.g. smollm2-135m)")
+    if "device" in ok and not _DEVICE_RE.match(values["device"]):
+        bad("device", f"{_show(values['device'])} is not one of auto, cpu, cuda, cuda:<n>, mps")
+    if "template" in ok and values["template"] and values["template"].count("{text}") != 1:
+        n = values["template"].count("{text}")
+        bad("template", f"must contain the placeholder {{text}} (where the document goes) exactly once; "
+                        f"it has it {n} times")
+    if {"label_format", "options"} <= ok:
+        need = _CODE_PLACEHOLDERS[values["options"]]
+        if not any(p in values["label_format"] for p in need):
+            bad("label_format", f"{_show(values['label_format'])} never shows the model the code it must "
+                                f"answer with; include {' or '.join(need)}")
+    if {"few_shot", "few_shot_source"} <= ok and values["few_shot"] and not values["few_shot_source"]:
+        bad("few_shot_source", f"few_shot is {values['few_shot']} but no few_shot_source is given "
+                               "(a labelled training corpus, or 'codebook' for the codebook's own examples)")
+    if {"calibrate", "backend"} <= ok and values["calibrate"] and values["backend"] != "local":
+        bad("calibrate", "is only available with the local backend (it needs every label's probability); "
+                         "set calibrate: false")
+    key_env = values.get("http_api_key_env")
+    if "http_api_key_env" in ok and key_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key_env):
+        bad("http_api_key_env", "must be the NAME of an environment variable (e.g. OPENAI_API_KEY), "
+                                "never the key itself")
+    if {"backend", "http_base_url"} <= ok and values["backend"] == "http" \
+            and not values["http_base_url"].startswith(("http://", "https://")):
+        bad("http_base_url", f"{_show(values['http_base_url'])} must start with http:// or https:// "
+                             "(e.g. http://127.0.0.1:8000/v1)")
+    return problems
+
+
+def _key_lines(node: Any) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
+    """Line (1-based) of each top-level key of a composed YAML document, and the keys given twice."""
+    lines: dict[str, int] = {}
+    repeated: list[tuple[str, int, int]] = []
+    if isinstance(node, yaml.MappingNode):
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue
+            line = key.start_mark.line + 1
+            if key.value in lines:
+                repeated.append((key.value, line, lines[key.value]))
+            else:
+                lines[key.value] = line
+    return lines, repeated
+
+
+def _yaml_where(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    what = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{at}: {what}" if what else at
+
+
+def _yaml_fix(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    near = f" near line {mark.line + 1}" if mark is not None else ""
+    return (f"check the indentation and quoting{near}: one 'key: value' per line, and quote a value that "
+            "contains ': ', ' #', or starts with a special character ({, [, *, &, !, %, @)")

@@ -17,7 +17,7 @@ import polars as pl
 from llmcoder.codebook import Codebook
 from llmcoder.coders.config import CoderConfig
 from llmcoder.coders.prompt import TEXT_MARK, build_http_messages, rotation_order
-from llmcoder.coders.run import load_docs
+from llmcoder.coders.run import check_model, load_docs
 from llmcoder.coders.scoring import length_batches
 
 #: Output tokens of one JSON answer (``{"label": "A"}``), used when the server is not asked.
@@ -47,6 +47,12 @@ def estimate(corpus: str | os.PathLike[str] | pl.DataFrame, codebook: Codebook, 
     cost, and for local models docs_per_s and eta_s.
     """
     docs = load_docs(corpus, limit=limit)
+    if docs.height == 0:
+        from llmcoder.errors import InputError
+
+        raise InputError(str(corpus), "no documents to estimate", fix="check the corpus and --limit")
+    if backend is None:
+        check_model(coder)
     texts = docs["text"].to_list()
     order = rotation_order(codebook, 0, coder.seed)
     p_in, p_out = _price(coder, prices)
@@ -64,6 +70,8 @@ def estimate(corpus: str | os.PathLike[str] | pl.DataFrame, codebook: Codebook, 
                    tokens_per_doc_max=int(per_doc.max()), input_tokens=total_in, output_tokens=0,
                    tokens_without_prefix_cache=int((per_doc.sum() + scorer.n_prefix_tokens * len(texts))
                                                    * rotations))
+        if hasattr(be, "truncation"):
+            out["truncation"] = be.truncation(scorer, texts)
         if warmup_docs:
             idx = list(range(min(warmup_docs, len(texts))))
             lens = [len(enc[i]) for i in idx]
@@ -114,6 +122,10 @@ def print_estimate(est: dict[str, Any]) -> None:
             ("tokens per document (mean / max)", f"{est['tokens_per_doc_mean']:.1f} / {est['tokens_per_doc_max']:,}"),
             ("input tokens", f"{est['input_tokens']:,}"), ("output tokens", f"{est['output_tokens']:,}"),
             ("cost", f"{est['cost']:.4f}")]
+    if est.get("truncation"):
+        tr = est["truncation"]
+        rows.append((f"documents cut to max_doc_tokens={tr['max_doc_tokens']}",
+                     f"{tr['n_docs_truncated']:,} of {tr['n_docs']:,} (longest {tr['longest_doc_tokens']:,})"))
     if "docs_per_s" in est:
         rows += [("measured docs/s (warm-up)", f"{est['docs_per_s']:.2f}"), ("ETA", f"{est['eta_s']:.0f} s")]
     for k, v in rows:

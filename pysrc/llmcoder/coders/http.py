@@ -28,7 +28,16 @@ RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
 class HttpCoderError(RuntimeError):
-    """A request failed for good (after retries, or with a status that retrying cannot fix)."""
+    """A request failed for good (after retries, or with a status that retrying cannot fix).
+
+    ``status`` is the last HTTP status (None when the server never answered), ``attempts`` how many
+    requests were made, ``detail`` the last error (the API key redacted).
+    """
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None, attempts: int = 1,
+                 detail: str = ""):
+        super().__init__(message)
+        self.url, self.status, self.attempts, self.detail = url, status, attempts, detail or message
 
 
 @dataclass
@@ -119,8 +128,10 @@ class HttpCoder:
         if cfg.http_api_key_env and not os.environ.get(cfg.http_api_key_env):
             from llmcoder.errors import InputError
 
-            raise InputError(cfg.source, f"environment variable {cfg.http_api_key_env} is not set",
-                             fix=f"export {cfg.http_api_key_env}=<your key> (http_api_key_env names it)")
+            raise InputError(cfg.source, f"{cfg.where('http_api_key_env')}: environment variable "
+                                         f"{cfg.http_api_key_env} is not set",
+                             fix=f"export {cfg.http_api_key_env}=<your key> before running llmcoder "
+                                 "(http_api_key_env names the variable; the key itself never goes in a file)")
 
     def _key(self) -> str | None:
         return os.environ.get(self.cfg.http_api_key_env) if self.cfg.http_api_key_env else None
@@ -151,20 +162,27 @@ class HttpCoder:
         cfg, key = self.cfg, self._key()
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         url = cfg.http_base_url.rstrip("/") + "/chat/completions"
-        last = ""
+        last, status = "", None
         for attempt in range(cfg.http_max_retries + 1):
             retry_after = None
             try:
                 r = await client.post(url, json=body, headers=headers, timeout=cfg.http_timeout_s)
+                status = r.status_code
                 if r.status_code == 200:
-                    return r.json()
+                    try:
+                        return r.json()
+                    except ValueError:
+                        raise HttpCoderError(f"{url} answered HTTP 200 but not with JSON", url=url, status=200,
+                                             attempts=attempt + 1,
+                                             detail=f"HTTP 200, not JSON: {_redact(r.text[:200], key)!r}") from None
                 last = f"HTTP {r.status_code}: {_redact(r.text[:300], key)}"
                 if r.status_code not in RETRY_STATUS:
-                    raise HttpCoderError(f"{url} answered {last}")
+                    raise HttpCoderError(f"{url} answered {last}", url=url, status=r.status_code,
+                                         attempts=attempt + 1, detail=last)
                 ra = r.headers.get("retry-after")
                 retry_after = float(ra) if ra and ra.replace(".", "", 1).isdigit() else None
             except (httpx.TransportError, httpx.TimeoutException) as e:
-                last = f"{type(e).__name__}: {_redact(str(e), key)}"
+                last, status = f"{type(e).__name__}: {_redact(str(e), key) or 'no answer'}", None
             if attempt == cfg.http_max_retries:
                 break
             delay = retry_after if retry_after is not None else min(
@@ -172,13 +190,20 @@ class HttpCoder:
             log.warning("request to %s failed (%s); retry %d/%d in %.1fs", url, last, attempt + 1,
                         cfg.http_max_retries, delay)
             await asyncio.sleep(delay)
-        raise HttpCoderError(f"{url} failed after {cfg.http_max_retries} retries: {last}")
+        raise HttpCoderError(f"{url} failed after {cfg.http_max_retries} retries: {last}", url=url, status=status,
+                             attempts=cfg.http_max_retries + 1, detail=last)
 
     def _parse(self, state: HttpState, data: dict[str, Any], latency: float) -> HttpAnswer:
-        choice = data["choices"][0]
-        content = choice["message"].get("content") or ""
-        usage = data.get("usage") or {}
-        n_in, n_out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        try:
+            choice = data["choices"][0]
+            content = choice["message"].get("content") or ""
+            usage = data.get("usage") or {}
+            n_in, n_out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            url = self.cfg.http_base_url.rstrip("/") + "/chat/completions"
+            snippet = json.dumps(data, default=str)[:200]
+            raise HttpCoderError(f"{url} answered HTTP 200 but not with a chat completion: {snippet}", url=url,
+                                 status=200, detail=f"HTTP 200, not a chat completion: {snippet}") from None
         K = len(state.codes)
         try:
             obj = json.loads(content)

@@ -195,6 +195,12 @@ class LabelScorer:
             out.append(ids + self.enc.suffix)
         return out
 
+    def doc_token_counts(self, docs: Sequence[str]) -> list[int]:
+        """Tokens of each document before truncation (to count and report what ``max_doc_tokens`` cuts)."""
+        if not docs:
+            return []
+        return [len(ids) for ids in self.tokenizer([str(d) for d in docs], add_special_tokens=False)["input_ids"]]
+
     @property
     def n_prefix_tokens(self) -> int:
         return len(self.enc.prefix)
