@@ -15,6 +15,7 @@ import pytest
 
 pytest.importorskip("rpy2", reason="rpy2 (and R) are needed for the report")
 
+from llmcoder.io import OUTPUT_MARK  # noqa: E402
 from llmcoder.metrics import evaluate, write_evaluation  # noqa: E402
 
 LABELS = ["health", "education", "energy"]
@@ -86,8 +87,10 @@ def test_build_report_writes_every_part(r_ready, tmp_path):
     expected |= {"methods.md", "methods.tex", "provenance.json"}
     assert names == expected
     assert all(p.stat().st_size > 0 for p in paths)
-    # nothing left behind by the atomic writes
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(expected)
+    # nothing left behind by the staged write but its mark
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
+        expected | {OUTPUT_MARK})
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
 
     # The table shows the numbers of metrics.csv, with CIs, to 3 decimals.
     m = pl.read_csv(root / "evaluation" / "gemma3-270m" / "metrics.csv").row(

@@ -71,37 +71,62 @@ def predict(
     split: Annotated[str | None, typer.Option(help="Split to code (train, dev, test...); default all.")] = None,
 ) -> None:
     """Code every document of a corpus with a fine-tuned model (resumable); optionally route the doubtful."""
-    from llmcoder.io import write_csv
+    from llmcoder.predict import Routing
     from llmcoder.predict import predict as run_predict
-    from llmcoder.predict import route_uncertain
 
     if (model_dir / "model" / "finetune.json").is_file():
         model_dir = model_dir / "model"
     try:
-        doc_ids = None
-        if split is not None:
-            if splits is None:
-                raise InputError("predict", "--split needs --splits", fix="give the splits Parquet")
-            import polars as pl
-
-            table = pl.read_parquet(splits)
-            doc_ids = table.filter(pl.col("split") == split)["doc_id"].cast(pl.Utf8).to_list()
-            if not doc_ids:
-                raise InputError(str(splits), f"no document in split '{split}'",
-                                 fix=f"splits there: {', '.join(sorted(table['split'].unique().to_list()))}")
-        path = run_predict(model_dir, corpus, out, batch_size=batch_size, chunk_rows=chunk_rows,
-                           precision=precision, doc_ids=doc_ids)
-        msg = f"{path}: predictions written"
+        route = None
         if route_share is not None or route_threshold is not None:
-            routed = route_uncertain(path, share=route_share, threshold=route_threshold,
-                                     by=route_by)  # type: ignore[arg-type]
-            target = route_out or out.with_name(f"{out.stem}_review.csv")
-            write_csv(routed, target)
-            msg += f"; {routed.height} documents routed to review in {target}"
+            route = Routing(out=route_out or out.with_name(f"{out.stem}_review.csv"), share=route_share,
+                            threshold=route_threshold, by=route_by)
+        elif route_out is not None:
+            raise InputError("--route-out", "a routed CSV is named but nothing is routed",
+                             fix="add --route-share (e.g. 0.15) or --route-threshold, or leave out --route-out")
+        doc_ids = _split_ids(splits, split)
+        path = run_predict(model_dir, corpus, out, batch_size=batch_size, chunk_rows=chunk_rows,
+                           precision=precision, doc_ids=doc_ids, route=route)
     except InputError as err:
         _fail(err)
         return
+    msg = f"{path}: predictions written"
+    if route is not None:
+        import polars as pl
+
+        n_routed = pl.scan_csv(route.out).select(pl.len()).collect().item()
+        msg += f"; {n_routed} documents routed to review in {route.out}"
     print(msg)
+
+
+def _split_ids(splits: Path | None, split: str | None) -> list[str] | None:
+    """The ids of the documents of ``split`` in the splits table (None: every document)."""
+    if split is None:
+        if splits is not None:
+            raise InputError("--splits", "a splits table is given but no split",
+                             fix="add --split test (or train, dev), or leave out --splits")
+        return None
+    if splits is None:
+        raise InputError("--split", "--split needs --splits", fix="give the splits Parquet with --splits")
+    import polars as pl
+
+    if not splits.is_file():
+        raise InputError(str(splits), "splits file not found",
+                         fix="check the --splits path (`llmcoder split` writes it)")
+    try:
+        table = pl.read_parquet(splits)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(str(splits), f"not a readable Parquet file ({e})",
+                         fix="give the splits Parquet written by `llmcoder split`") from e
+    if not {"doc_id", "split"} <= set(table.columns):
+        raise InputError(str(splits),
+                         f"a splits table needs doc_id and split columns (have: {', '.join(table.columns)})",
+                         fix="give the splits Parquet written by `llmcoder split`")
+    doc_ids = table.filter(pl.col("split") == split)["doc_id"].cast(pl.Utf8).to_list()
+    if not doc_ids:
+        have = ", ".join(sorted(str(x) for x in table["split"].drop_nulls().unique().to_list()))
+        raise InputError(str(splits), f"no document in split '{split}'", fix=f"splits there: {have}")
+    return doc_ids
 
 
 def register(app: typer.Typer) -> None:

@@ -37,6 +37,8 @@ def evaluate(
     from llmcoder.metrics import evaluate_files
 
     try:
+        if codebook is not None and not codebook.is_file():
+            raise InputError(str(codebook), "codebook not found", fix="check the --codebook path")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = evaluate_files(
@@ -75,17 +77,23 @@ def reliability(
     import warnings
 
     from llmcoder.io import write_csv
-    from llmcoder.metrics import _read_table
+    from llmcoder.metrics import _read_table, check_output_file, check_settings
     from llmcoder.reliability import reliability as rel
     from llmcoder.reliability import reliability_multilabel
 
-    if level not in ("nominal", "ordinal", "interval"):
-        print(f"error: --level must be nominal, ordinal or interval, not '{level}'", file=sys.stderr)
-        raise typer.Exit(code=2)
-    if duplicates not in ("error", "first"):
-        print(f"error: --duplicates must be error or first, not '{duplicates}'", file=sys.stderr)
-        raise typer.Exit(code=2)
+    target = Path(out) / "reliability.csv"
     try:
+        if level not in ("nominal", "ordinal", "interval"):
+            raise InputError("--level", f"'{level}' is not a measurement level",
+                             fix="give --level nominal, ordinal or interval")
+        if duplicates not in ("error", "first"):
+            raise InputError("--duplicates", f"'{duplicates}' is not a policy for repeated ratings",
+                             fix="give --duplicates error (stop and list them) or first (keep the first)")
+        if multilabel and level != "nominal":
+            raise InputError("--level", f"--multilabel ratings are label sets, which have no {level} order",
+                             fix="leave out --level (nominal) with --multilabel")
+        check_settings(n_boot=n_boot, seed=seed)
+        check_output_file(target, option="--out")
         df = _read_table(ratings)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -104,7 +112,7 @@ def reliability(
         if err.path == "ratings":
             err = InputError(str(ratings), err.what, err.problems, err.fix)
         _fail(err)
-    path = write_csv(table, Path(out) / "reliability.csv")
+    path = write_csv(table, target)
     n_units, n_coders = table["n_units"][0], table["n_coders"][0]
     print(f"{path}: {n_units} units, {n_coders} coders")
     for row in table.iter_rows(named=True):

@@ -726,17 +726,101 @@ def _json_number(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *, system: str | None = None) -> Path:
-    """Write metrics.json, metrics.csv, per_class.csv, confusion.csv and provenance.json.
+#: The files :func:`write_evaluation` writes; the folder holding them is replaced as a whole.
+EVALUATION_FILES = ("metrics.json", "metrics.csv", "per_class.csv", "confusion.csv", "provenance.json")
+#: Names other tools put in an output folder, which a replacement may drop (Snakemake's stamp).
+_TOOL_FILES = (".snakemake_timestamp",)
 
-    ``metrics.json`` is flat: each metric name maps to its value (null when undefined), next to
-    ``system, task, n, ci`` (metric -> [low, high]) and the settings (``labels, n_boot,
-    ci_level, random_state, zero_division``) and counts (``n_ignored_pred, n_invalid_pred``).
+
+def check_output_folder(target: str | os.PathLike[str], produces: Sequence[str], *, option: str = "--out",
+                        what: str = "output", claim: bool = False) -> Path:
+    """Check, before any work, that ``target`` can become a folder holding ``produces`` (replaced whole).
+
+    The folder is replaced in one step by a staged copy (:func:`llmcoder.io.staged_dir`), so it must
+    not be a file, must hold nothing but an earlier run's outputs, and its parent must be writable.
+    Nothing is created; raises :class:`InputError` naming the path, the option and the fix. With
+    ``claim`` (just before writing), a folder of these outputs written by an llmcoder older than the
+    staged writes gets the mark :func:`~llmcoder.io.staged_dir` looks for, so that it can be replaced.
     """
-    from llmcoder.io import provenance, write_csv, write_json
+    from llmcoder.io import OUTPUT_MARK, ensure_writable
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(target).absolute()
+    shown = str(target)
+    here = Path.cwd().absolute()
+    if out == here or out in here.parents:
+        raise InputError(shown, f"{option} names the folder llmcoder runs in (or one above it), which would be "
+                                "replaced whole", fix=f"give {option} a new folder, e.g. {option} evaluation")
+    if out.exists() and not out.is_dir():
+        raise InputError(shown, f"a file stands where the {what} folder should be",
+                         fix=f"move that file away, or give {option} a folder path")
+    if out.is_dir():
+        names = {p.name for p in out.iterdir()}
+        foreign = sorted(names - set(produces) - {OUTPUT_MARK, *_TOOL_FILES})
+        if foreign:
+            raise InputError(
+                shown, f"{option} names a folder that holds files this command did not write; "
+                       "the whole folder is replaced by the new outputs",
+                [Problem(f"'{name}' is in the folder") for name in foreign],
+                fix=f"move those files out of the folder, or give {option} a new folder (or one an earlier "
+                    "run of this command wrote)")
+        if claim and names and OUTPUT_MARK not in names:
+            (out / OUTPUT_MARK).write_text("llmcoder writes this folder as a whole and replaces it on every run.\n",
+                                           encoding="utf-8")
+    ensure_writable(out.parent, folder=True)
+    return out
+
+
+def check_output_file(target: str | os.PathLike[str], *, option: str = "--out", suffix: str | None = None) -> Path:
+    """Check, before any work, that the file ``target`` can be written (atomically, beside itself).
+
+    Nothing is created; raises :class:`InputError` when a folder stands there, the suffix is wrong
+    or the nearest existing parent folder cannot be written.
+    """
+    from llmcoder.io import ensure_writable
+
+    out = Path(target).absolute()
+    if out.is_dir():
+        raise InputError(str(target), "a folder stands where the output file should be",
+                         fix=f"give {option} a file path" + (f" ending in {suffix}" if suffix else ""))
+    if suffix is not None and out.suffix.lower() != suffix:
+        raise InputError(str(target), f"{option} must be a {suffix} file (it is written as {suffix.lstrip('.')})",
+                         fix=f"give {option} a path ending in {suffix}")
+    ensure_writable(out)
+    return out
+
+
+def check_settings(*, n_boot: int | None = None, ci: float | None = None, seed: int | None = None,
+                   names: dict[str, str] | None = None) -> None:
+    """Check the bootstrap settings a person typed; raise :class:`InputError` naming the option.
+
+    ``names`` maps ``n_boot``, ``ci`` and ``seed`` to how the user spells them (``--n-boot`` on the
+    command line, ``evaluate.n_boot`` in config.yaml).
+    """
+    spell = {"n_boot": "--n-boot", "ci": "--ci", "seed": "--seed", **(names or {})}
+    if ci is not None and not (isinstance(ci, (int, float)) and 0 < ci < 1):
+        hint = f"did you mean {ci / 100:g}?" if isinstance(ci, (int, float)) and 1 < ci < 100 else \
+            "give a level such as 0.95"
+        raise InputError(spell["ci"], f"{ci:g} is out of range: {spell['ci']} is a confidence level between 0 and 1 "
+                                      f"({hint})", fix=f"{spell['ci']} 0.95 gives 95% intervals")
+    if n_boot is not None and (not isinstance(n_boot, int) or n_boot < 0):
+        raise InputError(spell["n_boot"], f"{n_boot} is not a number of bootstrap resamples",
+                         fix=f"give {spell['n_boot']} 0 (no intervals) or a positive count such as 1000")
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
+        raise InputError(spell["seed"], f"{seed} is not a valid seed", fix=f"give {spell['seed']} a whole number >= 0")
+
+
+def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *, system: str | None = None) -> Path:
+    """Write metrics.json, metrics.csv, per_class.csv, confusion.csv and provenance.json, all or nothing.
+
+    The files are written into a staged folder that replaces ``out_dir`` in one step, so a failure
+    leaves the previous evaluation whole. ``metrics.json`` is flat: each metric name maps to its
+    value (null when undefined), next to ``system, task, n, ci`` (metric -> [low, high]) and the
+    settings (``labels, n_boot, ci_level, random_state, zero_division``) and counts
+    (``n_ignored_pred, n_invalid_pred``).
+    """
+    from llmcoder.io import provenance, staged_dir, write_csv, write_json
+
+    out = check_output_folder(out_dir, EVALUATION_FILES, option="out_dir", what="evaluation", claim=True)
     system = system or "system"
     doc: dict[str, Any] = {k: _json_number(v) for k, v in result["metrics"].items()}
     doc.update(
@@ -759,13 +843,14 @@ def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *,
             if k in result
         },
     )
-    write_json(doc, out / "metrics.json")
-    write_csv(metrics_table(result, system=system), out / "metrics.csv")
     sys_col = pl.lit(system).alias("system")
-    write_csv(result["per_class"].select(sys_col, pl.all()), out / "per_class.csv")
-    write_csv(result["confusion"].select(sys_col, pl.all()), out / "confusion.csv")
-    write_json(provenance(artifact="evaluation", system=system), out / "provenance.json")
-    return out
+    with staged_dir(out) as stage:
+        write_json(doc, stage / "metrics.json")
+        write_csv(metrics_table(result, system=system), stage / "metrics.csv")
+        write_csv(result["per_class"].select(sys_col, pl.all()), stage / "per_class.csv")
+        write_csv(result["confusion"].select(sys_col, pl.all()), stage / "confusion.csv")
+        write_json(provenance(artifact="evaluation", system=system), stage / "provenance.json")
+    return Path(out_dir)
 
 
 def evaluate_files(
@@ -780,8 +865,12 @@ def evaluate_files(
     """Read gold and predictions (CSV or Parquet), evaluate, write the files, return the result.
 
     ``codebook`` (a :class:`~llmcoder.codebook.Codebook` or a path to one) fixes the label set and
-    the task; other keyword arguments go to :func:`evaluate`.
+    the task; other keyword arguments go to :func:`evaluate`. The settings and the output folder are
+    checked before any file is read, and nothing is written unless every input is valid.
     """
+    check_settings(n_boot=kwargs.get("n_boot"), ci=kwargs.get("ci"), seed=kwargs.get("random_state"),
+                   names={"seed": "--seed"})
+    check_output_folder(out_dir, EVALUATION_FILES, what="evaluation")
     if codebook is not None and not hasattr(codebook, "ids"):
         from llmcoder.codebook import load_codebook
 

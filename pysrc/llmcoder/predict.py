@@ -7,30 +7,38 @@ little, and writes the probability of every label in the coders' long format::
     doc_id, label, prob, chosen
 
 Each finished chunk is written as its own part and recorded in a journal; a rerun after a crash
-skips the chunks already done. The final file is assembled part by part and renamed into place.
+skips the chunks already done. The final file, its provenance and the routed CSV are made as pending
+files, then committed together: a record listing them is written in one atomic step, and the renames
+follow (a run killed between the two is finished by the next one), so a crash or a kill at any point
+leaves the previous outputs whole.
 
 :func:`route_uncertain` picks the least confident documents for human verification.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
-from llmcoder.errors import InputError
-from llmcoder.io import atomic_path, file_sha256, provenance, write_json
+from llmcoder.errors import InputError, Problem
+from llmcoder.io import atomic_path, file_sha256, provenance, write_csv, write_json
 
 PRED_COLUMNS = ("doc_id", "label", "prob", "chosen")
 _SLICE = 1024  # texts handed to the model at once (then split into batches); the progress step
+_COMMIT_RECORD = "commit.json"  # in the parts folder: written once every output is ready
+_PENDING = ".llmcoder-pending.csv"  # suffix of a routed CSV waiting for its commit
 
 
 def _schema() -> Any:
@@ -81,6 +89,79 @@ def _long_table(doc_ids: list[str], labels: list[str], probs: np.ndarray, chosen
     }, schema=_schema())
 
 
+@dataclass(frozen=True)
+class Routing:
+    """Which documents :func:`predict` routes to human review (see :func:`route_uncertain`), and where.
+
+    ``share`` routes that share of the least confident documents; ``threshold`` instead routes every
+    document whose confidence (``by``) is below it. The routed CSV ``out`` is committed together with
+    the predictions.
+    """
+
+    out: Path
+    share: float | None = 0.15
+    threshold: float | None = None
+    by: str = "max_prob"
+
+
+def check_routing(share: float | None, threshold: float | None, by: str, *,
+                  names: dict[str, str] | None = None) -> None:
+    """Check routing settings as a person typed them; raise :class:`InputError` naming the option."""
+    spell = {"share": "--route-share", "threshold": "--route-threshold", "by": "--route-by", **(names or {})}
+    if by not in ("max_prob", "margin", "closest"):
+        raise InputError(spell["by"], f"'{by}' is not a confidence measure",
+                         fix=f"give {spell['by']} max_prob, margin or closest (multi-label)")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise InputError(spell["threshold"], f"{threshold:g} is not a probability between 0 and 1",
+                         fix=f"give {spell['threshold']} a confidence such as 0.6")
+    if threshold is None and (share is None or not 0 <= share <= 1):
+        hint = f" (did you mean {share / 100:g}?)" if share is not None and 1 < share <= 100 else ""
+        raise InputError(spell["share"], f"{share} is not a share between 0 and 1{hint}",
+                         fix=f"give {spell['share']} a share such as 0.15 (15% of the documents), "
+                             f"or {spell['threshold']} instead")
+
+
+def _clear_stale_pending(target: Path) -> None:
+    """Remove pending copies of ``target`` that a killed run made but never committed."""
+    for stale in target.parent.glob(glob.escape(f".{target.name}.") + "*" + _PENDING):
+        stale.unlink(missing_ok=True)
+
+
+def _finish_commit(parts: Path, journal: Path) -> bool:
+    """Finish a commit that a kill interrupted (its record is in ``parts``); True if there was one.
+
+    The record lists (pending file, target) pairs. Once it is written, the new outputs are decided:
+    the renames are repeated here until done, so the outputs are never left half old, half new.
+    """
+    record = parts / _COMMIT_RECORD
+    if not record.is_file():
+        return False
+    for src, dst in json.loads(record.read_text(encoding="utf-8"))["moves"]:
+        if Path(src).exists():
+            os.replace(src, dst)
+    journal.unlink(missing_ok=True)
+    shutil.rmtree(parts, ignore_errors=True)
+    return True
+
+
+def _commit(moves: list[tuple[Path, Path]], parts: Path, journal: Path) -> None:
+    """Replace every target by its pending file: the record written atomically is the commit point."""
+    write_json({"moves": [[str(src), str(dst)] for src, dst in moves]}, parts / _COMMIT_RECORD)
+    _finish_commit(parts, journal)
+
+
+def _wanted_ids(pf: Any, corpus: Path, doc_ids: Collection[str]) -> set[str]:
+    """The requested documents, all of which must be in the corpus."""
+    wanted = {str(d) for d in doc_ids}
+    have = {str(x) for x in pf.read(columns=["doc_id"]).column(0).to_pylist()}
+    absent = sorted(wanted - have)
+    if absent:
+        raise InputError(str(corpus), f"{len(absent)} requested document(s) are not in the corpus",
+                         [Problem(f"doc_id '{d}'") for d in absent],
+                         fix="give the splits written from this corpus (or the corpus the splits were made from)")
+    return wanted
+
+
 def predict(
     artifact_dir: str | os.PathLike[str],
     corpus_path: str | os.PathLike[str],
@@ -92,6 +173,8 @@ def predict(
     precision: str = "fp32",
     predictor: Any = None,
     progress: bool = True,
+    route: Routing | None = None,
+    artifact_name: str | None = None,
 ) -> Path:
     """Write the probability of every label for every document of a corpus.
 
@@ -108,23 +191,43 @@ def predict(
     precision : ``fp32`` (exact) or ``bf16`` (autocast: faster on GPUs and CPUs with native bf16).
     predictor : an already loaded predictor (default: ``load_predictor(artifact_dir)``).
     progress : show a progress bar on stderr.
+    route : also write the documents routed to human review (:class:`Routing`) as a CSV.
+    artifact_name : the model path recorded in the provenance (default ``artifact_dir``; a job
+        that reads its model from a staged folder records where the model will be).
 
     Returns
     -------
-    ``out_path``; beside it ``<out_path stem>.json`` holds the provenance. A rerun after an
-    interruption skips the chunks recorded in ``<out_path>.journal``.
+    ``out_path``; beside it ``<out_path stem>.json`` holds the provenance. Every input and output
+    path is checked before the model loads. A rerun after an interruption skips the chunks recorded
+    in ``<out_path>.journal``. The predictions, their provenance and the routed CSV are committed
+    together: until the commit, the previous ones stay as they were.
     """
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
     from llmcoder.finetune import load_predictor
-    from llmcoder.finetune.common import choose
+    from llmcoder.finetune.common import choose, read_meta
+    from llmcoder.metrics import check_output_file
 
     art, corpus, out = Path(artifact_dir), Path(corpus_path), Path(out_path)
     if not corpus.is_file():
         raise InputError(str(corpus), "corpus Parquet not found", fix="run `llmcoder prepare` first")
-    if batch_size < 1 or chunk_rows < 1:
-        raise InputError("predict", f"batch_size {batch_size} and chunk_rows {chunk_rows} must be >= 1")
+    for name, value in (("--batch-size", batch_size), ("--chunk-rows", chunk_rows)):
+        if value < 1:
+            raise InputError(name, f"{value} is not a positive number", fix=f"give {name} 1 or more")
+    if precision not in ("fp32", "bf16"):
+        raise InputError("--precision", f"'{precision}' is not a precision", fix="give --precision fp32 or bf16")
+    check_output_file(out, option="--out", suffix=".parquet")
+    prov_path = out.with_suffix(".json")
+    targets = [out.absolute(), prov_path.absolute()]
+    if route is not None:
+        check_routing(route.share, route.threshold, route.by)
+        check_output_file(route.out, option="--route-out", suffix=".csv")
+        targets.append(Path(route.out).absolute())
+    if corpus.absolute() in targets or art.absolute() in targets or len(set(targets)) < len(targets):
+        raise InputError(str(out), "an output path is also an input or another output",
+                         fix="give --out (and --route-out) new file names")
+    read_meta(art)  # a folder that is not a fine-tuned model fails here, before anything is written
     try:
         pf = pq.ParquetFile(corpus)
     except Exception as e:
@@ -132,13 +235,15 @@ def predict(
     missing = [c for c in ("doc_id", "text") if c not in pf.schema_arrow.names]
     if missing:
         raise InputError(str(corpus), f"column(s) {missing} missing", fix="give a canonical corpus")
-    model = predictor if predictor is not None else load_predictor(art, precision=precision)
-    labels = list(model.labels)
-    wanted = None if doc_ids is None else set(doc_ids)
+    wanted = None if doc_ids is None else _wanted_ids(pf, corpus, doc_ids)
 
-    fp = _fingerprint(art, corpus, chunk_rows, wanted)
     parts = out.with_name(out.name + ".parts")
     journal = out.with_name(out.name + ".journal")
+    _finish_commit(parts, journal)  # a run killed while it committed: its outputs are made whole first
+    model = predictor if predictor is not None else load_predictor(art, precision=precision)
+    labels = list(model.labels)
+
+    fp = _fingerprint(art, corpus, chunk_rows, wanted)
     done = _read_journal(journal, fp)
     if not done:
         shutil.rmtree(parts, ignore_errors=True)
@@ -180,20 +285,36 @@ def predict(
         del table, probs, texts, ids
     bar.close()
 
-    with atomic_path(out, ".parquet") as tmp:
+    # Every output is made as a pending file first; then one record commits them all.
+    pending_out, pending_prov = parts / "predictions.parquet", parts / "provenance.json"
+    with atomic_path(pending_out, ".parquet") as tmp:
         writer = pq.ParquetWriter(tmp, _schema(), compression="zstd")
         try:
             for chunk in range(n_chunks):
                 writer.write_table(pq.read_table(parts / f"chunk-{chunk:06d}.parquet"))
         finally:
             writer.close()
-    shutil.rmtree(parts, ignore_errors=True)
-    journal.unlink(missing_ok=True)
-    write_json(provenance(stage="predict", artifact=str(art), artifact_meta_sha256=file_sha256(art / "finetune.json"),
-                          corpus=str(corpus), n_docs=n_docs, labels=labels, task=model.task,
+    moves = [(pending_out, out), (pending_prov, prov_path)]
+    routed_info: dict[str, Any] = {}
+    if route is not None:
+        routed = route_uncertain(pending_out, share=route.share, threshold=route.threshold,
+                                 by=route.by)  # type: ignore[arg-type]
+        route_out = Path(route.out)
+        route_out.parent.mkdir(parents=True, exist_ok=True)
+        _clear_stale_pending(route_out)
+        fd, name = tempfile.mkstemp(prefix=f".{route_out.name}.", suffix=_PENDING, dir=route_out.parent)
+        os.close(fd)
+        write_csv(routed, name)
+        moves.append((Path(name), route_out))
+        routed_info = {"routed": str(route_out), "routed_docs": routed.height, "route_share": route.share,
+                       "route_threshold": route.threshold, "route_by": route.by}
+    write_json(provenance(stage="predict", artifact=artifact_name or str(art),
+                          artifact_meta_sha256=file_sha256(art / "finetune.json"), corpus=str(corpus),
+                          n_docs=n_docs, labels=labels, task=model.task,
                           thresholds=model.thresholds, precision=precision, batch_size=batch_size,
                           chunk_rows=chunk_rows, subset=wanted is not None,
-                          seconds=round(time.perf_counter() - t_start, 2)), out.with_suffix(".json"))
+                          seconds=round(time.perf_counter() - t_start, 2), **routed_info), pending_prov)
+    _commit(moves, parts, journal)
     return out
 
 
@@ -240,10 +361,7 @@ def route_uncertain(
     >>> route_uncertain(p, share=0.5)["doc_id"].to_list()
     ['b']
     """
-    if threshold is None and (share is None or not 0 <= share <= 1):
-        raise InputError("route_uncertain", f"share is {share}; give a share in [0, 1] or a threshold")
-    if by not in ("max_prob", "margin", "closest"):
-        raise InputError("route_uncertain", f"by is '{by}'; use max_prob, margin or closest")
+    check_routing(share, threshold, by, names={"share": "share", "threshold": "threshold", "by": "by"})
     lf = (pl.scan_parquet(predictions) if isinstance(predictions, (str, os.PathLike))
           else predictions.lazy())
     docs = _doc_confidence(lf, by).sort(["confidence", "doc_id"]).collect()

@@ -2,8 +2,8 @@
 
 Python never formats a table here: :func:`build_report` reads the study's results directory with
 the R package's ``read_results()`` (through :mod:`llmcoder.rbridge`) and calls its exported verbs.
-Every file goes to a temporary path first and is renamed into place, so a failed run leaves the
-previous report intact.
+R writes every file into a staged folder that replaces the report folder in one step, so a failed or
+killed run leaves the previous report whole, and a part with no data left from an earlier run is gone.
 
 Files written to ``<results>/<study>/report/``, each only when its input exists (the workflow
 registers ``figures/*.png``, ``tables/*.html`` and ``methods.md`` for ``snakemake --report``):
@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from llmcoder.io import atomic_path, provenance, write_json, write_text
+from llmcoder.io import provenance, write_json, write_text
 
 __all__ = ["FORMATS", "build_report"]
 
@@ -39,6 +37,8 @@ FORMATS: dict[str, str] = {"latex": "tex", "html": "html", "markdown": "md"}
 #: Parts of ``llmcoder_results`` and the R verb that tabulates each.
 _TABLES = (("metrics", "metrics_table"), ("per_class", "per_class_table"),
            ("reliability", "reliability_table"))
+#: What the report folder holds; it is replaced as a whole.
+REPORT_FILES = ("tables", "figures", "methods.md", "methods.tex", "provenance.json")
 
 
 def _slug(name: str) -> str:
@@ -117,69 +117,76 @@ def build_report(
     >>> sorted(p.relative_to("results/demo/report").as_posix() for p in paths)[:2]  # doctest: +SKIP
     ['figures/confusion_gemma3-270m.pdf', 'figures/confusion_gemma3-270m.png']
     """
-    from llmcoder.rbridge import from_r, r_call, r_session
+    from llmcoder.errors import InputError
+    from llmcoder.io import staged_dir
+    from llmcoder.metrics import check_output_folder
 
     formats = _check_formats(formats)
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir}: results directory not found; run the workflow first")
-    out = Path(out_dir) if out_dir is not None else results_dir / "report"
-    tables, figures = out / "tables", out / "figures"
-    for folder in (tables, figures):  # both always exist: the workflow declares them as outputs
-        folder.mkdir(parents=True, exist_ok=True)
+    if digits < 0 or dpi < 1 or min(figure_size) <= 0:
+        raise InputError("report settings", f"digits {digits}, dpi {dpi} and figure size {figure_size} must be "
+                         "positive", fix="give digits >= 0, dpi >= 1 and a positive width and height")
+    out = check_output_folder(out_dir if out_dir is not None else results_dir / "report", REPORT_FILES,
+                              option="out_dir", what="report")
+    from llmcoder.rbridge import from_r, r_call, r_session
+
     ri = r_session()
+    results = r_call("llmcoder::read_results", str(results_dir))  # before the staged folder exists beside it
+    written: list[str] = []
+    check_output_folder(out, REPORT_FILES, option="out_dir", what="report", claim=True)
+    with staged_dir(out) as stage:
+        tables, figures = stage / "tables", stage / "figures"
+        for folder in (tables, figures):  # both always exist: the workflow declares them as outputs
+            folder.mkdir()
 
-    results = r_call("llmcoder::read_results", str(results_dir))
-    written: list[Path] = []
+        def table(verb: str, name: str, fmt: str) -> None:
+            tbl = r_call(f"llmcoder::{verb}", results, format=fmt, digits=digits)
+            r_call("llmcoder::write_table", tbl, str(tables / name))
+            written.append(f"tables/{name}")
 
-    def table(verb: str, target: Path, fmt: str) -> None:
-        tbl = r_call(f"llmcoder::{verb}", results, format=fmt, digits=digits)
-        with atomic_path(target, target.suffix) as tmp:
-            r_call("llmcoder::write_table", tbl, str(tmp))
-        written.append(target)
+        for part, verb in _TABLES:
+            if _part(results, part) is not None:
+                for fmt in formats:
+                    table(verb, f"{part}.{FORMATS[fmt]}", fmt)
 
-    for part, verb in _TABLES:
-        if _part(results, part) is not None:
-            for fmt in formats:
-                table(verb, tables / f"{part}.{FORMATS[fmt]}", fmt)
-
-    def figure(plot, stem: str) -> None:
-        # save_figure writes <base>.pdf and <base>.png; both go to a private temp folder first.
-        tmpdir = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=figures))
-        try:
-            r_call("llmcoder::save_figure", plot, str(tmpdir / stem), width=figure_size[0],
+        def figure(plot, stem: str) -> None:
+            # save_figure writes <base>.pdf and <base>.png
+            r_call("llmcoder::save_figure", plot, str(figures / stem), width=figure_size[0],
                    height=figure_size[1], dpi=dpi)
-            for ext in ("pdf", "png"):
-                os.replace(tmpdir / f"{stem}.{ext}", figures / f"{stem}.{ext}")
-                written.append(figures / f"{stem}.{ext}")
-        finally:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            written.extend(f"figures/{stem}.{ext}" for ext in ("pdf", "png"))
 
-    task = _part(results, "task")
-    confusion = _part(results, "confusion")
-    if confusion is not None and task is not None and str(task[0]) == "single":
-        systems = from_r(confusion)["system"].unique(maintain_order=True).to_list()
-        for system in systems:
-            figure(r_call("llmcoder::confusion_plot", results, system), f"confusion_{_slug(system)}")
-    if _part(results, "learning_curve") is not None:
-        figure(r_call("llmcoder::learning_curve_plot", results), "learning_curve")
+        task = _part(results, "task")
+        confusion = _part(results, "confusion")
+        if confusion is not None and task is not None and str(task[0]) == "single":
+            systems = from_r(confusion)["system"].unique(maintain_order=True).to_list()
+            for system in systems:
+                figure(r_call("llmcoder::confusion_plot", results, system), f"confusion_{_slug(system)}")
+        if _part(results, "learning_curve") is not None:
+            figure(r_call("llmcoder::learning_curve_plot", results), "learning_curve")
 
-    for fmt, name in (("markdown", "methods.md"), ("latex", "methods.tex")):
-        if fmt in formats or fmt == "markdown":  # methods.md always: it is the text a reader sees first
-            text = str(r_call("base::format", r_call("llmcoder::methods_section", results, format=fmt))[0])
-            written.append(write_text(text + "\n", out / name))
+        for fmt, name in (("markdown", "methods.md"), ("latex", "methods.tex")):
+            if fmt in formats or fmt == "markdown":  # methods.md always: it is the text a reader sees first
+                text = str(r_call("base::format", r_call("llmcoder::methods_section", results, format=fmt))[0])
+                write_text(text + "\n", stage / name)
+                written.append(name)
 
-    r_version = str(ri.baseenv["R.version.string"][0])
-    pkg_version = str(r_call("base::as.character", r_call("utils::packageVersion", "llmcoder"))[0])
-    written.append(write_json(
-        provenance(
-            step="report",
-            results_dir=str(results_dir),
-            formats=list(formats),
-            files=[p.relative_to(out).as_posix() for p in written],
-            r_version=r_version,
-            llmcoder_r_version=pkg_version,
-        ),
-        out / "provenance.json",
-    ))
-    return written
+        missing = [name for name in written if not (stage / name).is_file()]
+        if missing:  # an R verb that returned without writing: fail rather than publish a partial report
+            raise RuntimeError(f"the R package did not write {', '.join(missing)}")
+        r_version = str(ri.baseenv["R.version.string"][0])
+        pkg_version = str(r_call("base::as.character", r_call("utils::packageVersion", "llmcoder"))[0])
+        write_json(
+            provenance(
+                step="report",
+                results_dir=str(results_dir),
+                formats=list(formats),
+                files=list(written),
+                r_version=r_version,
+                llmcoder_r_version=pkg_version,
+            ),
+            stage / "provenance.json",
+        )
+    shown = Path(out_dir) if out_dir is not None else results_dir / "report"
+    return [shown / name for name in (*written, "provenance.json")]

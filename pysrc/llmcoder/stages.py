@@ -105,14 +105,41 @@ def import_verification(decisions: PathLike, corpus: PathLike, codebook: PathLik
 def gold_table(corpus: PathLike, splits: PathLike, *, split: str = "test") -> pl.DataFrame:
     """Gold labels of one split in long format ``doc_id, label`` (one row per label if multi-label)."""
     from llmcoder.corpus import read_corpus
+    from llmcoder.errors import InputError
 
-    c = read_corpus(corpus).join(pl.read_parquet(splits).select("doc_id", "split"), on="doc_id")
-    c = c.filter(pl.col("split") == split)
+    c = read_corpus(corpus)
+    if "labels" not in c.columns and "label" not in c.columns:
+        raise InputError(str(corpus), "the corpus has no gold labels to evaluate against",
+                         fix="name the gold column in config.yaml (corpus.label or corpus.labels of the study), "
+                             "or evaluate a study that has gold labels")
+    s = _read_splits(splits)
+    c = c.join(s.select("doc_id", "split"), on="doc_id").filter(pl.col("split") == split)
+    if c.height == 0:
+        have = ", ".join(sorted(s["split"].drop_nulls().unique().to_list())) or "none"
+        raise InputError(str(splits), f"no document of the corpus is in the '{split}' split (splits: {have})",
+                         fix="write the splits again from this corpus (`llmcoder split`, or rerun the split rule)")
     if "labels" in c.columns:
         return c.select("doc_id", pl.col("labels").alias("label")).explode("label")
-    if "label" not in c.columns:
-        raise ValueError(f"{corpus}: the corpus has no gold labels to evaluate against")
     return c.filter(pl.col("label").is_not_null()).select("doc_id", "label")
+
+
+def _read_splits(splits: PathLike) -> pl.DataFrame:
+    """The splits table, with a message naming the file when it is missing or lacks its columns."""
+    from llmcoder.errors import InputError
+
+    p = Path(splits)
+    if not p.is_file():
+        raise InputError(str(p), "splits file not found", fix="write it with `llmcoder split` (or the split rule)")
+    try:
+        s = pl.read_parquet(p)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(str(p), f"not a readable Parquet file ({e})",
+                         fix="write it again with `llmcoder split`") from e
+    missing = [col for col in ("doc_id", "split") if col not in s.columns]
+    if missing:
+        raise InputError(str(p), f"column(s) {', '.join(missing)} missing (have: {', '.join(s.columns)})",
+                         fix="give the splits table written by `llmcoder split`")
+    return s.with_columns(pl.col("doc_id").cast(pl.Utf8))
 
 
 def chosen_labels(scored: pl.DataFrame) -> pl.DataFrame:
@@ -132,21 +159,28 @@ def coder_predictions(codings: pl.DataFrame, *, rotation: int = 0) -> pl.DataFra
 
 def evaluate_system(pred: pl.DataFrame, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike,
                     *, system: str, n_boot: int, seed: int, split: str = "test",
-                    coded: Sequence[str] | None = None) -> dict[str, Any]:
+                    coded: Sequence[str] | None = None, source: PathLike | None = None) -> dict[str, Any]:
     """Score one system's labels on a split against gold; write metrics, per-class and confusion files.
 
     ``coded`` restricts the gold standard to the documents the system coded (an LLM coder run with
-    ``coding.limit``); otherwise every gold document must have a prediction.
+    ``coding.limit``); otherwise every gold document must have a prediction. ``source`` is the
+    predictions file, named in messages. The folder is written all or nothing.
     """
     from llmcoder.codebook import load_codebook
-    from llmcoder.metrics import evaluate, write_evaluation
+    from llmcoder.errors import InputError
+    from llmcoder.metrics import EVALUATION_FILES, check_output_folder, evaluate, write_evaluation
 
+    check_output_folder(out_dir, EVALUATION_FILES, option="out_dir", what="evaluation")
     cb = load_codebook(codebook)
     gold = gold_table(corpus, splits, split=split)
     if coded is not None:
         gold = gold.filter(pl.col("doc_id").is_in(pl.Series(list(coded)).implode()))
     pred = pred.filter(pl.col("doc_id").is_in(gold["doc_id"].unique().implode()))
-    result = evaluate(gold, pred, labels=cb.ids, task=cb.task, n_boot=n_boot, random_state=seed)
+    try:
+        result = evaluate(gold, pred, labels=cb.ids, task=cb.task, n_boot=n_boot, random_state=seed)
+    except InputError as e:  # name the study's files rather than "gold" and "pred"
+        where = {"gold": f"{corpus} (gold labels of the {split} split)", "pred": str(source or system)}
+        raise InputError(where.get(e.path, e.path), e.what, e.problems, e.fix) from None
     write_evaluation(result, out_dir, system=system)
     return result
 
@@ -154,16 +188,30 @@ def evaluate_system(pred: pl.DataFrame, corpus: PathLike, splits: PathLike, code
 def evaluate_coder(codings: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike,
                    *, system: str, n_boot: int, seed: int) -> dict[str, Any]:
     """Evaluate an LLM coder (rotation 0, the codebook's own label order) on the test split."""
-    df = pl.read_parquet(codings)
+    df = _read_scored(codings, ("doc_id", "label", "chosen", "rotation"))
     return evaluate_system(coder_predictions(df), corpus, splits, codebook, out_dir, system=system, n_boot=n_boot,
-                           seed=seed, coded=df["doc_id"].unique().to_list())
+                           seed=seed, coded=df["doc_id"].unique().to_list(), source=codings)
 
 
 def evaluate_finetuned(predictions: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike,
                        out_dir: PathLike, *, system: str, n_boot: int, seed: int) -> dict[str, Any]:
     """Evaluate a fine-tuned model's test-split predictions (long ``doc_id, label, prob, chosen``)."""
-    pred = chosen_labels(pl.read_parquet(predictions))
-    return evaluate_system(pred, corpus, splits, codebook, out_dir, system=system, n_boot=n_boot, seed=seed)
+    pred = chosen_labels(_read_scored(predictions, ("doc_id", "label", "chosen")))
+    return evaluate_system(pred, corpus, splits, codebook, out_dir, system=system, n_boot=n_boot, seed=seed,
+                           source=predictions)
+
+
+def _read_scored(path: PathLike, columns: Sequence[str]) -> pl.DataFrame:
+    """A coder's or model's long output, checked for the columns the evaluation needs."""
+    from llmcoder.errors import InputError
+
+    df = _read_parquet(path, "predictions")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(str(path), f"column(s) {', '.join(missing)} missing (have: {', '.join(df.columns)})",
+                         fix="give an LLM coder's output (doc_id, coder_id, rotation, label, prob, chosen) or a "
+                             "fine-tuned model's predictions (doc_id, label, prob, chosen)")
+    return df
 
 
 def write_learning_curve(records: Sequence[PathLike], out_csv: PathLike) -> pl.DataFrame:
@@ -189,7 +237,8 @@ def coders_vs_gold_reliability(codings: Mapping[str, PathLike], corpus: PathLike
     tables = []
     preds = []
     for name, path in codings.items():
-        p = coder_predictions(pl.read_parquet(path)).filter(pl.col("doc_id").is_in(gold["doc_id"].implode()))
+        p = coder_predictions(_read_scored(path, ("doc_id", "label", "chosen", "rotation")))
+        p = p.filter(pl.col("doc_id").is_in(gold["doc_id"].implode()))
         p = p.with_columns(pl.lit(name).alias("coder"))
         preds.append(p)
         pair = pl.concat([gold.select("doc_id", "coder", "label"), p.select("doc_id", "coder", "label")])
@@ -202,28 +251,37 @@ def coders_vs_gold_reliability(codings: Mapping[str, PathLike], corpus: PathLike
     return table
 
 
+#: The files of the bias step; its folder is replaced as a whole, so a table a run has no data for
+#: (e.g. positional.csv after the rotations went from 2 to 1) does not survive from an earlier run.
+BIAS_FILES = ("positional.csv", "recall_asymmetry.csv", "strata.csv", "provenance.json")
+
+
 def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathLike], corpus: PathLike,
                 splits: PathLike, codebook: PathLike, out_dir: PathLike, *, strata: Sequence[str],
                 n_boot: int, seed: int) -> dict[str, Path]:
-    """Positional bias (rotated codings), per-class recall asymmetry and per-stratum metrics, as CSV."""
+    """Positional bias (rotated codings), per-class recall asymmetry and per-stratum metrics, as CSV.
+
+    Every table is computed first; the folder is then written all or nothing (a staged copy replaces it).
+    """
     from llmcoder import bias
     from llmcoder.codebook import load_codebook
     from llmcoder.corpus import read_corpus
-    from llmcoder.metrics import evaluate
+    from llmcoder.io import staged_dir
+    from llmcoder.metrics import check_output_folder, evaluate
 
+    out = check_output_folder(out_dir, BIAS_FILES, option="out_dir", what="bias checks")
     cb = load_codebook(codebook)
-    out = Path(out_dir)
-    written: dict[str, Path] = {}
+    tables: dict[str, pl.DataFrame] = {}
     pos = []
     for name, path in codings.items():
-        c = pl.read_parquet(path)
+        c = _read_scored(path, ("doc_id", "label", "chosen", "rotation"))
         orders_path = Path(str(path).removesuffix(".parquet") + "_orders.parquet")
         if c["rotation"].n_unique() > 1 and orders_path.exists():
-            res = bias.positional_bias(c, pl.read_parquet(orders_path))
+            res = bias.positional_bias(c, _read_parquet(orders_path, "label orders"))
             pos.append(res.select(pl.lit(name).alias("system"), pl.all()) if isinstance(res, pl.DataFrame)
                        else pl.DataFrame([{"system": name, **res}]))
     if pos:
-        written["positional"] = write_csv(pl.concat(pos, how="diagonal_relaxed"), out / "positional.csv")
+        tables["positional"] = pl.concat(pos, how="diagonal_relaxed")
     corpus_df = read_corpus(corpus)
     gold = gold_table(corpus, splits)
     recall, strata_tables = [], []
@@ -240,21 +298,34 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
                 strata_tables.append(t.select(pl.lit(system).alias("system"), pl.lit(stratum).alias("stratum"),
                                               pl.col(stratum).cast(pl.Utf8).alias("value"), pl.exclude(stratum)))
     if recall:
-        written["recall_asymmetry"] = write_csv(pl.concat(recall, how="diagonal_relaxed"),
-                                                out / "recall_asymmetry.csv")
+        tables["recall_asymmetry"] = pl.concat(recall, how="diagonal_relaxed")
     if strata_tables:
-        written["strata"] = write_csv(pl.concat(strata_tables, how="diagonal_relaxed"), out / "strata.csv")
-    for name in ("positional", "recall_asymmetry", "strata"):  # a table this run has no data for is not
-        if name not in written:                                   # left from an earlier run (e.g. rotations 2 -> 1)
-            (out / f"{name}.csv").unlink(missing_ok=True)
-    write_json(provenance(artifact="bias_checks", systems=sorted(evaluations)), out / "provenance.json")
-    return written
+        tables["strata"] = pl.concat(strata_tables, how="diagonal_relaxed")
+    check_output_folder(out, BIAS_FILES, option="out_dir", what="bias checks", claim=True)
+    with staged_dir(out) as stage:
+        for name, table in tables.items():
+            write_csv(table, stage / f"{name}.csv")
+        write_json(provenance(artifact="bias_checks", systems=sorted(evaluations)), stage / "provenance.json")
+    return {name: Path(out_dir) / f"{name}.csv" for name in tables}
+
+
+def _read_parquet(path: PathLike, what: str) -> pl.DataFrame:
+    """A Parquet input of a step, with a message naming it when it is missing or unreadable."""
+    from llmcoder.errors import InputError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), f"{what} not found", fix="run the step that writes it first")
+    try:
+        return pl.read_parquet(p)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(str(p), f"{what}: not a readable Parquet file ({e})", fix="write it again") from e
 
 
 def _system_predictions(path: PathLike) -> tuple[pl.DataFrame, pl.Series]:
     """Chosen labels (long ``doc_id, label``) of a coder output or a fine-tuned model's predictions, and
     the ids of the documents it coded."""
-    df = pl.read_parquet(path)
+    df = _read_scored(path, ("doc_id", "label", "chosen"))
     coded = df["doc_id"].unique()
     if "rotation" in df.columns:
         return coder_predictions(df), coded

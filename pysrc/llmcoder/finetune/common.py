@@ -217,12 +217,24 @@ def write_meta(out_dir: str | os.PathLike[str], meta: Meta) -> Path:
 def read_meta(artifact_dir: str | os.PathLike[str]) -> Meta:
     import json
 
-    p = Path(artifact_dir) / META_FILE
+    folder = Path(artifact_dir)
+    p = folder / META_FILE
+    if not folder.exists():
+        raise InputError(str(artifact_dir), "model folder not found",
+                         fix="give the folder written by `llmcoder finetune` (or its model/ folder)")
     if not p.is_file():
         raise InputError(str(artifact_dir), f"not a fine-tuned model directory (no {META_FILE})",
                          fix="give the directory written by `llmcoder finetune`")
-    data = json.loads(p.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(str(p), f"not a fine-tuned model's metadata (invalid JSON: {e})",
+                         fix="train the model again with `llmcoder finetune`") from e
     known = set(Meta.__dataclass_fields__)
+    need = ("kind", "task", "labels", "config")
+    if not isinstance(data, dict) or any(k not in data for k in need):
+        raise InputError(str(p), f"not a fine-tuned model's metadata (it needs {', '.join(need)})",
+                         fix="train the model again with `llmcoder finetune`")
     return Meta(**{k: v for k, v in data.items() if k in known})
 
 

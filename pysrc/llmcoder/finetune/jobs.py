@@ -22,6 +22,8 @@ from llmcoder.io import provenance, write_json
 MODEL_SUBDIR = "model"
 TEST_PREDICTIONS = "predictions_test.parquet"
 METRICS_FILE = "metrics.json"
+#: What a job folder holds; it is replaced as a whole.
+JOB_FILES = (MODEL_SUBDIR, TEST_PREDICTIONS, "predictions_test.json", METRICS_FILE)
 
 
 def _size_column(splits: pl.DataFrame, size: float) -> str | None:
@@ -41,6 +43,17 @@ def _size_column(splits: pl.DataFrame, size: float) -> str | None:
                          "add the size to split.sizes in config.yaml")
 
 
+def _read_parquet(path: str | os.PathLike[str], what: str) -> pl.DataFrame:
+    """A Parquet input of the job, with a message naming it when it is missing or unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), f"{what} not found", fix="check the path")
+    try:
+        return pl.read_parquet(p)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(str(p), f"{what}: not a readable Parquet file ({e})", fix="write it again") from e
+
+
 def read_verified(path: str | os.PathLike[str], task: str) -> pl.DataFrame:
     """Verified labels as ``doc_id`` + ``label`` (single) or list ``labels`` (multi).
 
@@ -50,11 +63,15 @@ def read_verified(path: str | os.PathLike[str], task: str) -> pl.DataFrame:
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError(str(p), "verified labels file not found")
-    df = pl.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pl.read_csv(
-        p, infer_schema_length=0)
+        raise InputError(str(p), "verified labels file not found", fix="check the --verified path")
+    try:
+        df = pl.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pl.read_csv(
+            p, infer_schema_length=0)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(str(p), f"could not be read ({e})", fix="write it again as CSV or Parquet") from e
     if "doc_id" not in df.columns or not ({"label", "labels"} & set(df.columns)):
-        raise InputError(str(p), f"need columns doc_id and label or labels (have {', '.join(df.columns)})")
+        raise InputError(str(p), f"need columns doc_id and label or labels (have {', '.join(df.columns)})",
+                         fix="give the verified labels (verify/ingest/verified.parquet) or a doc_id, label table")
     df = df.with_columns(pl.col("doc_id").cast(pl.Utf8))
     if task == "single":
         if "label" not in df.columns:
@@ -83,13 +100,25 @@ def load_job_data(corpus_path: str | os.PathLike[str], splits_path: str | os.Pat
     a verified label are left out), else the corpus gold. Test labels are the corpus gold, falling
     back to verified labels when the corpus has none.
     """
-    splits = pl.read_parquet(splits_path).with_columns(pl.col("doc_id").cast(pl.Utf8))
+    splits = _read_parquet(splits_path, "splits table")
     if not {"doc_id", "split"} <= set(splits.columns):
         raise InputError(str(splits_path), "a splits table needs doc_id and split columns",
                          fix="write it with `llmcoder split`")
-    size_col = _size_column(splits, size)
+    splits = splits.with_columns(pl.col("doc_id").cast(pl.Utf8))
+    try:
+        size_col = _size_column(splits, size)
+    except InputError as e:
+        raise InputError(str(splits_path), e.what, e.problems, e.fix) from None
     lf = pl.scan_parquet(corpus_path)
-    cols = lf.collect_schema().names()
+    try:
+        cols = lf.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(str(corpus_path), f"not a readable Parquet file ({e})",
+                         fix="give the canonical corpus written by `llmcoder prepare`") from e
+    absent = [c for c in ("doc_id", "text") if c not in cols]
+    if absent:
+        raise InputError(str(corpus_path), f"column(s) {', '.join(absent)} missing (have: {', '.join(cols)})",
+                         fix="give the canonical corpus written by `llmcoder prepare`")
     gold_col = "labels" if "labels" in cols else ("label" if "label" in cols else None)
     task = task or ("multi" if gold_col == "labels" else "single")
     want = ["doc_id", "text"] + ([gold_col] if gold_col else [])
@@ -140,43 +169,64 @@ def train_and_predict(
 
     Writes into ``out_dir``: ``model/`` (the artifact), ``predictions_test.parquet`` (long
     ``doc_id, label, prob, chosen``) and ``metrics.json`` (the learning-curve record, returned).
+    The inputs, the settings and the output folder are checked before any model loads; the folder is
+    written all or nothing (a staged copy replaces it), so a failed job leaves the previous one whole.
     """
+    from llmcoder.finetune.common import codebook_of
+    from llmcoder.io import staged_dir
+    from llmcoder.metrics import check_output_folder
     from llmcoder.predict import predict
 
+    check_job_settings(size, seed)
+    for path, what, fix in ((corpus_path, "corpus Parquet", "run `llmcoder prepare` first"),
+                            (splits_path, "splits Parquet", "run `llmcoder split` first")):
+        if not Path(path).is_file():
+            raise InputError(str(path), f"{what} not found", fix=fix)
     cfg = load_config(config).replace(seed=int(seed))
-    out = Path(out_dir)
-    from llmcoder.finetune.common import codebook_of
-
+    out = check_output_folder(out_dir, JOB_FILES, what="fine-tuning job")
     cb = codebook_of(cfg.codebook)
     data = load_job_data(corpus_path, splits_path, verified_path, size=size,
                          task=cb.task if cb else None)
     labels = cb.ids if cb else _all_labels(data)
-    t0 = time.perf_counter()
-    art = train(cfg, data["train"], data["dev"], out / MODEL_SUBDIR, labels=labels)
-    train_s = time.perf_counter() - t0
-    meta = read_meta(art)
-    predictor = load_predictor(art)
-    test = data["test"]
-    t1 = time.perf_counter()
-    pred_path = predict(art, corpus_path, out / TEST_PREDICTIONS, batch_size=predict_batch_size,
-                        doc_ids=test["doc_id"].to_list(), predictor=predictor, progress=False)
-    predict_s = time.perf_counter() - t1
-    metrics: dict[str, Any] = {}
-    label_col = "label" if meta.task == "single" else "labels"
-    if label_col in test.columns:
-        scored = test.filter(pl.col(label_col).is_not_null())
-        probs = _wide(pl.read_parquet(pred_path), scored["doc_id"].to_list(), meta.labels)
-        metrics = evaluate(meta.task, targets(scored, meta.labels, meta.task, where="test data"),
-                           probs, meta.thresholds)
-    record = {
-        "model": cfg.name, "kind": cfg.kind, "size": float(size), "seed": int(seed),
-        "n_train": data["train"].height, "n_dev": data["dev"].height, "n_test": metrics.get("n", 0),
-        "task": meta.task, "train_seconds": round(train_s, 2), "predict_seconds": round(predict_s, 2),
-        "metrics": {k: v for k, v in metrics.items() if k != "n"}, "dev_metrics": meta.dev_metrics,
-        "verified": verified_path is not None, "provenance": provenance(),
-    }
-    write_json(record, out / METRICS_FILE)
+    check_output_folder(out, JOB_FILES, what="fine-tuning job", claim=True)
+    with staged_dir(out) as stage:
+        t0 = time.perf_counter()
+        art = train(cfg, data["train"], data["dev"], stage / MODEL_SUBDIR, labels=labels)
+        train_s = time.perf_counter() - t0
+        meta = read_meta(art)
+        predictor = load_predictor(art)
+        test = data["test"]
+        t1 = time.perf_counter()
+        pred_path = predict(art, corpus_path, stage / TEST_PREDICTIONS, batch_size=predict_batch_size,
+                            doc_ids=test["doc_id"].to_list(), predictor=predictor, progress=False,
+                            artifact_name=str(Path(out_dir) / MODEL_SUBDIR))
+        predict_s = time.perf_counter() - t1
+        metrics: dict[str, Any] = {}
+        label_col = "label" if meta.task == "single" else "labels"
+        if label_col in test.columns:
+            scored = test.filter(pl.col(label_col).is_not_null())
+            probs = _wide(pl.read_parquet(pred_path), scored["doc_id"].to_list(), meta.labels)
+            metrics = evaluate(meta.task, targets(scored, meta.labels, meta.task, where="test data"),
+                               probs, meta.thresholds)
+        record = {
+            "model": cfg.name, "kind": cfg.kind, "size": float(size), "seed": int(seed),
+            "n_train": data["train"].height, "n_dev": data["dev"].height, "n_test": metrics.get("n", 0),
+            "task": meta.task, "train_seconds": round(train_s, 2), "predict_seconds": round(predict_s, 2),
+            "metrics": {k: v for k, v in metrics.items() if k != "n"}, "dev_metrics": meta.dev_metrics,
+            "verified": verified_path is not None, "provenance": provenance(),
+        }
+        write_json(record, stage / METRICS_FILE)
     return record
+
+
+def check_job_settings(size: float, seed: int) -> None:
+    """Check a job's training-size fraction and seed as a person typed them (``--size``, ``--seed``)."""
+    if not 0 < size <= 1:
+        hint = f" (did you mean {size / 100:g}?)" if 1 < size <= 100 else ""
+        raise InputError("--size", f"{size:g} is not a training-size fraction between 0 and 1{hint}",
+                         fix="give --size a fraction of the training split such as 0.25, or 1 for all of it")
+    if seed < 0:
+        raise InputError("--seed", f"{seed} is not a valid seed", fix="give --seed a whole number >= 0")
 
 
 def _all_labels(data: dict[str, pl.DataFrame]) -> list[str]:
