@@ -22,7 +22,7 @@ def test_validate_clean_corpus(tmp_path, codebook_path):
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == (
         f"{p}: ok: 2 rows; 2 with gold label (2 distinct labels, single); "
-        "codebook 'Mini policy topics' (3 labels, single); strata: year")
+        "codebook 'Mini policy topics' (3 labels, single); strata: year; read with separator ',' (detected)")
 
 
 def test_validate_bad_corpus_exits_2_with_file_row_fix(tmp_path, codebook_path):

@@ -66,7 +66,7 @@ def test_csv_codebook_one_row_per_label(tmp_path):
     p.write_text("code,label,definition\nh,Health,Hospitals\ne,Education,Schools\n", encoding="utf-8")
     cb = codebook_from_csv(p, id_col="code", name_col="label", definition_col="definition")
     assert cb.ids == ["h", "e"] and cb.label("e").definition == "Schools"
-    with pytest.raises(InputError, match=r"columns \['id'\] not found"):
+    with pytest.raises(InputError, match=r"column\(s\) 'id' not found"):
         codebook_from_csv(p, id_col="id", name_col="label")
 
 

@@ -6,13 +6,21 @@ status 2 and a message naming file, row and fix when its input is invalid.
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llmcoder.errors import InputError
+
+if TYPE_CHECKING:
+    from llmcoder.corpus import CorpusSpec
+    from llmcoder.splits import SplitConfig
 
 app = typer.Typer(
     name="llmcoder",
@@ -43,33 +51,65 @@ def validate(
         list[str] | None,
         typer.Option("--stratum", help="Column kept as stratum (repeatable); default: all others."),
     ] = None,
+    sep: Annotated[str | None, typer.Option(
+        help="Field separator of a CSV/TSV file (',' ';' '|' or 'tab'); default: detected.")] = None,
+    encoding: Annotated[str, typer.Option(
+        help="Text encoding of a CSV/TSV/JSONL file, e.g. cp1252 for an old Excel export.")] = "utf-8",
+    sheet: Annotated[str | None, typer.Option(help="Worksheet of an XLSX file (default: the first).")] = None,
+    header_row: Annotated[int, typer.Option(
+        help="Row with the column names, as the spreadsheet numbers it (XLSX and CSV).")] = 1,
 ) -> None:
     """Check a corpus (and its gold labels against a codebook); print a one-line summary."""
     from llmcoder.codebook import load_codebook
-    from llmcoder.corpus import CorpusSpec, build_corpus, summarize
+    from llmcoder.corpus import CorpusSpec, build_corpus, parse_sep, read_table, summarize
 
     try:
+        if header_row < 1:
+            raise InputError("--header-row", f"{header_row} is not a row number",
+                             fix="rows are numbered from 1, as the spreadsheet shows them: --header-row 1")
+        base = CorpusSpec(path=str(corpus), id_col=id_col, text_col=text_col, label_col=label_col,
+                          labels_col=labels_col, labels_sep=labels_sep, strata=strata or None,
+                          sep=parse_sep(sep), encoding=encoding, sheet=sheet, header_row=header_row)
         cb = load_codebook(codebook) if codebook else None
+        spec = base.resolved()
+        table = read_table(spec)
         if cb is not None and label_col is None and labels_col is None:
-            label_col, labels_col = _guess_gold_column(corpus, cb.task)
-        spec = CorpusSpec(path=str(corpus), id_col=id_col, text_col=text_col, label_col=label_col,
-                          labels_col=labels_col, labels_sep=labels_sep, strata=strata or None)
-        df = build_corpus(spec, cb)
+            spec = _guess_gold_column(spec, table.frame.columns, cb.task)
+        df = build_corpus(spec, cb, table=table)
     except InputError as err:
         fail(err)
-    print(f"{corpus}: ok: {summarize(df, cb)}")
+    print(f"{corpus}: ok: {summarize(df, cb, spec)}")
 
 
-def _guess_gold_column(corpus: Path, task: str) -> tuple[str | None, str | None]:
+def _guess_gold_column(spec: CorpusSpec, columns: list[str], task: str) -> CorpusSpec:
     """With a codebook but no --label/--labels, use a column named 'label' or 'labels' if present."""
-    from llmcoder.corpus import CorpusSpec, read_raw
+    import dataclasses
 
-    raw, _ = read_raw(CorpusSpec(path=str(corpus)))
-    if task == "multi" and "labels" in raw.columns:
-        return None, "labels"
-    if task == "single" and "label" in raw.columns:
-        return "label", None
-    return None, None
+    if task == "multi" and "labels" in columns:
+        return dataclasses.replace(spec, labels_col="labels")
+    if task == "single" and "label" in columns:
+        return dataclasses.replace(spec, label_col="label")
+    return spec
+
+
+def _check_output(out: Path, *inputs: Path, option: str = "--out") -> None:
+    """Refuse, before any work and without creating anything, an output that cannot be written or that
+    would overwrite an input: a file standing where a folder is needed, a folder where the file goes."""
+    if any(out.resolve() == Path(i).resolve() for i in inputs):
+        raise InputError(str(out), "the output would overwrite an input file",
+                         fix=f"pass another path to {option}")
+    if out.is_dir():
+        raise InputError(str(out), "a folder stands where the output file should be written",
+                         fix=f"pass a file path to {option} (e.g. {out / 'out.parquet'})")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError(str(out), f"cannot write here: '{parent}' is a file, not a folder",
+                         fix=f"move or rename the file '{parent}', or pass another path to {option}")
+    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(str(out), f"cannot write here: the folder '{parent}' is not writable",
+                         fix=f"choose a folder you can write to for {option}, or fix its permissions")
 
 
 @app.command()
@@ -78,16 +118,39 @@ def prepare(
     study: Annotated[str, typer.Option(help="Study name in the config.")] = "demo",
     out: Annotated[Path | None, typer.Option(help="Output Parquet (default results/<study>/corpus.parquet).")] = None,
 ) -> None:
-    """Validate a study's raw corpus and write the canonical corpus Parquet."""
-    from llmcoder.study import load_config, prepare_study_corpus
+    """Validate a study's raw corpus and write the canonical corpus Parquet.
+
+    How the raw file is read (separator, encoding, sheet, header row) comes from the study's corpus block.
+    """
+    from llmcoder.study import load_config, prepare_study_corpus, study_config
 
     try:
         cfg = load_config(config)
+        block = study_config(cfg, study, str(config))
         target = out or Path(cfg["results"]) / study / "corpus.parquet"
-        line = prepare_study_corpus(cfg, study, target)
+        _check_output(target, Path(block["corpus"]["path"]), Path(block["codebook"]), config)
+        line = prepare_study_corpus(cfg, study, target, source=str(config))
     except InputError as err:
         fail(err)
     print(line)
+
+
+def _split_config(train: float, dev: float, test: float, sizes: str, seed: int, stratify: bool) -> SplitConfig:
+    """The split settings from the command line, or an error naming the option."""
+    from llmcoder.splits import SplitConfig
+
+    try:
+        fractions = tuple(float(s) for s in sizes.split(",") if s.strip())
+    except ValueError as err:
+        raise InputError("--sizes", f"'{sizes}' is not a comma-separated list of numbers",
+                         fix="give fractions of the training split, e.g. --sizes 0.1,0.5,1") from err
+    try:
+        return SplitConfig(train=train, dev=dev, test=test, seed=seed, sizes=fractions, stratify=stratify)
+    except ValueError as err:
+        option = "--sizes" if "sizes" in str(err) else "--train/--dev/--test"
+        fix = ("give fractions above 0 and at most 1, e.g. --sizes 0.1,0.5,1" if option == "--sizes" else
+               "give three shares from 0 to 1 that sum to 1, e.g. --train 0.8 --dev 0.1 --test 0.1")
+        raise InputError(option, str(err), fix=fix) from err
 
 
 @app.command()
@@ -99,18 +162,19 @@ def split(
     test: Annotated[float, typer.Option(help="Share for the final test.")] = 0.1,
     sizes: Annotated[str, typer.Option(help="Nested training-size fractions, comma-separated.")] = "0.05,0.25,0.5,1",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    stratify: Annotated[bool, typer.Option(help="Stratify by the gold label(s).")] = True,
 ) -> None:
     """Write stratified train/dev/test splits with nested training-size subsets."""
     from llmcoder.corpus import read_corpus
-    from llmcoder.splits import SplitConfig, make_splits, write_splits
+    from llmcoder.splits import make_splits, write_splits
 
     try:
-        cfg = SplitConfig(train=train, dev=dev, test=test, seed=seed,
-                          sizes=tuple(float(s) for s in sizes.split(",")))
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise typer.Exit(code=2) from err
-    s = make_splits(read_corpus(corpus), cfg)
+        cfg = _split_config(train, dev, test, sizes, seed, stratify)
+        docs = read_corpus(corpus)
+        _check_output(out, corpus)
+        s = make_splits(docs, cfg, source=str(corpus))
+    except InputError as err:
+        fail(err)
     write_splits(s, out)
     counts = dict(s.group_by("split").len().sort("split").iter_rows())
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -128,10 +192,22 @@ def archive(
 
     try:
         cfg = load_config(config)
-        include = study_config(cfg, study)["archive"]["include_data"]
-        path = build_archive(cfg, study, workdir=config.resolve().parent, out=out, include_data=include)
-    except (InputError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        block = study_config(cfg, study, str(config))
+        include = block["archive"]["include_data"]
+        if out is not None:
+            _check_output(out, config)
+        workdir = config.resolve().parent
+        for key, rel in (("corpus.path", block["corpus"]["path"]), ("codebook", block["codebook"])):
+            if not (workdir / rel).is_file():
+                raise InputError(str(config), f"studies.{study}.{key}: '{rel}' not found (from {workdir})",
+                                 fix="the archive records the study's inputs: put the file back, or correct the key")
+        path = build_archive(cfg, study, workdir=workdir, out=out, include_data=include)
+    except InputError as err:
+        fail(err)
+    except FileNotFoundError as err:
+        if err.filename:
+            raise
+        print(f"error: {err}\n  fix: run the workflow for the study first (snakemake --cores 2)", file=sys.stderr)
         raise typer.Exit(code=2) from err
     print(f"{path}: {path.stat().st_size / 1e6:.1f} MB")
 
@@ -148,8 +224,54 @@ _register_stages()
 
 
 def main() -> None:
-    """Entry point of the ``llmcoder`` console script."""
-    app()
+    """Entry point of the ``llmcoder`` console script: every failure ends as a message, never a traceback.
+
+    Bad input (:class:`InputError`) and files that cannot be read or written (``OSError``) exit with
+    status 2 and say what and where; anything else is a bug in llmcoder: a one-line message (exit 1)
+    and the traceback in a log file (or on screen with ``LLMCODER_DEBUG=1``).
+    """
+    try:
+        app()
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        print(f"error: {os_error_message(err)}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: outputs written before are complete; run the command again to go on",
+              file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:  # a bug: say so in one line, keep the traceback for the report
+        if os.environ.get("LLMCODER_DEBUG"):
+            raise
+        log = Path(tempfile.gettempdir()) / "llmcoder-error.log"
+        try:
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+            where = f"the traceback is in {log}"
+        except OSError:
+            where = "run again with LLMCODER_DEBUG=1 to see the traceback"
+        print(f"error: internal error in llmcoder ({type(err).__name__}: {err}); {where}; "
+              "please report it with that file", file=sys.stderr)
+        sys.exit(1)
+
+
+def os_error_message(err: OSError) -> str:
+    """A file-system failure as a person reads it: the path, what went wrong, and what to do."""
+    path = err.filename or "?"
+    reason = err.strerror or str(err)
+    fixes = {
+        errno.EACCES: "choose a folder you can write to, or fix its permissions",
+        errno.EPERM: "choose a folder you can write to, or fix its permissions",
+        errno.EROFS: "the disk is read-only: choose an output folder on a writable disk",
+        errno.ENOSPC: "the disk is full: free space or choose another output folder, then run again",
+        errno.EDQUOT: "your disk quota is used up: free space or choose another folder, then run again",
+        errno.ENOENT: "check the path (it is relative to the folder you run llmcoder from)",
+        errno.ENOTDIR: "a file stands where a folder is needed: move or rename that file",
+        errno.EISDIR: "a folder stands where a file is needed: pass a file path",
+    }
+    fix = fixes.get(err.errno or -1, "check the path and its permissions")
+    return f"{path}: {reason}\n  fix: {fix}"
 
 
 if __name__ == "__main__":

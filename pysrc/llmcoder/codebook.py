@@ -19,6 +19,7 @@ It can also be imported from a CSV codebook such as the CAP master codebook (one
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from collections.abc import Iterable
@@ -225,20 +226,102 @@ def codebook_from_dict(data: Any, *, source: str = "<memory>") -> Codebook:
     )
 
 
+def yaml_error(path: str | os.PathLike[str], err: yaml.YAMLError, text: str) -> InputError:
+    """A YAML syntax error as a person reads it: the line and column, the line itself, and the usual cause."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    problems = []
+    fix = "check the indentation (spaces, the same for every key of a block) and quote values that hold ':' or '#'"
+    if mark is not None:
+        lines = text.splitlines()
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        problems.append(Problem(f"line {mark.line + 1}, column {mark.column + 1}: {problem}: {line.strip()[:100]!r}"))
+        if "\t" in line[: mark.column + 1] or "'\\t'" in problem:
+            fix = "YAML does not allow tabs for indentation: indent with spaces"
+        where = f"line {mark.line + 1}"
+    else:
+        problems.append(Problem(problem))
+        where = "?"
+    return InputError(str(path), f"not valid YAML (at {where}; lines are counted from 1)", problems, fix=fix)
+
+
 def load_codebook(path: str | os.PathLike[str]) -> Codebook:
     """Read and validate a YAML codebook (or a CSV one: see :func:`codebook_from_csv`)."""
     p = Path(path)
+    if p.is_dir():
+        raise InputError(str(p), "is a folder, not a codebook file", fix="pass the codebook YAML (or CSV) file")
     if not p.is_file():
-        raise InputError(str(p), "codebook file not found", fix="check the path in config.yaml")
-    if p.suffix.lower() in (".csv", ".tsv"):
+        raise InputError(str(p), "codebook file not found",
+                         fix="check the path (--codebook / the study's 'codebook:' key in config.yaml; paths are "
+                             "relative to the folder you run llmcoder from)")
+    suffix = p.suffix.lower()
+    if suffix in (".csv", ".tsv"):
         return codebook_from_csv(p)
+    if suffix in (".xlsx", ".xls", ".ods", ".docx", ".doc", ".pdf", ".parquet"):
+        raise InputError(str(p), f"a codebook cannot be read from a {suffix} file",
+                         fix="write it as YAML (see data/demo/codebook.yaml), or save the sheet as CSV with the "
+                             "columns id, name, definition (one row per label)")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise InputError(str(p), f"not UTF-8 text (byte {e.start})", fix="save the file as UTF-8") from e
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise InputError(str(p), f"not valid YAML: {e}", fix="check indentation and quoting") from e
+        raise yaml_error(p, e, text) from e
     return codebook_from_dict(data, source=str(p))
+
+
+#: Column names recognised in a CSV codebook with one row per label (compared in lower case).
+CSV_ID_COLUMNS = ("id", "label_id", "code", "value", "key")
+CSV_NAME_COLUMNS = ("name", "label_name", "label", "category", "title")
+CSV_DEFINITION_COLUMNS = ("definition", "description", "desc", "explanation")
+CSV_LAYOUTS = ("one row per label: id, name and optionally definition (also accepted: code/label_id for the id, "
+               "label/category for the name, description for the definition); or the CAP master codebook: "
+               "major, major_topic_label, subtopic, subtopic_label")
+
+
+def _pick(cols: list[str], names: tuple[str, ...], taken: set[str]) -> str | None:
+    lower = {c.strip().lower(): c for c in cols if c not in taken}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def _read_csv_rows(p: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header and the non-empty rows (with their row numbers) of a CSV/TSV codebook; the separator is
+    detected, a BOM dropped, fields may be of any size."""
+    from llmcoder.corpus import _csv_field_limit, sniff_separator
+
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError as e:
+        raise InputError(str(p), "codebook file not found", fix="check the path") from e
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        alt = ""
+        try:
+            data.decode("cp1252")
+            alt = " (it reads as cp1252, Windows Excel's encoding)"
+        except UnicodeDecodeError:
+            pass
+        raise InputError(str(p), f"not UTF-8 text{alt}",
+                         [Problem(f"byte {e.start} (0x{data[e.start]:02x}) cannot be decoded", row=line)],
+                         fix="save the codebook as UTF-8 (in Excel: 'CSV UTF-8'), or write it as YAML") from e
+    sep = "\t" if p.suffix.lower() == ".tsv" else sniff_separator(text[:1 << 16])
+    _csv_field_limit()
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+        records = [r for r in reader]
+    except csv.Error as e:
+        raise InputError(str(p), f"could not be parsed as CSV ({e})", fix="check the quoting") from e
+    if not records or not any(c.strip() for c in records[0]):
+        raise InputError(str(p), "the codebook file is empty", fix=f"write a header row and one row per label: "
+                         f"{CSV_LAYOUTS}")
+    header = [c.strip() for c in records[0]]
+    rows = [(i, dict(zip(header, r, strict=False))) for i, r in enumerate(records[1:], start=2)
+            if any(v.strip() for v in r)]
+    return header, rows
 
 
 def codebook_from_csv(
@@ -254,40 +337,72 @@ def codebook_from_csv(
     """Import a CSV codebook: one row per label, or one row per subtopic grouped into labels.
 
     With the CAP layout (``major, major_topic_label, subtopic, subtopic_label``) the columns are found
-    automatically: each major topic becomes a label whose definition lists its subtopics.
+    automatically: each major topic becomes a label whose definition lists its subtopics. With one row
+    per label, columns named ``id``, ``name`` and ``definition`` (or the usual other names: ``code``,
+    ``label``, ``description``...) are found automatically too.
 
     Parameters
     ----------
-    path : path to the CSV (or TSV) file.
+    path : path to the CSV (or TSV) file; the separator is detected.
     id_col, name_col : columns with the label id and name.
     definition_col : column with a definition (one row per label).
     detail_col : column whose values, joined per label, form the definition (one row per detail).
     """
     p = Path(path)
-    delim = "\t" if p.suffix.lower() == ".tsv" else ","
-    try:
-        with open(p, encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f, delimiter=delim))
-    except FileNotFoundError as e:
-        raise InputError(str(p), "codebook file not found", fix="check the path") from e
-    except UnicodeDecodeError as e:
-        raise InputError(str(p), "not UTF-8 text", fix="save the file as UTF-8") from e
-    cols = set(rows[0]) if rows else set()
-    if {"major", "major_topic_label", "subtopic_label"} <= cols and id_col is None:
+    header, rows = _read_csv_rows(p)
+    cols = set(header)
+    given = id_col is not None or name_col is not None
+    if {"major", "major_topic_label", "subtopic_label"} <= cols and not given:
         id_col, name_col, detail_col = "major", "major_topic_label", "subtopic_label"
         name = name or "Comparative Agendas Project major topics"
+    elif not given:
+        id_col = _pick(header, CSV_ID_COLUMNS, set())
+        name_col = _pick(header, CSV_NAME_COLUMNS, {id_col} if id_col else set())
+        definition_col = definition_col or _pick(header, CSV_DEFINITION_COLUMNS, {id_col, name_col} - {None})
     missing = [c for c in (id_col, name_col) if c is None or c not in cols]
+    if not given and not missing and "text" in {c.lower() for c in header} and not definition_col:
+        raise InputError(str(p), "this looks like a corpus (it has a 'text' column), not a codebook",
+                         [Problem("the header (row 1) holds: " + ", ".join(f"'{c}'" for c in header))],
+                         fix="pass the codebook (YAML, or a CSV with one row per label: id, name, definition) "
+                             "to --codebook / the study's 'codebook:' key, and the corpus as the corpus")
     if missing:
-        raise InputError(str(p), f"columns {missing} not found (have: {', '.join(sorted(cols))})",
-                         fix="pass id_col= and name_col= naming the codebook's columns")
+        found = ", ".join(f"'{c}'" for c in header)
+        if given:
+            what = f"column(s) {', '.join(repr(c) for c in missing if c)} not found"
+        else:
+            what = "the columns of this CSV codebook are not a layout llmcoder reads"
+        raise InputError(str(p), what, [Problem(f"the header (row 1) holds: {found}")],
+                         fix=f"rename the columns of row 1 so that it is {CSV_LAYOUTS}; or write the codebook "
+                             "as YAML (see data/demo/codebook.yaml)")
+    assert id_col is not None and name_col is not None
+    problems: list[Problem] = []
     grouped: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        lid = str(r[id_col]).strip()
-        g = grouped.setdefault(lid, {"name": r[name_col].strip(), "details": [], "definition": ""})
+    names_seen: dict[str, int] = {}
+    for i, r in rows:
+        lid = str(r.get(id_col) or "").strip()
+        lname = str(r.get(name_col) or "").strip()
+        if not lid:
+            problems.append(Problem("empty label id", row=i, column=id_col))
+            continue
+        if lid in grouped and detail_col is None:
+            problems.append(Problem(f"label id '{lid}' repeats row {grouped[lid]['row']}", row=i, column=id_col))
+            continue
+        if detail_col is None and lname:
+            first = names_seen.setdefault(normalize_name(lname), i)
+            if first != i:
+                problems.append(Problem(f"label name '{lname}' repeats row {first}", row=i, column=name_col))
+        g = grouped.setdefault(lid, {"name": lname, "details": [], "definition": "", "row": i})
+        if detail_col is not None and lname and g["name"] and lname != g["name"]:
+            problems.append(Problem(f"label '{lid}' is named '{lname}' here but '{g['name']}' in row {g['row']}",
+                                    row=i, column=name_col))
         if definition_col and r.get(definition_col):
             g["definition"] = r[definition_col].strip()
         if detail_col and r.get(detail_col):
             g["details"].append(r[detail_col].strip())
+    if problems:
+        raise InputError(str(p), "invalid CSV codebook", problems,
+                         fix="give every label one row with a unique id and a unique name (is this file the "
+                             "codebook, one row per label, and not the corpus?)")
     labels = []
     for lid, g in grouped.items():
         definition = g["definition"] or ("Includes: " + "; ".join(g["details"]) + "." if g["details"] else "")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from llmcoder.errors import InputError, Problem
 from llmcoder.io import write_parquet
 
 SPLITS = ("train", "dev", "test")
@@ -119,13 +120,19 @@ def _multi_label_assignment(indices: np.ndarray, label_sets: list[list[str]], cf
     return out
 
 
-def make_splits(corpus: pl.DataFrame, config: SplitConfig | None = None) -> pl.DataFrame:
+def make_splits(corpus: pl.DataFrame, config: SplitConfig | None = None, *,
+                source: str = "corpus") -> pl.DataFrame:
     """Assign every document to train/dev/test and to the nested training-size subsets.
+
+    A split whose share is above 0 but that would get no document (too few labelled documents, or
+    classes too small for per-class rounding) is an :class:`~llmcoder.errors.InputError`: an empty
+    test split would silently leave a study without its test.
 
     Parameters
     ----------
     corpus : canonical corpus with ``doc_id`` and optionally ``label`` or ``labels``.
     config : shares, sizes and seed; defaults to 80/10/10 with sizes 5/25/50/100%.
+    source : the corpus file, named in error messages.
 
     Returns
     -------
@@ -152,9 +159,18 @@ def make_splits(corpus: pl.DataFrame, config: SplitConfig | None = None) -> pl.D
     else:
         gold, labelled = [None] * n, np.ones(n, dtype=bool)
     idx = np.flatnonzero(labelled)
+    if idx.size == 0:
+        raise InputError(source, f"no document of the {n} has a gold label, so there is nothing to split",
+                         fix="give the corpus gold labels, or prepare it without corpus.label/labels to split "
+                             "every document")
     stratified = cfg.stratify and ("label" in corpus.columns or "labels" in corpus.columns)
     if stratified and "labels" in corpus.columns:
-        assign = _multi_label_assignment(idx, [gold[i] for i in idx], cfg, cfg.seed)
+        try:
+            assign = _multi_label_assignment(idx, [gold[i] for i in idx], cfg, cfg.seed)
+        except ValueError as err:
+            raise InputError(source, f"{idx.size} labelled documents are too few to split "
+                             f"train={cfg.train:g}, dev={cfg.dev:g}, test={cfg.test:g} ({err})",
+                             fix=_EMPTY_FIX) from err
     elif stratified:
         by_class: dict[str, list[int]] = {}
         for i in idx:
@@ -164,6 +180,8 @@ def make_splits(corpus: pl.DataFrame, config: SplitConfig | None = None) -> pl.D
     else:
         assign = _single_label_assignment([idx], cfg, rng)
     split = [assign.get(i, "unlabelled") for i in range(n)]
+    per_class = stratified and "label" in corpus.columns
+    _check_not_empty(split, cfg, source, n_classes=len({gold[i] for i in idx}) if per_class else 0)
 
     # Nested subsets: one seeded order of the training documents (per class for single-label, so
     # each subset keeps the class balance); a subset of fraction f takes the first ceil(f * n_c).
@@ -184,6 +202,28 @@ def make_splits(corpus: pl.DataFrame, config: SplitConfig | None = None) -> pl.D
             member[order[:k]] = True
         columns[size_column(frac)] = member.tolist()
     return pl.DataFrame({"doc_id": corpus["doc_id"], "split": split, **columns})
+
+
+_EMPTY_FIX = ("give that split a larger share (--dev/--test; split.dev/split.test in config.yaml), label more "
+              "documents, or set its share to 0 if the study needs no such split")
+
+
+def _check_not_empty(split: list[str], cfg: SplitConfig, source: str, n_classes: int) -> None:
+    """Every split with a share above 0 gets at least one document, or an error says which and why."""
+    counts = {name: split.count(name) for name in SPLITS}
+    labelled = sum(counts.values())
+    empty = [name for name in SPLITS if getattr(cfg, name) > 0 and counts[name] == 0]
+    if not empty:
+        return
+    problems = [Problem(f"the {name} split (share {getattr(cfg, name):g}) would get 0 of the {labelled} "
+                        "labelled documents") for name in empty]
+    fix = _EMPTY_FIX
+    if n_classes > 1:
+        problems.append(Problem(f"the shares are applied within each of the {n_classes} classes, and each class "
+                                "is too small to give that split a document"))
+        fix += "; or split without stratifying (--no-stratify; split.stratify: false)"
+    raise InputError(source, f"the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} would be empty",
+                     problems, fix=fix)
 
 
 def write_splits(splits: pl.DataFrame, path: str | os.PathLike[str]) -> None:

@@ -6,6 +6,7 @@ description and its default; the code holds no defaults of its own for config ke
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterator
 from copy import deepcopy
@@ -69,7 +70,9 @@ def validate_config(config: dict[str, Any], *, source: str = "config.yaml",
             msg = e.message
             if e.validator == "additionalProperties":
                 allowed = sorted(e.schema.get("properties", {}))
-                msg += f" (allowed keys: {', '.join(allowed)})"
+                extra = sorted(set(e.instance) - set(allowed)) if isinstance(e.instance, dict) else []
+                near = [f"'{k}' -> '{m[0]}'" for k in extra if (m := difflib.get_close_matches(str(k), allowed, n=1))]
+                msg += f" (allowed keys: {', '.join(allowed)})" + (f"; did you mean {', '.join(near)}?" if near else "")
             problems.append(Problem(f"{_path_of(e)}: {msg}"))
         raise InputError(source, "invalid configuration", problems,
                          fix=f"correct the keys above; every key is described in {schema_path}")
@@ -98,22 +101,36 @@ def validate_config(config: dict[str, Any], *, source: str = "config.yaml",
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read config.yaml, validate it and fill defaults."""
+    from llmcoder.codebook import yaml_error
+
     p = Path(path)
+    if p.is_dir():
+        raise InputError(str(p), "is a folder, not a config file", fix=f"pass --config {p / 'config.yaml'}")
     if not p.is_file():
         raise InputError(str(p), "config file not found", fix="pass --config or run from the project folder")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(str(p), f"not UTF-8 text (byte {e.start})", fix="save the config as UTF-8") from e
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise InputError(str(p), f"not valid YAML: {e}", fix="check indentation and quoting") from e
+        raise yaml_error(p, e, text) from e
+    if data is None:
+        raise InputError(str(p), "the config file is empty",
+                         fix="define at least one study under 'studies:' (see the project's config.yaml)")
+    if not isinstance(data, dict):
+        raise InputError(str(p), f"the config must be a mapping of keys (results, run, studies), not a "
+                         f"{type(data).__name__}", fix="see the project's config.yaml for the layout")
     return validate_config(data, source=str(p))
 
 
-def study_config(config: dict[str, Any], study: str) -> dict[str, Any]:
-    """The block of one study, with a clear error for an unknown name."""
+def study_config(config: dict[str, Any], study: str, source: str = "config.yaml") -> dict[str, Any]:
+    """The block of one study, with a clear error for an unknown name (``source``: the config's path)."""
     studies = config.get("studies", {})
     if study not in studies:
-        raise InputError("config.yaml", f"unknown study '{study}'",
-                         fix=f"use one of: {', '.join(studies) or '(none defined)'}")
+        raise InputError(str(source), f"unknown study '{study}'",
+                         fix=f"pass --study with one of: {', '.join(studies) or '(none defined under studies:)'}")
     return studies[study]
 
 
@@ -122,12 +139,20 @@ def active_studies(config: dict[str, Any]) -> Iterator[str]:
     yield from (config.get("run") or list(config.get("studies", {})))
 
 
-def prepare_study_corpus(config: dict[str, Any], study: str, out: str | os.PathLike[str]) -> str:
-    """Validate a study's raw corpus against its codebook, write the canonical Parquet; return a summary."""
+def prepare_study_corpus(config: dict[str, Any], study: str, out: str | os.PathLike[str],
+                         source: str = "config.yaml") -> str:
+    """Validate a study's raw corpus against its codebook, write the canonical Parquet; return a summary.
+
+    Nothing is written when the corpus or the codebook is invalid, or when ``out`` is the raw corpus itself.
+    """
     from llmcoder.codebook import load_codebook
     from llmcoder.corpus import CorpusSpec, prepare_corpus, summarize
 
-    block = study_config(config, study)
+    block = study_config(config, study, source)
+    spec = CorpusSpec.from_config(block["corpus"]).resolved()
+    if Path(out).resolve() == Path(spec.path).resolve():
+        raise InputError(str(out), "the output would overwrite the raw corpus",
+                         fix=f"write the canonical corpus elsewhere (--out results/{study}/corpus.parquet)")
     codebook = load_codebook(block["codebook"])
-    corpus = prepare_corpus(CorpusSpec.from_config(block["corpus"]), codebook, out)
-    return f"{study}: {summarize(corpus, codebook)}"
+    corpus = prepare_corpus(spec, codebook, out)
+    return f"{study}: {summarize(corpus, codebook, spec)}"
