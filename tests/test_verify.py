@@ -12,6 +12,7 @@ import verify_helpers as h
 
 from llmcoder.verify import (
     Sheets,
+    SheetsError,
     ingest,
     make_sheets,
     missing_sheets_message,
@@ -186,33 +187,44 @@ def test_roundtrip_multi_label(tmp_path):
 
 
 def test_csv_sheets_semicolons_and_decision_variants(study, tmp_path):
+    """A CSV sheet saved by Excel in a German locale (semicolons): reject/x/keep/empty in any case are read
+    as written, and the completion row is required and read."""
     cb, corp, cod = study
     s = make_sheets(corp, cod, cb, coders=["anna"])
     write_sheets(s, tmp_path / "sheets", study="demo")
-    frame = pl.read_csv(tmp_path / "sheets" / "anna.csv", infer_schema=False)
-    spell = ["X", " y ", "1", "Reject", "r", "", "keep", "K", "no", "0", "n"]
+    frame = pl.read_csv(tmp_path / "sheets" / "anna.csv", infer_schema=False).filter(pl.col("item") != "finished")
+    spell = ["X", " x ", "Reject", "", "keep", "KEEP", " Keep"]
     frame = frame.with_columns(pl.Series("decision", [spell[i % len(spell)] for i in range(frame.height)]))
     out = tmp_path / "filled"
     out.mkdir()
     frame.write_csv(out / "anna.csv", separator=";")  # Excel in a German locale
     (out / "anna.meta.json").write_text((tmp_path / "sheets" / "anna.meta.json").read_text())
+    with pytest.raises(SheetsError, match="no completion row"):
+        ingest([out / "anna.csv"], codebook=cb, manifest=tmp_path / "sheets" / "manifest.json")
+    h.finish(out / "anna.csv")
     res = ingest([out / "anna.csv"], codebook=cb, manifest=tmp_path / "sheets" / "manifest.json")
     variants = {v["written"]: (v["read_as"], v["rows"]) for v in res.summary["decision_variants"]}
-    assert variants["x"][0] == variants["y"][0] == variants["1"][0] == variants["r"][0] == "reject"
-    assert variants["(blank)"][0] == variants["k"][0] == variants["no"][0] == variants["0"][0] == "keep"
-    n_reject = sum(1 for i in range(frame.height) if i % len(spell) < 5)
+    assert variants["x"][0] == variants["reject"][0] == "reject"
+    assert variants["(blank)"][0] == variants["keep"][0] == "keep"
+    n_reject = sum(1 for i in range(frame.height) if i % len(spell) < 3)
     assert res.summary["n_rejected"] == n_reject
 
 
 def test_custom_vocabulary(study, tmp_path):
+    """A team's own decision words are accepted; yes/no-like words never are, in any language."""
     cb, corp, cod = study
     s = make_sheets(corp, cod, cb, coders=["anna"])
     write_sheets(s, tmp_path / "sheets", study="demo")
     h.edit_xlsx(tmp_path / "sheets" / "anna.xlsx",
-                lambda ws: ws.cell(2, h.column(ws, "decision"), "nein"))
+                lambda ws: ws.cell(2, h.column(ws, "decision"), "ablehnen"))
+    h.finish(tmp_path / "sheets" / "anna.xlsx")
     res = ingest([tmp_path / "sheets" / "anna.xlsx"], codebook=cb, manifest=tmp_path / "sheets" / "manifest.json",
-                 vocabulary={"reject": ["nein"], "keep": ["", "ja"]})
+                 vocabulary={"reject": ["ablehnen"], "keep": ["", "behalten"]})
     assert res.summary["n_rejected"] == 1
+    for words in ({"reject": ["nein"]}, {"keep": ["ja"]}, {"reject": ["Yes"]}, {"keep": ["0"]}):
+        with pytest.raises(ValueError, match="cannot be a decision word"):
+            ingest([tmp_path / "sheets" / "anna.xlsx"], codebook=cb,
+                   manifest=tmp_path / "sheets" / "manifest.json", vocabulary=words)
 
 
 def test_xlsx_layout_and_formula_like_text(tmp_path):
@@ -226,7 +238,7 @@ def test_xlsx_layout_and_formula_like_text(tmp_path):
     ws = wb["verify"]
     assert ws.freeze_panes == "A2"
     assert [c.value for c in ws[1]] == list(SHEET_COLUMNS)
-    assert ws.data_validations.dataValidation[0].formula1 == '"reject,keep"'
+    assert ws.data_validations.dataValidation[0].formula1 == '"reject,keep,x"'
     assert ws.cell(2, h.column(ws, "text")).alignment.wrap_text
     assert wb["meta"].sheet_state == "hidden"
     meta = {r[0]: r[1] for r in wb["meta"].iter_rows(values_only=True)}
@@ -234,6 +246,7 @@ def test_xlsx_layout_and_formula_like_text(tmp_path):
     assert "sha256=" in wb.properties.keywords
     texts = [ws.cell(r, h.column(ws, "text")).value for r in range(2, ws.max_row + 1)]
     assert "=SUM(A1:A3) is not a formula" in texts  # stored as text, control character removed
+    h.finish(tmp_path / "anna.xlsx")
     res = ingest([tmp_path / "anna.xlsx"], codebook=cb, manifest=tmp_path / "manifest.json")
     assert res.verified.height + res.queue.height == 8
 

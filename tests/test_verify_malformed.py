@@ -125,7 +125,7 @@ def test_duplicate_row(work):
 
 def test_decision_not_in_vocabulary(work):
     h.edit_xlsx(work / "filled" / "anna.xlsx", lambda ws: ws.cell(5, h.column(ws, "decision"), "maybe"))
-    expect_error(work, filled(work), "anna.xlsx, row 5, column 'decision': decision 'maybe' is not allowed",
+    expect_error(work, filled(work), "anna.xlsx, row 5, column 'decision': decision 'maybe' is not one of reject, x, keep or empty",
                  "write reject (or x)")
 
 
@@ -214,7 +214,7 @@ def test_sorted_rows_and_comments_are_fine(work):
 
 def test_custom_spellings_on_the_command_line(work):
     h.edit_xlsx(work / "filled" / "anna.xlsx", lambda ws: ws.cell(2, h.column(ws, "decision"), "falsch"))
-    expect_error(work, filled(work), "decision 'falsch' is not allowed")
+    expect_error(work, filled(work), "decision 'falsch' is not one of reject, x, keep or empty")
     res, _ = run_ingest(work, filled(work), "--reject-as", "reject,falsch")
     assert res.exit_code == 0, res.output
     assert "'falsch' read as reject: 1 rows" in res.output

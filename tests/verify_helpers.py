@@ -66,3 +66,31 @@ def column(ws: Any, name: str) -> int:
         if cell.value == name:
             return cell.column
     raise KeyError(name)
+
+
+def finish(path: Path, name: str = "Anna Example", date: str = "2026-12-01") -> None:
+    """Mark a sheet finished as its coder does: name and date in the completion field (XLSX worksheet
+    'finished', or the comment cell of a CSV sheet's last row, item 'finished')."""
+    if Path(path).suffix == ".xlsx":
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path)
+        wb["finished"]["B3"], wb["finished"]["B4"] = name, date
+        wb.save(path)
+        return
+    import csv
+    import io
+
+    text = Path(path).read_text(encoding="utf-8")
+    sep = ";" if text.split("\n", 1)[0].count(";") > text.split("\n", 1)[0].count(",") else ","
+    rows = list(csv.reader(io.StringIO(text), delimiter=sep))
+    header = rows[0]
+    done = [r for r in rows[1:] if r and r[0] == "finished"]
+    if not done:
+        done = [[""] * len(header)]
+        done[0][0] = "finished"
+        rows.append(done[0])
+    done[0][header.index("comment")] = f"{name}, {date}"
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=sep, lineterminator="\n").writerows(rows)
+    Path(path).write_text(buf.getvalue(), encoding="utf-8")

@@ -78,18 +78,29 @@ def register(app: typer.Typer) -> None:
         allow_missing: Annotated[bool, typer.Option(
             help="Ingest even when some coders of the manifest have no sheet.")] = False,
         reject_as: Annotated[str | None, typer.Option(
-            help="Comma-separated spellings read as reject (default: reject,r,x,yes,y,1,true,rejected).")] = None,
+            help="Comma-separated words read as reject, e.g. a team's own language (default: reject,x). "
+                 "Yes/no-like words are refused: they could mean either.")] = None,
         keep_as: Annotated[str | None, typer.Option(
-            help="Comma-separated spellings read as keep; blank is always keep "
-                 "(default: keep,k,no,n,0,false,kept).")] = None,
+            help="Comma-separated words read as keep; an empty cell is always keep (default: keep).")] = None,
     ) -> None:
         """Validate the filled sheets (all problems at once; nothing written if any) and write the results."""
         from llmcoder.errors import InputError
+        from llmcoder.io import ensure_writable
         from llmcoder.verify import DEFAULT_VOCABULARY, ingest
+        from llmcoder.verify._common import normalize_vocabulary
 
         vocab = {"reject": _split(reject_as) if reject_as is not None else DEFAULT_VOCABULARY["reject"],
                  "keep": ["", *(_split(keep_as) if keep_as is not None else DEFAULT_VOCABULARY["keep"])]}
         try:
+            normalize_vocabulary(vocab)
+        except ValueError as err:
+            _fail(InputError("--reject-as/--keep-as", str(err), fix="pass words that name the decision, e.g. "
+                             "--reject-as ablehnen --keep-as behalten, or leave both options out"))
+        if overlap_policy not in ("adjudicate", "union", "intersection"):
+            _fail(InputError("--overlap-policy", f"'{overlap_policy}' is not a policy",
+                             fix="use adjudicate, union or intersection"))
+        try:
+            ensure_writable(out, folder=True)
             res = ingest(sheets, codebook=codebook, manifest=manifest, adjudication=adjudication,
                          require_all=not allow_missing, overlap_policy=overlap_policy,  # type: ignore[arg-type]
                          vocabulary=vocab)
@@ -102,6 +113,10 @@ def register(app: typer.Typer) -> None:
               f"{s['n_adjudication_queue']} to adjudicate")
         for v in s.get("decision_variants", []):
             print(f"  '{v['written']}' read as {v['read_as']}: {v['rows']} rows")
+        if s.get("coders_missing"):
+            print(f"  not ingested (no filled sheet): {', '.join(s['coders_missing'])}; their documents wait")
+        for flag in s.get("flags", []):
+            print(f"  FLAG {flag['sheet']} ({flag['coder']}): {flag['why']}")
         if s["n_adjudication_queue"] and res.adjudication_sheet is not None:
             print(f"  adjudicate: fill {out / 'adjudication' / 'adjudicator.xlsx'}, then ingest again with "
                   "--adjudication")

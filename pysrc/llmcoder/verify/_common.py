@@ -25,18 +25,40 @@ META_SHEET = "meta"
 MAX_CELL = 32_000
 TRUNCATED = " […truncated by llmcoder]"
 
-#: Accepted spellings of a decision (compared after stripping and lower-casing).
+#: The only decisions a sheet takes (compared after stripping and lower-casing): ``reject`` (or ``x``)
+#: when the label does not apply, ``keep`` (or an empty cell) when it does. Answers to a yes/no question
+#: are refused: "yes" could mean "yes, it applies" or "yes, reject it", and reading it either way would
+#: silently invert somebody's ground truth.
 DEFAULT_VOCABULARY: dict[str, tuple[str, ...]] = {
-    "reject": ("reject", "r", "x", "yes", "y", "1", "true", "rejected"),
-    "keep": ("", "keep", "k", "no", "n", "0", "false", "kept"),
+    "reject": ("reject", "x"),
+    "keep": ("", "keep"),
 }
+#: Values that answer a question instead of naming a decision; each gets a message of its own.
+AMBIGUOUS_DECISIONS = frozenset({
+    "yes", "y", "no", "n", "1", "0", "true", "false", "ja", "nein", "oui", "non", "si", "sí", "ok", "applies",
+    "wrong", "right", "correct", "incorrect", "✓", "✔", "✗", "-", "+", "?",
+})
+DECISION_FIX = ("write reject (or x) if the label does NOT apply to the text; write keep or leave the cell "
+                "empty if it applies")
+#: The worksheet (XLSX) or the row (CSV, item ``finished``) where the coder says the sheet is done.
+FINISHED_SHEET = "finished"
+FINISHED_ITEM = "finished"
+#: Cells of the ``finished`` worksheet: the coder's name and the date.
+FINISHED_NAME_CELL = "B3"
+FINISHED_DATE_CELL = "B4"
+#: A finished sheet with no rejection over at least this many rows is flagged (summary, methods text).
+NO_REJECTION_FLAG_ROWS = 20
 
 MANIFEST_KIND = "llmcoder-verify-manifest"
 SHEET_KIND = "llmcoder-verify-sheet"
 
 
 def normalize_vocabulary(vocabulary: Mapping[str, Iterable[str]] | None) -> dict[str, str]:
-    """Map each accepted spelling (lower-case, stripped) to ``reject`` or ``keep``."""
+    """Map each accepted spelling (lower-case, stripped) to ``reject`` or ``keep``.
+
+    A custom vocabulary (e.g. a team's own language) may add words, but never an answer to a yes/no
+    question (:data:`AMBIGUOUS_DECISIONS`): the drop-down asks for a decision, not whether it applies.
+    """
     vocab = DEFAULT_VOCABULARY if vocabulary is None else vocabulary
     unknown = set(vocab) - {"reject", "keep"}
     if unknown:
@@ -45,10 +67,22 @@ def normalize_vocabulary(vocabulary: Mapping[str, Iterable[str]] | None) -> dict
     for canonical, spellings in vocab.items():
         for s in [canonical, *spellings]:
             key = str(s).strip().lower()
+            if key in AMBIGUOUS_DECISIONS:
+                raise ValueError(f"'{s}' cannot be a decision word: it answers a yes/no question, so it could "
+                                 "mean keep or reject; use words that name the decision")
             if key in out and out[key] != canonical:
                 raise ValueError(f"'{s}' is listed both as reject and as keep")
             out[key] = canonical
     return out
+
+
+def decision_problem(raw: str) -> str:
+    """Why a decision cell is refused, in words that tell the coder what was wrong with it."""
+    value = raw.strip()
+    if value.lower() in AMBIGUOUS_DECISIONS:
+        return (f"decision '{value}' is ambiguous: it answers a yes/no question, so it could mean keep or "
+                "reject, and llmcoder will not guess")
+    return f"decision '{value}' is not one of reject, x, keep or empty"
 
 
 def cell_text(value: Any) -> str:
@@ -99,7 +133,8 @@ class Sheets(dict[str, pl.DataFrame]):
     def __init__(self, frames: Mapping[str, pl.DataFrame] | None = None, *,
                  proposals: pl.DataFrame | None = None, assignments: pl.DataFrame | None = None,
                  settings: Mapping[str, Any] | None = None, codebook: Any = None,
-                 simulated: bool = False, kind: str = "verify") -> None:
+                 simulated: bool = False, kind: str = "verify",
+                 finished: Mapping[str, tuple[str, str]] | None = None) -> None:
         super().__init__(frames or {})
         self.proposals = proposals
         self.assignments = assignments
@@ -107,12 +142,15 @@ class Sheets(dict[str, pl.DataFrame]):
         self.codebook = codebook
         self.simulated = simulated
         self.kind = kind
+        #: Per coder, the (name, date) of the completion field, for sheets written already filled
+        #: (the simulated verifier's); blank sheets leave it empty for the person to fill.
+        self.finished = dict(finished or {})
 
     def derive(self, frames: Mapping[str, pl.DataFrame], **changes: Any) -> Sheets:
         """A copy with other frames (and attributes changed as given)."""
         attrs = {"proposals": self.proposals, "assignments": self.assignments,
                  "settings": self.settings, "codebook": self.codebook,
-                 "simulated": self.simulated, "kind": self.kind}
+                 "simulated": self.simulated, "kind": self.kind, "finished": self.finished}
         attrs.update(changes)
         return Sheets(frames, **attrs)
 

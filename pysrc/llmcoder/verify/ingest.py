@@ -23,17 +23,24 @@ import polars as pl
 
 from llmcoder.codebook import Codebook, load_codebook
 from llmcoder.errors import InputError
-from llmcoder.io import provenance, write_csv, write_json, write_parquet
+from llmcoder.io import provenance, staged_dir, write_csv, write_json, write_parquet
 from llmcoder.verify._common import (
     DATA_SHEET,
+    DECISION_FIX,
+    FINISHED_DATE_CELL,
+    FINISHED_ITEM,
+    FINISHED_NAME_CELL,
+    FINISHED_SHEET,
     MANIFEST_KIND,
     META_SHEET,
+    NO_REJECTION_FLAG_ROWS,
     SHEET_COLUMNS,
     SHEET_KIND,
     SheetProblem,
     Sheets,
     SheetsError,
     cell_text,
+    decision_problem,
     frame_rows,
     normalize_vocabulary,
     order_key,
@@ -59,12 +66,16 @@ _FIX_RESTORE = ("restore the row as llmcoder wrote it (copy it from the blank sh
 
 @dataclass
 class FilledSheet:
-    """A filled sheet as read: its meta data, header and non-empty rows (spreadsheet row, cells)."""
+    """A filled sheet as read: its meta data, header, non-empty rows (spreadsheet row, cells), and the
+    completion field: ``finished`` is ``(name, date)`` as written (``None``: the sheet has no such
+    field), ``finished_at`` says where it is, for messages."""
 
     path: Path
     meta: dict[str, Any] | None
     header: list[str]
     rows: list[tuple[int, dict[str, str]]]
+    finished: tuple[str, str] | None = None
+    finished_at: str = ""
 
 
 def _meta_value(v: Any) -> Any:
@@ -86,6 +97,11 @@ def _read_xlsx(path: Path) -> FilledSheet:
             vals = [cell_text(v) for v in rec]
             if any(v.strip() for v in vals):
                 rows.append((r, {h: (vals[j] if j < len(vals) else "") for j, h in enumerate(header) if h}))
+        finished = None
+        if FINISHED_SHEET in wb.sheetnames:
+            fs = wb[FINISHED_SHEET]
+            finished = (cell_text(fs[FINISHED_NAME_CELL].value).strip(),
+                        cell_text(fs[FINISHED_DATE_CELL].value).strip())
         meta: dict[str, Any] | None = None
         if META_SHEET in wb.sheetnames:
             meta = {}
@@ -98,7 +114,8 @@ def _read_xlsx(path: Path) -> FilledSheet:
                     "sheet_sha256": kv.get("sha256"), "round": None}
     finally:
         wb.close()
-    return FilledSheet(path, meta, header, rows)
+    where = f"worksheet '{FINISHED_SHEET}', cells {FINISHED_NAME_CELL} (name) and {FINISHED_DATE_CELL} (date)"
+    return FilledSheet(path, meta, header, rows, finished, where)
 
 
 def _read_csv(path: Path) -> FilledSheet:
@@ -108,13 +125,18 @@ def _read_csv(path: Path) -> FilledSheet:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     header = [h.strip() for h in next(reader, [])]
     rows = []
+    finished, finished_at = None, f"the row with item '{FINISHED_ITEM}' (it is missing)"
     for r, rec in enumerate(reader, start=2):
         vals = [cell_text(v) for v in rec]
-        if any(v.strip() for v in vals):
-            rows.append((r, {h: (vals[j] if j < len(vals) else "") for j, h in enumerate(header) if h}))
+        cells = {h: (vals[j] if j < len(vals) else "") for j, h in enumerate(header) if h}
+        if cells.get("item", "").strip().lower() == FINISHED_ITEM:
+            done = cells.get("comment", "").strip()
+            finished, finished_at = (done, done), f"row {r}, column 'comment' (item '{FINISHED_ITEM}')"
+        elif any(v.strip() for v in vals):
+            rows.append((r, cells))
     side = path.with_name(path.stem + ".meta.json")
     meta = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else None
-    return FilledSheet(path, meta, header, rows)
+    return FilledSheet(path, meta, header, rows, finished, finished_at)
 
 
 def read_filled_sheet(path: str | os.PathLike[str]) -> tuple[FilledSheet | None, list[SheetProblem]]:
@@ -123,6 +145,10 @@ def read_filled_sheet(path: str | os.PathLike[str]) -> tuple[FilledSheet | None,
     f = p.name
     if not p.is_file():
         return None, [SheetProblem("file not found", file=str(p), fix="check the path of the filled sheet")]
+    if f.startswith("~$") or f.startswith(".~lock."):
+        real = f.removeprefix("~$").removeprefix(".~lock.").removesuffix("#")
+        return None, [SheetProblem(f"this is the lock file that Excel or LibreOffice keeps while '{real}' is open, "
+                                   "not a sheet", file=f, fix=f"close the workbook, then pass '{real}' itself")]
     suffix = p.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
@@ -256,9 +282,8 @@ def _check_rows(sheet: FilledSheet, exp: _Expected, *, coder: str, round_: str, 
         key = raw.strip().lower()
         decision = vocab.get(key)
         if decision is None:
-            problems.append(SheetProblem(
-                f"decision '{raw.strip()}' is not allowed", row=r, column="decision", file=f,
-                fix="write reject (or x) if the label does not apply; leave it empty (or write keep) if it does"))
+            problems.append(SheetProblem(f"{decision_problem(raw)} (item {item}, document '{doc}', label '{lab}')",
+                                         row=r, column="decision", file=f, fix=DECISION_FIX))
             continue
         variants[(key, decision)] += 1
         if not bad:
@@ -273,6 +298,41 @@ def _check_rows(sheet: FilledSheet, exp: _Expected, *, coder: str, round_: str, 
             f"item {item} (document '{d}', label '{lab}'; row {item + 1} as written) is missing: a row was deleted",
             file=f, fix="put the row back (copy it from the blank sheet) and leave its decision empty to keep"))
     return out
+
+
+def _check_finished(sheet: FilledSheet, problems: list[SheetProblem]) -> bool:
+    """A sheet is read only when its coder said it is finished (name and date in the completion field):
+    a sheet handed back as it was issued must not pass for "every label kept"."""
+    f = sheet.path.name
+    csv_sheet = sheet.path.suffix.lower() != ".xlsx"
+    if sheet.finished is None:
+        what = (f"the sheet has no completion row (item '{FINISHED_ITEM}')" if csv_sheet else
+                f"the workbook has no worksheet '{FINISHED_SHEET}' (the completion field)")
+        fix = (f"add a last row with item '{FINISHED_ITEM}' and your name and the date in its comment cell"
+               if csv_sheet else
+               f"add a worksheet named '{FINISHED_SHEET}' with your name in {FINISHED_NAME_CELL} and the date in "
+               f"{FINISHED_DATE_CELL}, or fill the sheet llmcoder wrote")
+        problems.append(SheetProblem(f"{what}: cannot tell that the sheet is finished", file=f, fix=fix))
+        return False
+    name, date = sheet.finished
+    if not name or not date:
+        empty = " and ".join(w for w, v in (("name", name), ("date", date)) if not v)
+        problems.append(SheetProblem(
+            f"the sheet is not marked finished: {empty} empty in {sheet.finished_at}", file=f,
+            fix="when every row is decided, write your name and the date there and save; a sheet handed back "
+                "as it was issued would otherwise read as 'every label kept'"))
+        return False
+    return True
+
+
+def _no_rejection_flags(decisions: Sequence[Mapping[str, Any]], coder_file: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Finished sheets with no rejection over many rows: accepted, but flagged for the summary and the
+    methods text (a coder who kept every proposal may not have read the texts)."""
+    rows, rejected = Counter(d["coder"] for d in decisions), Counter(
+        d["coder"] for d in decisions if d["decision"] == "reject")
+    return [{"coder": c, "sheet": coder_file.get(c, ""), "rows": n,
+             "why": f"no rejection in {n} rows: check that the coder read every text (an empty cell means keep)"}
+            for c, n in sorted(rows.items()) if n >= NO_REJECTION_FLAG_ROWS and rejected[c] == 0]
 
 
 def _check_meta(sheet: FilledSheet, *, study: str, round_: str, problems: list[SheetProblem]) -> str | None:
@@ -318,9 +378,11 @@ def ingest(
         manifest: ``manifest.json`` written with the blank sheets.
         adjudication: The filled adjudication sheet written by a previous ingest (optional); the
             adjudicator's decision wins for the documents on it.
-        vocabulary: Accepted spellings, ``{"reject": [...], "keep": [...]}`` (default: x, yes, y, 1,
-            r, reject... reject; blank, keep, k, no, n, 0... keep), compared case-insensitively.
-        require_all: Fail when a coder of the manifest has no sheet.
+        vocabulary: Accepted spellings, ``{"reject": [...], "keep": [...]}`` (default: reject or x;
+            keep or an empty cell), compared case-insensitively; any other value is an error, and
+            yes/no-like words can never be decisions.
+        require_all: Fail when a coder of the manifest has no sheet; otherwise the missing coders are
+            listed in the summary (``coders_missing``) and their documents are not verified.
         overlap_policy: Documents verified by several coders who disagree: ``"adjudicate"`` (queue),
             ``"union"`` (kept if anyone kept) or ``"intersection"`` (kept if everyone kept).
 
@@ -375,6 +437,8 @@ def ingest(
                 "(its checksum differs from the manifest)", file=f,
                 fix="fill the sheet written with this manifest, or pass the manifest written with this sheet"))
             continue
+        if not _check_finished(sheet, problems):
+            continue
         got = _check_rows(sheet, exp, coder=coder, round_="verify", known_docs=known_docs,
                           known_labels=known_labels, vocab=vocab, variants=variants, problems=problems)
         decisions += got
@@ -408,6 +472,8 @@ def ingest(
         random_state=seed,
         summary_extra={"decision_variants": _variants_summary(variants), "notes": notes,
                        "sheets": coder_file, "manifest": man.get("_source"),
+                       "coders_missing": sorted(set(man["coders"]) - set(coder_file)),
+                       "flags": _no_rejection_flags(decisions, coder_file),
                        "documents_without_proposals": len((man.get("settings") or {})
                                                           .get("documents_without_proposals") or [])})
 
@@ -435,7 +501,7 @@ def _read_adjudication(path: str | os.PathLike[str], first: pl.DataFrame, *, stu
     if sheet is None:
         return None
     coder = _check_meta(sheet, study=study, round_="adjudication", problems=problems)
-    if coder is None or not checked:
+    if coder is None or not _check_finished(sheet, problems) or not checked:
         return None  # the first-round sheets have problems: the queue cannot be recomputed yet
     prelim = verify_decisions(first, task=cb.task, overlap_policy=overlap_policy, codebook=cb, texts=texts,
                               random_state=seed, reliability=False)
@@ -485,18 +551,22 @@ class VerifyResult:
         written: dict[str, Path] = {}
         tables = {"verified": self.verified, "decisions": self.decisions, "adjudication_queue": self.queue,
                   "acceptance": self.acceptance, "workload": self.workload, "reliability": self.reliability}
-        for name, df in tables.items():
-            written[f"{name}.parquet"] = write_parquet(df, out / f"{name}.parquet")
-            written[f"{name}.csv"] = write_csv(df, out / f"{name}.csv")
-        if self.adjudication_sheet is not None and self.adjudication_sheet.height and self.study:
-            from llmcoder.verify.sheets import write_sheets
+        with staged_dir(out) as stage:  # every table, the adjudication sheet and the summary, or none
+            for name, df in tables.items():
+                write_parquet(df, stage / f"{name}.parquet")
+                write_csv(df, stage / f"{name}.csv")
+                written[f"{name}.parquet"], written[f"{name}.csv"] = out / f"{name}.parquet", out / f"{name}.csv"
+            if self.adjudication_sheet is not None and self.adjudication_sheet.height and self.study:
+                from llmcoder.verify.sheets import write_sheets
 
-            adj = Sheets({ADJUDICATOR: self.adjudication_sheet}, kind="adjudication", simulated=self.simulated)
-            for k, p in write_sheets(adj, out / "adjudication", study=self.study, manifest=False).items():
-                written[f"adjudication/{k}"] = p
-        summary = {**self.summary, "simulated": self.simulated,
-                   "provenance": provenance(stage="verify-ingest", study=self.study, simulated=self.simulated)}
-        written["summary.json"] = write_json(summary, out / "summary.json")
+                adj = Sheets({ADJUDICATOR: self.adjudication_sheet}, kind="adjudication",
+                             simulated=self.simulated)
+                for k in write_sheets(adj, stage / "adjudication", study=self.study, manifest=False):
+                    written[f"adjudication/{k}"] = out / "adjudication" / k
+            summary = {**self.summary, "simulated": self.simulated,
+                       "provenance": provenance(stage="verify-ingest", study=self.study, simulated=self.simulated)}
+            write_json(summary, stage / "summary.json")
+            written["summary.json"] = out / "summary.json"
         return written
 
 

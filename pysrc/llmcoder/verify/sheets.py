@@ -22,9 +22,13 @@ import polars as pl
 from llmcoder import __version__
 from llmcoder.codebook import Codebook, load_codebook
 from llmcoder.errors import InputError, Problem
-from llmcoder.io import atomic_path, provenance, write_csv, write_json
+from llmcoder.io import atomic_path, provenance, staged_dir, write_json
 from llmcoder.verify._common import (
     DATA_SHEET,
+    FINISHED_DATE_CELL,
+    FINISHED_ITEM,
+    FINISHED_NAME_CELL,
+    FINISHED_SHEET,
     MANIFEST_KIND,
     MAX_CELL,
     META_SHEET,
@@ -198,7 +202,8 @@ def make_sheets(
     corpus_df = corpus if isinstance(corpus, pl.DataFrame) else read_corpus(corpus)
     coders = _check_coders(coders)
     if not 0 <= overlap <= 1:
-        raise ValueError(f"overlap must be a share between 0 and 1, not {overlap}")
+        raise InputError("--overlap (verify.overlap)", f"{overlap} is not a share between 0 and 1",
+                         fix="give the share of documents that several coders verify, e.g. 0.2 for 20%")
     if overlap > 0 and len(coders) > 1 and not 2 <= overlap_coders <= len(coders):
         raise InputError("verify.overlap_coders",
                          f"{overlap_coders} coders per overlap document, but {len(coders)} coders named",
@@ -267,13 +272,19 @@ INSTRUCTIONS = """\
 How to fill this sheet
 
 Each row shows a document and one label that was proposed for it.
-Read the text and the label's definition. If the label does NOT apply to the text, write reject in
-the decision column (pick it from the drop-down; x also means reject). If the label applies, leave
-the decision empty (or write keep).
+Read the text and the label's definition, then decide with one of two words in the decision column:
+  reject  the label does NOT apply to the text (x also means reject)
+  keep    the label applies (an empty cell also means keep)
+Any other word (yes, no, 1, 0 ...) is refused when the sheet is read back, because it could mean
+either.
 
 A document's rows are next to each other; judge each label on its own. You may sort or filter the
 rows and write notes in the comment column, but do not change, add or delete rows, and do not edit
 the other columns: llmcoder checks every row against the sheet it wrote.
+
+When you have decided every row, say that the sheet is finished: write your name and the date in
+the worksheet "finished" (in a CSV sheet: in the comment column of the last row, item "finished").
+A sheet that is not marked finished is not read.
 
 Save the file as .xlsx under the same name and put it where the study's README says
 (results/<study>/verify/filled/<coder>.xlsx).
@@ -291,9 +302,53 @@ def _meta(frame: pl.DataFrame, *, study: str, coder: str, kind: str, simulated: 
     }
 
 
+def _finished_sheet(wb: Any, finished: tuple[str, str] | None) -> None:
+    """The worksheet where the coder says the sheet is done: name and date (empty on a blank sheet)."""
+    from openpyxl.styles import Font, PatternFill
+
+    ws = wb.create_sheet(FINISHED_SHEET)
+    ws["A1"] = "When you have decided every row of the sheet 'verify', write your name and the date below."
+    ws["A1"].font = Font(bold=True)
+    ws["A2"] = "llmcoder reads a sheet only when both cells are filled."
+    name_cell, date_cell = ws[FINISHED_NAME_CELL], ws[FINISHED_DATE_CELL]
+    ws.cell(row=name_cell.row, column=1, value="finished by (your name)")
+    ws.cell(row=date_cell.row, column=1, value="date")
+    fill = PatternFill("solid", fgColor="FFF4C2")
+    for cell, value in ((name_cell, finished[0] if finished else None),
+                        (date_cell, finished[1] if finished else None)):
+        cell.value = value
+        cell.fill = fill
+        if isinstance(value, str):
+            cell.data_type = "s"
+    ws.column_dimensions["A"].width = 28
+    ws.column_dimensions["B"].width = 40
+
+
+def write_sheet_csv(frame: pl.DataFrame, path: str | os.PathLike[str],
+                    finished: tuple[str, str] | None = None) -> Path:
+    """Write one sheet as UTF-8 CSV, with a last row (item ``finished``) whose comment cell the coder
+    fills with name and date when done (a CSV has no second worksheet for it)."""
+    import csv
+    import io
+
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SHEET_COLUMNS)
+    for r in frame.select(SHEET_COLUMNS).iter_rows():
+        w.writerow(["" if v is None else v for v in r])
+    note = "When every row above is decided, write your name and the date in the comment cell of this row."
+    done = f"{finished[0]}, {finished[1]}" if finished else ""
+    w.writerow([FINISHED_ITEM if c == "item" else note if c == "text" else done if c == "comment" else ""
+                for c in SHEET_COLUMNS])
+    with atomic_path(path, ".csv") as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    return Path(path)
+
+
 def write_xlsx(frame: pl.DataFrame, path: str | os.PathLike[str], meta: Mapping[str, Any],
-               instructions: str = "") -> Path:
-    """Write one sheet as XLSX: header, wrapped text, drop-down decisions, frozen header, hidden meta."""
+               instructions: str = "", finished: tuple[str, str] | None = None) -> Path:
+    """Write one sheet as XLSX: header, wrapped text, drop-down decisions, frozen header, the
+    completion worksheet, instructions and hidden meta data."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -326,17 +381,19 @@ def write_xlsx(frame: pl.DataFrame, path: str | os.PathLike[str], meta: Mapping[
         ws.column_dimensions[get_column_letter(i)].width = _WIDTHS.get(c, 14)
     last = frame.height + 1
     dcol = get_column_letter(cols.index("decision") + 1)
-    dv = DataValidation(type="list", formula1='"reject,keep"', allow_blank=True,
-                        showErrorMessage=True, errorStyle="warning",
+    dv = DataValidation(type="list", formula1='"reject,keep,x"', allow_blank=True,
+                        showErrorMessage=True, errorStyle="stop",
                         errorTitle="reject or keep",
-                        error="Write reject (or x) if the label does not apply; leave empty or keep if it does.",
-                        promptTitle="Does the label apply?",
-                        prompt="reject = the label does NOT apply; empty or keep = it applies",
+                        error="Only reject (or x) or keep (or empty): reject = the label does NOT apply, "
+                              "keep = it applies.",
+                        promptTitle="reject or keep",
+                        prompt="reject = the label does NOT apply; keep (or empty) = it applies",
                         showInputMessage=True)
     dv.add(f"{dcol}2:{dcol}{max(last, 2)}")
     ws.add_data_validation(dv)
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(last, 2)}"
+    _finished_sheet(wb, finished)
     info = wb.create_sheet("instructions")
     for line in (instructions or INSTRUCTIONS).splitlines():
         info.append([line])
@@ -378,43 +435,51 @@ def write_sheets(
     simulated = bool(getattr(sheets, "simulated", False))
     kind = getattr(sheets, "kind", "verify")
     cb = getattr(sheets, "codebook", None)
+    finished: Mapping[str, tuple[str, str]] = getattr(sheets, "finished", {}) or {}
     cb_sha = cb.sha256() if isinstance(cb, Codebook) else None
     instructions = INSTRUCTIONS
     if isinstance(cb, Codebook) and cb.instructions:
         instructions += "\nCoding instructions\n\n" + cb.instructions
     written: dict[str, Path] = {}
     coder_entries: dict[str, Any] = {}
-    for coder, frame in sheets.items():
-        missing = [c for c in SHEET_COLUMNS if c not in frame.columns]
-        if missing:
-            raise ValueError(f"sheet of '{coder}' lacks columns {missing}")
-        frame = frame.select(SHEET_COLUMNS)
-        meta = _meta(frame, study=study, coder=coder, kind=kind, simulated=simulated,
-                     codebook_sha256=cb_sha)
-        files = {}
-        if "xlsx" in formats:
-            written[f"{coder}.xlsx"] = write_xlsx(frame, out / f"{coder}.xlsx", meta, instructions)
-            files["xlsx"] = f"{coder}.xlsx"
-        if "csv" in formats:
-            written[f"{coder}.csv"] = write_csv(frame, out / f"{coder}.csv")
-            written[f"{coder}.meta.json"] = write_json(meta, out / f"{coder}.meta.json")
-            files["csv"] = f"{coder}.csv"
-        coder_entries[coder] = {**files, "sheet_sha256": meta["sheet_sha256"], "n_rows": frame.height,
-                                "n_documents": meta["n_documents"], "rows": frame_rows(frame)}
-    if manifest:
-        props = getattr(sheets, "proposals", None)
-        assign = getattr(sheets, "assignments", None)
-        man = {
-            "kind": MANIFEST_KIND, "version": 1, "study": study, "round": kind,
-            "task": cb.task if isinstance(cb, Codebook) else None,
-            "codebook_sha256": cb_sha, "labels": cb.ids if isinstance(cb, Codebook) else None,
-            "settings": getattr(sheets, "settings", {}), "simulated": simulated,
-            "coders": coder_entries,
-            "proposals": [[d, lab, list(llms)] for d, lab, llms in props.iter_rows()] if props is not None else None,
-            "assignments": ([[d, list(cs), bool(o), bool(u)] for d, cs, o, u in
-                             assign.select("doc_id", "coders", "overlap", "uncertain").iter_rows()]
-                            if assign is not None else None),
-            "provenance": provenance(stage="verify-sheets", study=study, simulated=simulated),
-        }
-        written["manifest"] = write_json(man, out / "manifest.json")
+    with staged_dir(out) as stage:  # all sheets and the manifest, or none of them
+        for coder, frame in sheets.items():
+            missing = [c for c in SHEET_COLUMNS if c not in frame.columns]
+            if missing:
+                raise ValueError(f"sheet of '{coder}' lacks columns {missing}")
+            frame = frame.select(SHEET_COLUMNS)
+            meta = _meta(frame, study=study, coder=coder, kind=kind, simulated=simulated,
+                         codebook_sha256=cb_sha)
+            files = {}
+            done = finished.get(coder)
+            if "xlsx" in formats:
+                write_xlsx(frame, stage / f"{coder}.xlsx", meta, instructions, finished=done)
+                written[f"{coder}.xlsx"] = out / f"{coder}.xlsx"
+                files["xlsx"] = f"{coder}.xlsx"
+            if "csv" in formats:
+                write_sheet_csv(frame, stage / f"{coder}.csv", finished=done)
+                write_json(meta, stage / f"{coder}.meta.json")
+                written[f"{coder}.csv"] = out / f"{coder}.csv"
+                written[f"{coder}.meta.json"] = out / f"{coder}.meta.json"
+                files["csv"] = f"{coder}.csv"
+            coder_entries[coder] = {**files, "sheet_sha256": meta["sheet_sha256"], "n_rows": frame.height,
+                                    "n_documents": meta["n_documents"], "rows": frame_rows(frame)}
+        if manifest:
+            props = getattr(sheets, "proposals", None)
+            assign = getattr(sheets, "assignments", None)
+            man = {
+                "kind": MANIFEST_KIND, "version": 1, "study": study, "round": kind,
+                "task": cb.task if isinstance(cb, Codebook) else None,
+                "codebook_sha256": cb_sha, "labels": cb.ids if isinstance(cb, Codebook) else None,
+                "settings": getattr(sheets, "settings", {}), "simulated": simulated,
+                "coders": coder_entries,
+                "proposals": ([[d, lab, list(llms)] for d, lab, llms in props.iter_rows()]
+                              if props is not None else None),
+                "assignments": ([[d, list(cs), bool(o), bool(u)] for d, cs, o, u in
+                                 assign.select("doc_id", "coders", "overlap", "uncertain").iter_rows()]
+                                if assign is not None else None),
+                "provenance": provenance(stage="verify-sheets", study=study, simulated=simulated),
+            }
+            write_json(man, stage / "manifest.json")
+            written["manifest"] = out / "manifest.json"
     return written

@@ -18,6 +18,9 @@ import polars as pl
 from llmcoder.errors import InputError, Problem
 from llmcoder.verify._common import SHEET_COLUMNS, Sheets
 
+#: What the simulated verifier writes in the completion field: no person signed these sheets.
+SIMULATED_SIGNATURE = "simulated verifier (no person)"
+
 
 def _gold_sets(gold: pl.DataFrame) -> dict[str, set[str]]:
     if "doc_id" not in gold.columns or not ({"label", "labels"} & set(gold.columns)):
@@ -71,9 +74,10 @@ def simulate_verification(
         keep_it = applies ^ wrong
         filled[coder] = frame.with_columns(
             pl.Series("decision", np.where(keep_it, keep, reject).tolist(), dtype=pl.Utf8))
+    finished = dict.fromkeys(filled, (SIMULATED_SIGNATURE, "-"))
     if isinstance(sheets, Sheets):
-        return sheets.derive(filled, simulated=True)
-    return Sheets(filled, simulated=True)
+        return sheets.derive(filled, simulated=True, finished=finished)
+    return Sheets(filled, simulated=True, finished=finished)
 
 
 def read_blank_sheets(sheets_dir: str | os.PathLike[str], manifest: Mapping[str, Any]) -> Sheets:
