@@ -18,11 +18,12 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 STUDY = "human"
 
 
-def snakemake(workdir: Path, *targets: str, dry: bool = False) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *targets: str, dry: bool = False, check: bool = True) -> subprocess.CompletedProcess:
     cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
            "--workflow-profile", str(REPO / "workflow/profiles/default"), *(["-n"] if dry else []), *targets]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=workdir)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    if check:
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res
 
 
@@ -48,9 +49,12 @@ def fake_coder_output(workdir: Path) -> None:
     (out / "fake.json").write_text(json.dumps({"coder_id": "fake-00000000", "model": "fabricated for a test"}))
 
 
-def fill_like_a_person(blank: Path, filled: Path, gold: dict[str, str]) -> int:
-    """Open the blank XLSX, type 'x' next to each proposed label that is not the gold one, save."""
+def fill_like_a_person(blank: Path, filled: Path, gold: dict[str, str], finish: bool = True) -> int:
+    """Open the blank XLSX, type 'x' next to each proposed label that is not the gold one, sign the
+    'finished' worksheet (unless ``finish`` is false: a person who forgot), save."""
     wb = openpyxl.load_workbook(blank)
+    if finish:
+        wb["finished"]["B3"], wb["finished"]["B4"] = f"{filled.stem} (test)", "2026-12-01"
     ws = wb["verify"]
     header = [c.value for c in ws[1]]
     doc_col, label_col, dec_col = (header.index(k) + 1 for k in ("doc_id", "label", "decision"))
@@ -99,8 +103,16 @@ studies:
     # 2. People fill the sheets; the next run ingests them.
     gold = dict(pl.read_csv(tmp_path / "corpus.csv").select("id", "label").iter_rows())
     filled = tmp_path / f"results/{STUDY}/verify/filled"
+    # A sheet handed back without its completion field stops the ingest with a message, not a traceback.
     for coder in ("ann", "bob"):
-        assert fill_like_a_person(sheets / f"{coder}.xlsx", filled / f"{coder}.xlsx", gold) > 0
+        assert fill_like_a_person(sheets / f"{coder}.xlsx", filled / f"{coder}.xlsx", gold, coder == "ann") > 0
+    unfinished = snakemake(tmp_path, check=False)
+    said = unfinished.stdout + unfinished.stderr
+    assert unfinished.returncode != 0
+    assert "bob.xlsx: the sheet is not marked finished: name and date empty in worksheet 'finished'" in said
+    assert "Traceback" not in said and "Traceback" not in (tmp_path / f"logs/{STUDY}/verify_ingest.log").read_text()
+    assert not (tmp_path / f"results/{STUDY}/verify/ingest/verified.parquet").exists()
+    assert fill_like_a_person(sheets / "bob.xlsx", filled / "bob.xlsx", gold) > 0
     second = snakemake(tmp_path)
     assert "verify_ingest" in second.stdout + second.stderr
     verified = pl.read_parquet(tmp_path / f"results/{STUDY}/verify/ingest/verified.parquet")

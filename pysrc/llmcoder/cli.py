@@ -6,7 +6,6 @@ status 2 and a message naming file, row and fix when its input is invalid.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmcoder.errors import InputError
+from llmcoder.errors import InputError, os_error_message
 
 if TYPE_CHECKING:
     from llmcoder.corpus import CorpusSpec
@@ -254,24 +253,6 @@ def main() -> None:
         print(f"error: internal error in llmcoder ({type(err).__name__}: {err}); {where}; "
               "please report it with that file", file=sys.stderr)
         sys.exit(1)
-
-
-def os_error_message(err: OSError) -> str:
-    """A file-system failure as a person reads it: the path, what went wrong, and what to do."""
-    path = err.filename or "?"
-    reason = err.strerror or str(err)
-    fixes = {
-        errno.EACCES: "choose a folder you can write to, or fix its permissions",
-        errno.EPERM: "choose a folder you can write to, or fix its permissions",
-        errno.EROFS: "the disk is read-only: choose an output folder on a writable disk",
-        errno.ENOSPC: "the disk is full: free space or choose another output folder, then run again",
-        errno.EDQUOT: "your disk quota is used up: free space or choose another folder, then run again",
-        errno.ENOENT: "check the path (it is relative to the folder you run llmcoder from)",
-        errno.ENOTDIR: "a file stands where a folder is needed: move or rename that file",
-        errno.EISDIR: "a folder stands where a file is needed: pass a file path",
-    }
-    fix = fixes.get(err.errno or -1, "check the path and its permissions")
-    return f"{path}: {reason}\n  fix: {fix}"
 
 
 if __name__ == "__main__":

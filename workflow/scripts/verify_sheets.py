@@ -5,8 +5,10 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 
 from pathlib import Path  # noqa: E402
 
+from llmcoder.errors import rule_errors  # noqa: E402
 from llmcoder.stages import verification_sheets  # noqa: E402
 
 sm = snakemake  # noqa: F821
-verification_sheets(sm.input.corpus, sm.input.splits, sm.input.codings, sm.input.codebook,
-                    Path(sm.output.manifest).parent, study=sm.wildcards.study, settings=sm.params.settings)
+with rule_errors():
+    verification_sheets(sm.input.corpus, sm.input.splits, sm.input.codings, sm.input.codebook,
+                        Path(sm.output.manifest).parent, study=sm.wildcards.study, settings=sm.params.settings)
