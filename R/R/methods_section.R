@@ -262,6 +262,30 @@ methods_section <- function(x,
     facts$bias <- c(x$bias, bias)
   }
 
+  # 8b. Verification sheets accepted with a flag, and coders not ingested ---------------------
+  flags <- all_values(x$records, "flags")
+  flags <- Filter(function(f) is.data.frame(f) && nrow(f) > 0 && "coder" %in% names(f), flags)
+  missing <- unique(unlist(all_values(x$records, "coders_missing")))
+  ver_text <- character()
+  for (f in flags) {
+    ver_text <- c(ver_text, sprintf(
+      "the sheet of verifier %s was finished with no rejection in %d rows; its decisions were kept and flagged",
+      code(f$coder), as.integer(f$rows)
+    ))
+  }
+  if (length(missing) > 0) {
+    ver_text <- c(ver_text, paste0(
+      "the sheets of ", paste(vapply(missing, code, ""), collapse = ", "),
+      " were not returned, so their documents are not verified"
+    ))
+  }
+  if (length(ver_text) > 0) {
+    paras$verification_flags <- paste0(
+      "Human verification: ", paste(ver_text, collapse = "; "), "."
+    )
+    facts$verification_flags <- list(flags = flags, coders_missing = missing)
+  }
+
   # 9. Changes after validation -------------------------------------------------------------
   changes <- unlist(all_values(x$records, "changes_after_validation"))
   changes <- unique(changes[!is.na(changes) & nzchar(changes)])

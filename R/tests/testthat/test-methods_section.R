@@ -131,3 +131,23 @@ test_that("a coder's provenance as llmcoder code writes it names the model, weig
     fixed = TRUE
   )
 })
+
+test_that("methods_section states flagged verification sheets and missing verifiers", {
+  dir <- make_results_dir(parts = "metrics")
+  # verify/ingest/summary.json as llmcoder's ingest writes it (keys flags and coders_missing)
+  dir.create(file.path(dir, "verify", "ingest"), recursive = TRUE)
+  writeLines(
+    '{"coders_missing": ["chiara"], "flags": [{"coder": "ben", "rows": 46, "sheet": "ben.xlsx",
+      "why": "no rejection in 46 rows: check that the coder read every text (an empty cell means keep)"}],
+      "n_verified": 32}',
+    file.path(dir, "verify", "ingest", "summary.json")
+  )
+  text <- format(methods_section(read_results(dir), heading = FALSE))
+  expect_match(
+    text,
+    "Human verification: the sheet of verifier `ben` was finished with no rejection in 46 rows; its decisions were kept and flagged; the sheets of `chiara` were not returned, so their documents are not verified.",
+    fixed = TRUE
+  )
+  clean <- format(methods_section(read_results(make_results_dir(parts = "metrics")), heading = FALSE))
+  expect_false(grepl("Human verification:", clean, fixed = TRUE))
+})
