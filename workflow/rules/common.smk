@@ -83,9 +83,14 @@ NOT_IMPORTED = _study_pattern([s for s, c in config["studies"].items() if c["ver
 
 
 def filled_sheets(study):
-    """Filled verification sheets: simulated ones (a rule makes them) or the people's (they put them there)."""
-    folder = "simulated" if study_cfg(study)["verify"]["mode"] == "simulate" else "filled"
-    return [result(study, "verify", folder, f"{h}.xlsx") for h in study_cfg(study)["verify"]["humans"]]
+    """Filled verification sheets: simulated ones (a rule makes them) or the people's (they put them there;
+    with verify.allow_missing, only those that are there)."""
+    v = study_cfg(study)["verify"]
+    folder = "simulated" if v["mode"] == "simulate" else "filled"
+    sheets = [result(study, "verify", folder, f"{h}.xlsx") for h in v["humans"]]
+    if v["mode"] == "human" and v["allow_missing"]:
+        sheets = [p for p in sheets if Path(p).exists()]
+    return sheets
 
 
 def get_filled_input(wildcards):
@@ -97,8 +102,11 @@ def get_filled_input(wildcards):
 
 def verification_ready(study):
     """True when the ingest can run: simulated verification, or every human sheet filled in."""
-    mode = study_cfg(study)["verify"]["mode"]
-    return mode in ("simulate", "import") or (mode == "human" and all(Path(p).exists() for p in filled_sheets(study)))
+    v = study_cfg(study)["verify"]
+    if v["mode"] in ("simulate", "import"):
+        return True
+    sheets = filled_sheets(study)
+    return v["mode"] == "human" and bool(sheets) and all(Path(p).exists() for p in sheets)
 
 
 def finetune_ready(study):
