@@ -406,6 +406,14 @@ def _read_delimited(path: Path, spec: CorpusSpec, sep: str) -> RawTable:
                 raise InputError(str(path), f"the header ({where}) is not separated by {sep_name(sep)} but by "
                                  f"{sep_name(other)}", [Problem(f"it reads: {head[skip]!r}", row=spec.header_row)],
                                  fix=f"pass {_opt('sep', 'sep', other)}, or leave the separator out to detect it")
+        found = _find_header(_records(head_text, sep, limit=HEADER_SEARCH_ROWS), [spec.id_col, spec.text_col])
+        if found is not None and found != spec.header_row:
+            cols = f"'{spec.id_col}', '{spec.text_col}'"
+            raise InputError(str(path), f"the columns {cols} are not in row {spec.header_row}",
+                             [Problem(f"row {spec.header_row} holds: " + ", ".join(f"'{n}'" for n in names)),
+                              Problem(f"the columns {cols} were found on row {found}")],
+                             fix=f"pass {_opt('header-row', 'header_row', found)} (rows above the header are "
+                                 "then ignored)")
     _header_problem(path, spec, names, where)
     if text is None and skip:
         text = _read_text(path, "utf-8")
@@ -430,7 +438,7 @@ def _malformed(path: Path, spec: CorpusSpec, sep: str, text: str, kind: str) -> 
             next(reader, None)
         header = next(reader, [])
         for i, rec in enumerate(reader, start=spec.header_row + 1):
-            if len(rec) != len(header):
+            if rec and len(rec) != len(header):
                 other = ";" if sep != ";" else ","
                 guessed = spec.sep is None or "sep" in spec.detected
                 return InputError(

@@ -169,7 +169,7 @@ def make_splits(corpus: pl.DataFrame, config: SplitConfig | None = None, *,
             assign = _multi_label_assignment(idx, [gold[i] for i in idx], cfg, cfg.seed)
         except ValueError as err:
             raise InputError(source, f"{idx.size} labelled documents are too few to split "
-                             f"train={cfg.train:g}, dev={cfg.dev:g}, test={cfg.test:g} ({err})",
+                             f"train={cfg.train:g}, dev={cfg.dev:g}, test={cfg.test:g}: a split would be empty",
                              fix=_EMPTY_FIX) from err
     elif stratified:
         by_class: dict[str, list[int]] = {}

@@ -71,7 +71,8 @@ def validate_config(config: dict[str, Any], *, source: str = "config.yaml",
             if e.validator == "additionalProperties":
                 allowed = sorted(e.schema.get("properties", {}))
                 extra = sorted(set(e.instance) - set(allowed)) if isinstance(e.instance, dict) else []
-                near = [f"'{k}' -> '{m[0]}'" for k in extra if (m := difflib.get_close_matches(str(k), allowed, n=1))]
+                near = [f"'{m[0]}' (not '{k}')" for k in extra
+                        if (m := difflib.get_close_matches(str(k), allowed, n=1))]
                 msg += f" (allowed keys: {', '.join(allowed)})" + (f"; did you mean {', '.join(near)}?" if near else "")
             problems.append(Problem(f"{_path_of(e)}: {msg}"))
         raise InputError(source, "invalid configuration", problems,
