@@ -146,3 +146,34 @@ def test_few_shot_from_the_codebook_examples() -> None:
         draw_examples("codebook", 2, 0, CB)
     with pytest.raises(InputError, match="few_shot_source.*codebook"):
         CoderConfig(name="c", model="x", few_shot=2)
+
+
+def test_wrong_types_are_input_errors_naming_the_key_not_python_errors() -> None:
+    for kwargs, needle in [({"multi_threshold": "high"}, "key 'multi_threshold': 'high' is not a number between 0 and 1"),
+                           ({"template": 5}, "key 'template': 5 is a number, not text"),
+                           ({"batch_size": True}, "key 'batch_size': true is not a whole number"),
+                           ({"http_timeout_s": 0}, "key 'http_timeout_s': 0 is not a number > 0"),
+                           ({"temperature": float("nan")}, "key 'temperature'"),
+                           ({"system": None}, "key 'system': has no value")]:
+        with pytest.raises(InputError) as e:
+            CoderConfig(name="c", model="smollm2-135m", **kwargs)
+        assert needle in str(e.value), (kwargs, str(e.value))
+
+
+def test_problems_are_listed_by_line_with_a_did_you_mean(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\nmodel: smollm2-135m\nbatch_sise: 4\nbackend: htp\n")
+    with pytest.raises(InputError) as e:
+        CoderConfig.from_yaml(p)
+    lines = str(e.value).splitlines()
+    assert lines[1] == "  - line 3: unknown key 'batch_sise' (did you mean 'batch_size'?)"
+    assert lines[2].startswith("  - line 4: key 'backend': 'htp' is not one of local, http (did you mean 'http'?)")
+
+
+def test_key_lines_do_not_enter_the_coder_id(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("\n\nname: c\nmodel: smollm2-135m\n")
+    cfg = CoderConfig.from_yaml(p)
+    assert cfg.where("model") == "line 4: key 'model'"
+    assert cfg.coder_id == CoderConfig(name="c", model="smollm2-135m").coder_id
+    assert "_lines" not in cfg.to_dict()

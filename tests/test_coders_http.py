@@ -165,3 +165,36 @@ def test_missing_key_variable_is_a_clear_error(server: Server, monkeypatch: pyte
     with pytest.raises(InputError, match=f"environment variable {KEY_ENV} is not set"):
         HttpCoder(_cfg(server), CB)
     assert os.environ.get(KEY_ENV) is None
+
+
+def test_cli_with_the_server_down_exits_2_leaves_nothing_and_works_once_it_is_up(
+        server: Server, tmp_path: Path) -> None:
+    """`llmcoder code` against the real server stopped: exit 2 naming the URL, the attempts and a curl
+    check, no checkpoint or output; the same command after the server is back codes everything."""
+    from adversarial import CODEBOOK, run_llmcoder, snapshot
+
+    base = f"http://127.0.0.1:{server.port}/v1"
+    (tmp_path / "codebook.yaml").write_text(CODEBOOK)
+    (tmp_path / "coder.yaml").write_text(
+        f"name: smolhttp\nmodel: smollm2\nbackend: http\nhttp_base_url: {base}\nhttp_api_key_env: {KEY_ENV}\n"
+        "http_response_format: json_object\nhttp_concurrency: 2\nbatch_size: 2\nhttp_timeout_s: 60\n"
+        "http_max_retries: 1\nhttp_backoff_s: 0.1\n")
+    pl.DataFrame({"doc_id": ["d0", "d1", "d2"], "text": DOCS[:3]}).write_parquet(tmp_path / "corpus.parquet")
+    argv = ["code", "corpus.parquet", "--codebook", "codebook.yaml", "--coder", "coder.yaml", "--out",
+            "coders/smolhttp.parquet", "--no-progress"]
+    server.stop()
+    try:
+        before = snapshot(tmp_path)
+        res = run_llmcoder(argv, tmp_path, {KEY_ENV: KEY})
+        message = res.stderr + res.stdout
+        assert res.returncode == 2 and "Traceback" not in message, message
+        assert base in message and "2 attempt(s)" in message and f"curl {base}/models" in message
+        assert "nothing was coded" in message and KEY not in message
+        assert snapshot(tmp_path) == before
+    finally:
+        server.start()
+    res = run_llmcoder(argv, tmp_path, {KEY_ENV: KEY})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "coders").iterdir()) == [
+        "smolhttp.json", "smolhttp.parquet", "smolhttp_orders.parquet"]
+    assert pl.read_parquet(tmp_path / "coders" / "smolhttp.parquet").height == 3 * 3

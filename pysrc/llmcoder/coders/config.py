@@ -334,7 +334,8 @@ def check_values(values: dict[str, Any], lines: dict[str, int]) -> list[Problem]
         if isinstance(v, str):
             ok.add(k)
         elif v is None:
-            bad(k, "is empty; give a value or delete the line to use the default")
+            bad(k, f"has no value; give one, write {k}: \"\" for an empty text, or delete the line to use "
+                   "the default")
         else:
             bad(k, f"{_show(v)} is a {_yaml_kind(v)}, not text; put it in quotes")
     for k in _OPTIONAL_TEXT:

@@ -125,6 +125,7 @@ def load_docs(corpus: str | os.PathLike[str] | pl.DataFrame, *, limit: int | Non
     problems += rows_problem([i + 2 for i, e in enumerate(empty_text) if e], "empty or whitespace-only text",
                              "text")
     if problems:
+        problems.sort(key=lambda pr: pr.row or 0)
         raise InputError(src, "documents that cannot be coded", problems,
                          fix="give every document a unique doc_id and a non-empty text; " + CANONICAL_FIX)
     if limit is not None:
