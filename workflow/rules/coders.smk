@@ -8,7 +8,9 @@ rule code_llm:
         codebook=get_codebook,
         coder=lambda wc: coder_yaml(wc.study, wc.coder),
     # The journal (<codings>.journal/) is left undeclared so that it survives a killed job: the
-    # rerun resumes from it.
+    # rerun resumes from it, or finishes putting the three outputs in place when the job was killed
+    # while writing them (they are staged in the journal and renamed together). Bad input (coder
+    # YAML, corpus, model, an unreachable server) ends the job with exit 2 and the message in the log.
     output:
         codings=f"{RESULTS}/{{study}}/coders/{{coder}}.parquet",
         orders=f"{RESULTS}/{{study}}/coders/{{coder}}_orders.parquet",
