@@ -503,3 +503,43 @@ def test_sigkill_at_each_stage_keeps_old_outputs_whole_and_the_rerun_equals_a_cl
     prov = json.loads((res_dir / "smol.json").read_text())
     ref_prov = json.loads((ref / "res" / "smol.json").read_text())
     assert prov["coder_id"] == ref_prov["coder_id"] and prov["n_docs"] == 6 and prov["truncation"] == trunc
+
+
+def test_a_run_killed_between_renames_is_finished_before_a_run_with_other_settings(tmp_path: Path) -> None:
+    """The commit record of a killed run is honoured even when the next run differs (here: --limit 4): the
+    three files are never left mixed, and the new run then codes and replaces them whole."""
+    port = _free_port()
+    write_files(tmp_path, {**_http_files(port), "killer.py": KILLER})
+    srv = FakeServer(port).start()
+    try:
+        env = {**os.environ, "LLMCODER_TEST_KILL_AT": "renaming", "LLMCODER_TEST_KILL_NTH": "2"}
+        env.pop("LLMCODER_DEBUG", None)
+        killed = subprocess.run([sys.executable, "killer.py", *RUN.split()], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert killed.returncode == -9, killed.stderr[-3000:]
+        res_dir = tmp_path / "res"
+        assert sorted(p.name for p in res_dir.iterdir()) == ["o.parquet.journal", "o_orders.parquet"]
+        again = run_llmcoder([*RUN.split(), "--limit", "4"], tmp_path)
+    finally:
+        srv.stop()
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(p.name for p in res_dir.iterdir()) == ["o.json", "o.parquet", "o_orders.parquet"]
+    assert pl.read_parquet(res_dir / "o.parquet")["doc_id"].unique().sort().to_list() == ["d0", "d1", "d2", "d3"]
+    assert json.loads((res_dir / "o.json").read_text())["n_docs"] == 4
+
+
+def test_a_checkpoint_that_coded_nothing_is_replaced_without_asking(tmp_path: Path) -> None:
+    """A journal of another run that holds no coded batch (killed before its first) loses nothing: it is
+    replaced by this run's, where one with coded batches stops the run (table case checkpoint-of-another-run)."""
+    port = _free_port()
+    write_files(tmp_path, _http_files(port))
+    journal = tmp_path / "res" / "o.parquet.journal"
+    journal.mkdir(parents=True)
+    (journal / "run.json").write_text(json.dumps({"coder_id": "other-12345678"}))
+    srv = FakeServer(port).start()
+    try:
+        res = run_llmcoder(RUN.split(), tmp_path)
+    finally:
+        srv.stop()
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert not journal.exists() and (tmp_path / "res" / "o.parquet").is_file()
