@@ -200,7 +200,7 @@ def _resolve_labels(
     if unknown:
         raise InputError(
             "gold",
-            f"{len(unknown)} gold label(s) are not in labels=",
+            f"{len(unknown)} gold label(s) are not in the label set (the codebook, or labels=)",
             [Problem(f"label '{u}'") for u in unknown],
             fix="add them to the codebook or correct the gold file",
         )
