@@ -78,6 +78,10 @@ CASES = [
          ("c.csv", "column 'text' appears 2 times", "different name")),
     Case("csv-ragged-row", "validate c.csv", {"c.csv": "id,text,label\nd1,Hospitals,health\nd2,a, b, c,health\n"},
          ("c.csv", "row 3", "wrong number of fields", "quote")),
+    Case("csv-sep-two-characters", "validate c.csv --sep ';;'", {"c.csv": SEMI},
+         ("c.csv", "not one character", "--sep ';'")),
+    Case("csv-header-row-zero", "validate c.csv --header-row 0", {"c.csv": CORPUS_CSV},
+         ("--header-row", "numbered from 1")),
     Case("csv-numbers-as-text", "validate c.csv --text year", {"c.csv": "id,year,body\nd1,2015,Hospitals\n"},
          ("c.csv", "column 'year' holds numbers", "row 2", "2015", "--text body")),
     # --- corpus rows ------------------------------------------------------------------------------
@@ -151,6 +155,8 @@ CASES = [
          ("cb.yaml", "line 4", "indentation")),
     Case("codebook-yaml-tabs", "validate c.csv --codebook cb.yaml",
          {"c.csv": CORPUS_CSV, "cb.yaml": "labels:\n\t- id: a\n"}, ("cb.yaml", "line 2", "tabs")),
+    Case("codebook-missing", "validate c.csv --codebook nope.yaml", {"c.csv": CORPUS_CSV},
+         ("nope.yaml", "codebook file not found", "--codebook")),
     Case("codebook-xlsx", "validate c.csv --codebook cb.xlsx",
          {"c.csv": CORPUS_CSV, "cb.xlsx": xlsx(("cb", [["id", "name"], ["a", "A"]]))}, ("cb.xlsx", "YAML", "CSV")),
     # --- config.yaml and prepare ----------------------------------------------------------------
@@ -271,6 +277,10 @@ def test_long_text_is_kept_and_reported(tmp_path: Path) -> None:
     from llmcoder.corpus import CorpusSpec, build_corpus
 
     assert build_corpus(CorpusSpec(path=str(tmp_path / "c.csv")))["text"][0] == long
+    from llmcoder.corpus import SHEET_TEXT_LIMIT
+    from llmcoder.verify._common import MAX_CELL
+
+    assert SHEET_TEXT_LIMIT == MAX_CELL  # the limit the summary names is the sheets' own
 
 
 def test_csv_codebook_one_row_per_label_is_found(tmp_path: Path) -> None:
@@ -302,3 +312,53 @@ def test_split_of_a_small_corpus_without_stratifying(tmp_path: Path) -> None:
     canonical(10)(tmp_path / "c.parquet")
     out = _ok(["split", "c.parquet", "--out", "s.parquet", "--no-stratify"], tmp_path)
     assert out.strip() == "s.parquet: dev 1, test 1, train 8"
+
+
+def test_workflow_split_rule_refuses_an_empty_test_split(tmp_path: Path) -> None:
+    """The split rule shares make_splits: 10 documents in 3 classes fail the rule, with the message in its log."""
+    from test_workflow_data import run_snakemake
+
+    (tmp_path / "c.csv").write_text("id,text,label\n" + "".join(
+        f"d{i},text {i},{('health', 'education', 'energy')[i % 3]}\n" for i in range(10)), encoding="utf-8")
+    (tmp_path / "cb.yaml").write_text(CODEBOOK, encoding="utf-8")
+    (tmp_path / "config.yaml").write_text(config("label: label"), encoding="utf-8")
+    res = run_snakemake(tmp_path, "results/s/splits.parquet")
+    assert res.returncode != 0
+    log = (tmp_path / "logs/s/split.log").read_text(encoding="utf-8")
+    assert "the test split would be empty" in log and "studies.s.split" in log and "Traceback" not in log
+    assert (tmp_path / "results/s/corpus.parquet").is_file()
+    assert not (tmp_path / "results/s/splits.parquet").exists()
+
+
+def test_prepare_killed_at_any_point_leaves_the_old_corpus_or_the_new_one(tmp_path: Path) -> None:
+    """SIGKILL during 'llmcoder prepare': the corpus Parquet is the previous one or the complete new one, and
+    the next run leaves no temporary file behind."""
+    import signal
+    import subprocess
+    import time
+
+    from adversarial import llmcoder_command
+
+    n = 200_000
+    (tmp_path / "c.csv").write_text("id,text,label\n" + "".join(
+        f"d{i},Question {i} about the hospitals of region {i % 97},{('health', 'energy')[i % 2]}\n"
+        for i in range(n)), encoding="utf-8")
+    (tmp_path / "cb.yaml").write_text(CODEBOOK, encoding="utf-8")
+    (tmp_path / "config.yaml").write_text(config("label: label"), encoding="utf-8")
+    target = tmp_path / "results/s/corpus.parquet"
+    target.parent.mkdir(parents=True)
+    old = pl.DataFrame({"doc_id": ["old"], "text": ["old corpus"], "label": ["health"]})
+    old.write_parquet(target)
+    old_bytes = target.read_bytes()
+    for delay in (0.4, 0.9, 1.5):
+        proc = subprocess.Popen([*llmcoder_command(), "prepare", "--study", "s"], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        data = target.read_bytes()
+        if data != old_bytes:  # the new corpus, whole
+            assert pl.read_parquet(target).height == n
+    _ok(["prepare", "--study", "s"], tmp_path)
+    assert pl.read_parquet(target).height == n
+    assert sorted(p.name for p in target.parent.iterdir()) == ["corpus.parquet"]

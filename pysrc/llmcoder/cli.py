@@ -81,13 +81,15 @@ def validate(
 
 
 def _guess_gold_column(spec: CorpusSpec, columns: list[str], task: str) -> CorpusSpec:
-    """With a codebook but no --label/--labels, use a column named 'label' or 'labels' if present."""
+    """With a codebook but no --label/--labels, use a column named 'label' or 'labels' if present (as the
+    codebook's task says: a multi-label codebook reads it as label sets)."""
     import dataclasses
 
-    if task == "multi" and "labels" in columns:
-        return dataclasses.replace(spec, labels_col="labels")
-    if task == "single" and "label" in columns:
-        return dataclasses.replace(spec, label_col="label")
+    preferred = ("labels", "label") if task == "multi" else ("label", "labels")
+    for name in preferred:
+        if name in columns:
+            key = "labels_col" if task == "multi" else "label_col"
+            return dataclasses.replace(spec, **{key: name})
     return spec
 
 

@@ -49,7 +49,8 @@ RESERVED = ("doc_id", "text", "label", "labels")
 SEPARATORS = (",", ";", "\t", "|")
 #: Encodings suggested when a file is not UTF-8 (Windows Excel's default, then one that decodes any byte).
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")
-#: Longest text a verification sheet shows whole (Excel's cell limit, as in ``llmcoder.verify``).
+#: Longest text a verification sheet shows whole: ``llmcoder.verify._common.MAX_CELL`` (Excel's cell limit),
+#: repeated here to keep ``llmcoder validate`` from importing the verification stage (a test keeps them equal).
 SHEET_TEXT_LIMIT = 32_000
 #: Lines or rows searched for a header that is not where the spec says.
 HEADER_SEARCH_ROWS = 30
@@ -553,7 +554,14 @@ def _find_header(rows: Sequence[Sequence[Any]], wanted: Sequence[str]) -> int | 
 
 
 def _xlsx_rows(ws: Any) -> list[tuple[Any, ...]]:
-    rows = list(ws.iter_rows(min_row=1, values_only=True))
+    """Every row of a read-only worksheet from row 1, without the empty rows at the end.
+
+    The size a workbook records for a sheet can be wrong (some programs write 'A1'); it is ignored, so that
+    no row or column beyond it is silently left out.
+    """
+    if hasattr(ws, "reset_dimensions"):
+        ws.reset_dimensions()
+    rows = [tuple(r) for r in ws.iter_rows(min_row=1, values_only=True)]
     while rows and all(v is None or (isinstance(v, str) and not v.strip()) for v in rows[-1]):
         rows.pop()  # rows that only carry formatting
     return rows
@@ -562,8 +570,8 @@ def _xlsx_rows(ws: Any) -> list[tuple[Any, ...]]:
 def _read_xlsx(path: Path, spec: CorpusSpec) -> RawTable:
     import openpyxl
 
-    try:  # not read-only: merged cells are only visible in a fully loaded workbook
-        wb = openpyxl.load_workbook(path, data_only=True)
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many kinds for a bad file
         raise InputError(str(path), f"not a readable XLSX workbook ({type(e).__name__})",
                          fix="open it in a spreadsheet program and save as .xlsx (a password-protected "
@@ -593,9 +601,9 @@ def _read_sheet(path: Path, spec: CorpusSpec, wb: Any) -> RawTable:
     if not any(v is not None for v in header):
         raise InputError(str(path), f"row {hr} of sheet '{sheet}' is empty: no column names",
                          fix=f"put the column names in row {hr} of sheet '{sheet}'")
-    merged = sorted((r for r in ws.merged_cells.ranges if r.max_row >= hr), key=lambda r: (r.min_row, r.min_col))
+    merged = sorted(r for r in _merged_ranges(path, ws) if r[1] >= hr)
     if merged:
-        problems = [Problem(f"cells {r.coord} are merged", row=r.min_row) for r in merged]
+        problems = [Problem(f"cells {ref} are merged", row=first) for first, _, ref in merged]
         raise InputError(str(path), f"sheet '{sheet}' has merged cells: only the first cell of a merged "
                          "range holds a value, the others would be read as empty", problems,
                          fix="select the sheet, unmerge the cells (Home > Merge & Center > Unmerge Cells) "
@@ -616,6 +624,44 @@ def _read_sheet(path: Path, spec: CorpusSpec, wb: Any) -> RawTable:
             data[k].append(_cell_text(v))
     frame = pl.DataFrame({n: col for n, col in zip(names, data, strict=True)}, schema={n: pl.Utf8 for n in names})
     return RawTable(frame, hr + 1, kinds, header=names, where=where)
+
+
+_MERGE_RE = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Za-z]+\d+(?::[A-Za-z]+\d+)?)"')
+
+
+def _merged_ranges(path: Path, ws: Any) -> list[tuple[int, int, str]]:
+    """Merged cell ranges of a worksheet as (first row, last row, 'A2:A3').
+
+    A read-only worksheet does not parse them, so they are read from the sheet's XML (streamed: large
+    sheets stay cheap); where that part cannot be found, the sheet is loaded in full.
+    """
+    from openpyxl.utils.cell import range_boundaries
+
+    part = getattr(ws, "_worksheet_path", None)
+    refs: list[str] = []
+    if part:
+        import zipfile
+
+        with zipfile.ZipFile(path) as zf, zf.open(part.lstrip("/")) as f:
+            tail = b""
+            while block := f.read(1 << 20):
+                chunk = tail + block
+                refs += [m.group(1).decode() for m in _MERGE_RE.finditer(chunk)]
+                cut = chunk.rfind(b"<")  # a tag cut by the block boundary is searched again with the next block
+                tail = chunk[cut:] if cut >= 0 and b">" not in chunk[cut:] else b""
+    else:
+        import openpyxl
+
+        full = openpyxl.load_workbook(path)
+        try:
+            refs = [r.coord for r in full[ws.title].merged_cells.ranges]
+        finally:
+            full.close()
+    out = []
+    for ref in dict.fromkeys(refs):
+        _, min_row, _, max_row = range_boundaries(ref)
+        out.append((int(min_row or 1), int(max_row or min_row or 1), ref))
+    return out
 
 
 def _header_elsewhere(path: Path, spec: CorpusSpec, wb: Any, sheet: str, rows: list[tuple[Any, ...]],
@@ -751,6 +797,7 @@ def read_table(spec: CorpusSpec) -> RawTable:
                          fix="check corpus.path in config.yaml, or the path given to llmcoder validate (paths "
                              "are relative to the folder you run llmcoder from)")
     fmt = spec.fmt
+    _check_separators(spec)
     if fmt in ("csv", "tsv"):
         sep = spec.sep if spec.sep is not None else spec.resolved().sep or ","
         return _read_delimited(path, spec, sep)
@@ -761,6 +808,17 @@ def read_table(spec: CorpusSpec) -> RawTable:
     if fmt == "parquet":
         return _read_parquet(path)
     raise InputError(str(path), f"unknown format '{fmt}'", fix=f"use one of {sorted(set(FORMATS.values()))}")
+
+
+def _check_separators(spec: CorpusSpec) -> None:
+    """The field separator is one character other than a quote or a line break; the label separator is not empty."""
+    if spec.sep is not None and (len(spec.sep) != 1 or spec.sep in "\"\r\n"):
+        raise InputError(spec.path, f"the separator {spec.sep!r} is not one character",
+                         fix="pass one character, or 'tab': " + _opt("sep", "sep", ";")
+                             + "; or leave it out to detect it")
+    if not spec.labels_sep:
+        raise InputError(spec.path, f"the label separator {spec.labels_sep!r} is empty",
+                         fix="pass the character between labels in a cell: " + _opt("labels-sep", "labels_sep", "|"))
 
 
 def _names_in(folder: Path) -> list[str]:
@@ -1040,8 +1098,10 @@ def _gold_multi(col: pl.Series, spec: CorpusSpec, cb: Codebook | None, rows: Seq
     return gold
 
 
-def long_texts(corpus: pl.DataFrame, limit: int = SHEET_TEXT_LIMIT) -> tuple[int, int]:
-    """How many texts are longer than ``limit`` characters, and the length of the longest."""
+def long_texts(corpus: pl.DataFrame, limit: int | None = None) -> tuple[int, int]:
+    """How many texts are longer than ``limit`` characters (default: what a verification sheet shows whole),
+    and the length of the longest."""
+    limit = SHEET_TEXT_LIMIT if limit is None else limit
     if "text" not in corpus.columns or corpus.height == 0:
         return 0, 0
     lengths = corpus["text"].str.len_chars()
@@ -1067,9 +1127,9 @@ def summarize(corpus: pl.DataFrame, codebook: Codebook | None = None, spec: Corp
     n_long, longest = long_texts(corpus)
     if n_long:
         parts.append(f"{n_long} text{'s' if n_long > 1 else ''} longer than {SHEET_TEXT_LIMIT:,} characters "
-                     f"(longest {longest:,}): kept whole in the corpus, but verification sheets show only "
-                     f"the first {SHEET_TEXT_LIMIT:,} (Excel's cell limit) and coders read only their first "
-                     "max_doc_tokens tokens")
+                     f"(longest {longest:,}): kept whole in the corpus, but verification sheets cut them at "
+                     f"{SHEET_TEXT_LIMIT:,} (Excel's cell limit) and coders read only their first max_doc_tokens "
+                     "tokens")
     reading = spec.describe() if spec is not None else ""
     if reading:
         parts.append(f"read with {reading}")
