@@ -124,8 +124,9 @@ def unfinish_csv(lines: list[str]) -> list[str]:
     import io
 
     rows = list(csv.reader(io.StringIO("\n".join(lines))))
-    assert rows[-1][0] == "finished" and rows[-1][7]
-    rows[-1][7] = ""
+    comment = rows[0].index("comment")
+    assert rows[-1][0] == "finished" and rows[-1][comment]
+    rows[-1][comment] = ""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     return buf.getvalue().splitlines()

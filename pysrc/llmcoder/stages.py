@@ -27,17 +27,40 @@ def verification_sheets(corpus: PathLike, splits: PathLike, codings: Sequence[Pa
     from llmcoder.codebook import load_codebook
     from llmcoder.corpus import read_corpus
     from llmcoder.verify import make_sheets, write_sheets
+    from llmcoder.verify.proposals import ProposalPolicy, conformal_thresholds
 
-    docs = read_corpus(corpus).join(pl.read_parquet(splits).select("doc_id", "split"), on="doc_id")
-    docs = docs.filter(pl.col("split").is_in(list(settings["splits"]))).drop("split")
-    codings_df = pl.concat([pl.read_parquet(p) for p in codings], how="diagonal_relaxed")
-    codings_df = codings_df.filter(pl.col("doc_id").is_in(docs["doc_id"].implode()))
-    sheets = make_sheets(docs, codings_df, load_codebook(codebook), coders=list(settings["humans"]),
+    cb = load_codebook(codebook)
+    all_docs = read_corpus(corpus).join(pl.read_parquet(splits).select("doc_id", "split"), on="doc_id")
+    docs = all_docs.filter(pl.col("split").is_in(list(settings["splits"]))).drop("split")
+    all_codings = pl.concat([pl.read_parquet(p) for p in codings], how="diagonal_relaxed")
+    codings_df = all_codings.filter(pl.col("doc_id").is_in(docs["doc_id"].implode()))
+    prop = settings.get("proposals") or {}
+    policy = ProposalPolicy(policy=prop.get("policy", "chosen"), k=prop.get("k", 3), mass=prop.get("mass", 0.9),
+                            coverage=prop.get("coverage", 0.9), min_prob=settings["min_prob"])
+    thresholds = None
+    if policy.policy == "conformal":
+        thresholds = conformal_thresholds(all_codings, _calibration_gold(all_docs, cb, prop.get("calibration", "dev")),
+                                          policy.coverage)
+    sheets = make_sheets(docs, codings_df, cb, coders=list(settings["humans"]),
                          overlap=settings["overlap"], overlap_coders=settings["overlap_coders"],
-                         min_prob=settings["min_prob"], route=settings["route"],
+                         policy=policy, thresholds=thresholds, route=settings["route"],
                          uncertain_below=settings["uncertain_below"], random_state=settings["seed"])
     write_sheets(sheets, out_dir, study=study)
     return Path(out_dir) / "manifest.json"
+
+
+def _calibration_gold(docs: pl.DataFrame, cb: Any, split: str) -> dict[str, str]:
+    """Gold labels of the conformal calibration split (single-label); an error naming the key if none."""
+    from llmcoder.errors import InputError
+
+    if cb.task != "single":
+        raise InputError("verify.proposals.policy", "conformal label sets are for single-label codebooks",
+                         fix="use policy top_k or mass for a multi-label codebook")
+    cal = docs.filter(pl.col("split") == split)
+    if "label" not in cal.columns or cal["label"].drop_nulls().len() == 0:
+        raise InputError("verify.proposals.calibration", f"the {split} split has no gold labels to calibrate on",
+                         fix="give the corpus a gold label column (corpus.label) or use policy top_k or mass")
+    return dict(cal.filter(pl.col("label").is_not_null()).select("doc_id", "label").iter_rows())
 
 
 def simulated_verification(manifest: PathLike, corpus: PathLike, out_dir: PathLike, *, error_rate: float,
@@ -54,14 +77,47 @@ def simulated_verification(manifest: PathLike, corpus: PathLike, out_dir: PathLi
 
 
 def ingest_verification(filled: Sequence[PathLike], manifest: PathLike, codebook: PathLike, out_dir: PathLike,
-                        *, overlap_policy: str, adjudication: PathLike | None = None) -> dict[str, Any]:
-    """Validate the filled sheets and write verified labels, decision log, queue, rates, reliability."""
+                        *, overlap_policy: str, adjudication: PathLike | None = None,
+                        require_all: bool = True,
+                        simulate_adjudication: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Validate the filled sheets and write verified labels, decision log, queue, rates, reliability
+    (``require_all=False``: the sheets there are, the missing coders listed in the summary).
+
+    ``simulate_adjudication`` (``{"corpus": ..., "error_rate": ..., "seed": ...}``, simulated
+    verification only) has the adjudication queue decided from gold, as the demo's stand-in for people.
+    """
     from llmcoder.verify import ingest
 
     result = ingest([Path(p) for p in filled], codebook=codebook, manifest=manifest,
-                    adjudication=adjudication, overlap_policy=overlap_policy)
+                    adjudication=adjudication, overlap_policy=overlap_policy, require_all=require_all)
+    if simulate_adjudication is not None and result.adjudication_sheet is not None and adjudication is None:
+        result = _simulated_adjudication(result, filled, manifest, codebook, overlap_policy, **simulate_adjudication)
     result.write(out_dir)
     return result.summary
+
+
+def _simulated_adjudication(first: Any, filled: Sequence[PathLike], manifest: PathLike, codebook: PathLike,
+                            overlap_policy: str, *, corpus: PathLike, error_rate: float, seed: int) -> Any:
+    """The demo's adjudication: the queue of the first ingest decided from gold with seeded errors
+    (marked simulated), then ingested like a person's adjudication sheet."""
+    import tempfile
+
+    from llmcoder.codebook import load_codebook
+    from llmcoder.corpus import read_corpus
+    from llmcoder.verify import ingest, write_sheets
+    from llmcoder.verify.simulate import simulate_adjudication
+
+    cb = load_codebook(codebook)
+    sheets = simulate_adjudication(first.adjudication_sheet, read_corpus(corpus), codebook=cb,
+                                   error_rate=error_rate, random_state=seed)
+    with tempfile.TemporaryDirectory(prefix="llmcoder-adjudication-") as tmp:
+        path = write_sheets(sheets, Path(tmp) / "adjudication", study=str(first.study), formats=["xlsx"],
+                            manifest=False)["adjudicator.xlsx"]
+        result = ingest([Path(p) for p in filled], codebook=cb, manifest=manifest, adjudication=path,
+                        overlap_policy=overlap_policy)  # type: ignore[arg-type]
+    result.summary["adjudication"] = {"simulated": True, "error_rate": error_rate, "seed": seed,
+                                      "n_queue_before": first.summary["n_adjudication_queue"]}
+    return result
 
 
 def import_verification(decisions: PathLike, corpus: PathLike, codebook: PathLike, out_dir: PathLike, *,

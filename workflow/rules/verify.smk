@@ -55,6 +55,7 @@ rule verify_ingest:
         filled=get_filled_input,
         manifest=rules.verify_sheets.output.manifest,
         codebook=get_codebook,
+        corpus=rules.prepare_corpus.output.corpus,
     output:
         verified=f"{RESULTS}/{{study}}/verify/ingest/verified.parquet",
     log:

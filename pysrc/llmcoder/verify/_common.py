@@ -13,11 +13,17 @@ import polars as pl
 from llmcoder.errors import MAX_LISTED, InputError, Problem
 
 #: Columns of a verification sheet, in the order a coder sees them.
-SHEET_COLUMNS = ("item", "doc_id", "text", "label", "label_name", "definition", "decision", "comment")
+SHEET_COLUMNS = ("item", "doc_id", "text", "label", "label_name", "definition", "decision", "right_label",
+                 "comment")
 #: Columns whose content is fixed by llmcoder: any edit of them is a changed row.
 FIXED_COLUMNS = ("item", "doc_id", "text", "label", "label_name", "definition")
-#: Columns the human coder fills.
-FILL_COLUMNS = ("decision", "comment")
+#: Columns the human coder fills. ``right_label``: when every proposal of a document is rejected, the
+#: label that does apply, picked from the codebook (recorded as "supplied", not as "kept").
+FILL_COLUMNS = ("decision", "right_label", "comment")
+#: Columns a filled sheet may lack (sheets made before they existed, or deleted by the coder).
+OPTIONAL_COLUMNS = ("right_label", "comment")
+#: The hidden worksheet with the codebook's label names, the drop-down list of ``right_label``.
+LABELS_SHEET = "labels"
 #: Name of the worksheet with the rows, and of the hidden worksheet with the meta data.
 DATA_SHEET = "verify"
 META_SHEET = "meta"

@@ -34,6 +34,7 @@ from llmcoder.verify._common import (
     MANIFEST_KIND,
     META_SHEET,
     NO_REJECTION_FLAG_ROWS,
+    OPTIONAL_COLUMNS,
     SHEET_COLUMNS,
     SHEET_KIND,
     SheetProblem,
@@ -51,6 +52,9 @@ from llmcoder.verify._common import (
 )
 
 OverlapPolicy = Literal["adjudicate", "union", "intersection"]
+#: What a decision log records per (document, verifier, label): a proposal kept or rejected, or a
+#: right label the verifier supplied after rejecting every proposal.
+DECISIONS = ("keep", "reject", "supplied")
 ADJUDICATOR = "adjudicator"
 DECISION_SCHEMA = {"doc_id": pl.Utf8, "coder": pl.Utf8, "label": pl.Utf8, "decision": pl.Utf8,
                    "raw": pl.Utf8, "comment": pl.Utf8, "sheet": pl.Utf8, "row": pl.Int64,
@@ -212,10 +216,12 @@ class _Expected:
 
 
 def _check_rows(sheet: FilledSheet, exp: _Expected, *, coder: str, round_: str, known_docs: set[str],
-                known_labels: set[str], vocab: dict[str, str], variants: Counter[tuple[str, str]],
+                cb: Codebook, vocab: dict[str, str], variants: Counter[tuple[str, str]],
                 problems: list[SheetProblem]) -> list[dict[str, Any]]:
+    """The decisions of one sheet's rows (and the right labels it supplies), every problem collected."""
+    known_labels = set(cb.ids)
     f = sheet.path.name
-    need = [c for c in SHEET_COLUMNS if c != "comment"]
+    need = [c for c in SHEET_COLUMNS if c not in OPTIONAL_COLUMNS]
     missing = [c for c in need if c not in sheet.header]
     if missing:
         problems.append(SheetProblem(f"column(s) {', '.join(repr(c) for c in missing)} missing from the header",
@@ -286,10 +292,17 @@ def _check_rows(sheet: FilledSheet, exp: _Expected, *, coder: str, round_: str, 
                                          row=r, column="decision", file=f, fix=DECISION_FIX))
             continue
         variants[(key, decision)] += 1
+        right = cells.get("right_label", "").strip()
+        right_id = cb.resolve(right) if right else None
+        if right and right_id is None:
+            problems.append(SheetProblem(f"right label '{right}' is not a label of the codebook (item {item}, "
+                                         f"document '{doc}')", row=r, column="right_label", file=f,
+                                         fix="pick the label from the drop-down list, or leave the cell empty"))
+            continue
         if not bad:
             out.append({"doc_id": doc, "coder": coder, "label": lab, "decision": decision, "raw": raw.strip(),
                         "comment": cells.get("comment", "").strip() or None, "sheet": f, "row": r,
-                        "round": round_})
+                        "round": round_, "right_label": right_id, "right_raw": right})
     for item in sorted(set(exp.rows) - set(seen)):
         _, d, lab, _, _ = exp.rows[item]
         if (d, lab) in seen_pairs:
@@ -297,6 +310,45 @@ def _check_rows(sheet: FilledSheet, exp: _Expected, *, coder: str, round_: str, 
         problems.append(SheetProblem(
             f"item {item} (document '{d}', label '{lab}'; row {item + 1} as written) is missing: a row was deleted",
             file=f, fix="put the row back (copy it from the blank sheet) and leave its decision empty to keep"))
+    return out
+
+
+def _supplied(rows: list[dict[str, Any]], *, task: str, file: str,
+              problems: list[SheetProblem]) -> list[dict[str, Any]]:
+    """The decision rows of one sheet, plus one ``supplied`` row per right label a coder gave for a
+    document whose proposals they all rejected; contradictions are problems (file, row, fix)."""
+    by_doc: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_doc.setdefault(r["doc_id"], []).append(r)
+    out = [{k: v for k, v in r.items() if k not in ("right_label", "right_raw")} for r in rows]
+    for doc, drows in by_doc.items():
+        given = [r for r in drows if r["right_label"]]
+        if not given:
+            continue
+        labels = sorted({r["right_label"] for r in given})
+        proposed = {r["label"] for r in drows}
+        kept = sorted(r["label"] for r in drows if r["decision"] == "keep")
+        at = given[0]["row"]
+        if task == "single" and len(labels) > 1:
+            problems.append(SheetProblem(f"document '{doc}' has two right labels ({', '.join(labels)}) but takes one",
+                                         row=at, column="right_label", file=file, fix="leave one right label"))
+        elif task == "single" and kept:
+            problems.append(SheetProblem(
+                f"document '{doc}': label '{kept[0]}' is kept and '{labels[0]}' given as the right label",
+                row=at, column="right_label", file=file,
+                fix="give a right label only when you reject every proposed label of the document"))
+        elif proposed & set(labels):
+            lab = sorted(proposed & set(labels))[0]
+            problems.append(SheetProblem(
+                f"document '{doc}': right label '{lab}' is one of its proposed labels", row=at,
+                column="right_label", file=file, fix=f"keep the row of '{lab}' instead, and clear the right label"))
+        else:
+            for r in given:
+                if any(o["label"] == r["right_label"] and o["decision"] == "supplied" for o in out
+                       if o["doc_id"] == doc):
+                    continue
+                out.append({**{k: v for k, v in r.items() if k not in ("right_label", "right_raw")},
+                            "label": r["right_label"], "decision": "supplied", "raw": r["right_raw"]})
     return out
 
 
@@ -403,7 +455,6 @@ def ingest(
         problems.append(SheetProblem(f"the sheets were made for a {man['task']}-label codebook, this one is "
                                      f"{cb.task}-label", file=cb.source, fix="pass the study's codebook"))
     known_docs = {r[1] for c in man["coders"].values() for r in c["rows"]}
-    known_labels = set(cb.ids)
     variants: Counter[tuple[str, str]] = Counter()
     decisions: list[dict[str, Any]] = []
     texts: dict[str, str] = {}
@@ -440,8 +491,8 @@ def ingest(
         if not _check_finished(sheet, problems):
             continue
         got = _check_rows(sheet, exp, coder=coder, round_="verify", known_docs=known_docs,
-                          known_labels=known_labels, vocab=vocab, variants=variants, problems=problems)
-        decisions += got
+                          cb=cb, vocab=vocab, variants=variants, problems=problems)
+        decisions += _supplied(got, task=cb.task, file=f, problems=problems)
         for _, cells in sheet.rows:
             texts.setdefault(cells.get("doc_id", "").strip(), cells.get("text", ""))
     if require_all:
@@ -521,8 +572,9 @@ def _read_adjudication(path: str | os.PathLike[str], first: pl.DataFrame, *, stu
         return None
     exp = _Expected({int(r[0]): r for r in rows}, checksum, set())
     got = _check_rows(sheet, exp, coder=coder or ADJUDICATOR, round_="adjudication",
-                      known_docs=set(expected["doc_id"].to_list()), known_labels=set(cb.ids), vocab=vocab,
+                      known_docs=set(expected["doc_id"].to_list()), cb=cb, vocab=vocab,
                       variants=variants, problems=problems)
+    got = _supplied(got, task=cb.task, file=sheet.path.name, problems=problems)
     return pl.DataFrame(got, schema=DECISION_SCHEMA)
 
 
@@ -614,9 +666,10 @@ def verify_decisions(
             d = d.with_columns(pl.lit("verify" if c == "round" else None, t).alias(c))
     d = d.with_columns(pl.col("doc_id").cast(pl.Utf8), pl.col("coder").cast(pl.Utf8),
                        pl.col("label").cast(pl.Utf8))
-    bad = d.filter(~pl.col("decision").is_in(["keep", "reject"]))
+    bad = d.filter(~pl.col("decision").is_in(list(DECISIONS)))
     if bad.height:
-        raise ValueError(f"decisions must be 'keep' or 'reject'; found {bad['decision'].unique().to_list()[:5]}")
+        raise ValueError(f"decisions must be one of {', '.join(DECISIONS)}; "
+                         f"found {bad['decision'].unique().to_list()[:5]}")
     first = d.filter(pl.col("round") == "verify")
     dup = first.select("doc_id", "coder", "label").is_duplicated()
     if dup.any():
@@ -633,15 +686,18 @@ def verify_decisions(
 
     # unit status per (doc, label) and coders per doc
     units: dict[str, dict[str, dict[str, str]]] = {}
+    supplied: set[tuple[str, str]] = set()
     for doc, coder, lab, dec in first.select("doc_id", "coder", "label", "decision").iter_rows():
-        units.setdefault(doc, {}).setdefault(lab, {})[coder] = dec
+        units.setdefault(doc, {}).setdefault(lab, {})[coder] = "keep" if dec == "supplied" else dec
+        if dec == "supplied":
+            supplied.add((doc, lab))
     adj_kept: dict[str, set[str]] = {}
     adj_coder: dict[str, str] = {}
     if adjudication is not None:
         for doc, coder, lab, dec in adjudication.select("doc_id", "coder", "label", "decision").iter_rows():
             s = adj_kept.setdefault(str(doc), set())
             adj_coder[str(doc)] = str(coder)
-            if dec == "keep":
+            if dec in ("keep", "supplied"):
                 s.add(str(lab))
     verified_rows: list[tuple[str, list[str], int, str]] = []
     queue_rows: list[dict[str, Any]] = []
@@ -681,6 +737,8 @@ def verify_decisions(
                 "labels": sorted(labs),
             })
             continue
+        if any((doc, lab) in supplied for lab in kept):
+            base += "-supplied"  # a verifier gave the label; it was not an LLM's proposal
         verified_rows.append((doc, sorted(kept), len(coders), _source(base, simulated)))
     if task == "single":
         verified = pl.DataFrame({"doc_id": [r[0] for r in verified_rows], "label": [r[1][0] for r in verified_rows],
@@ -698,13 +756,15 @@ def verify_decisions(
     vsets = {r[0]: set(r[1]) for r in verified_rows}
     acceptance = _acceptance(first, proposals, vsets)
     workload = _workload(d)
-    rel, rel_note = _reliability(first) if reliability else (pl.DataFrame(schema=RELIABILITY_SCHEMA), None)
+    rel, rel_note = (_reliability(first, task=task) if reliability
+                     else (pl.DataFrame(schema=RELIABILITY_SCHEMA), None))
     reasons = Counter(q["reason"] for q in queue_rows)
     summary: dict[str, Any] = {
         "study": study, "task": task, "overlap_policy": overlap_policy, "simulated": simulated,
         "n_documents": len(units), "n_verified": len(verified_rows), "n_adjudication_queue": len(queue_rows),
         "adjudication_reasons": dict(sorted(reasons.items())), "n_decisions": first.height,
         "n_rejected": int((first["decision"] == "reject").sum()),
+        "n_supplied": int((first["decision"] == "supplied").sum()),
         "n_adjudicated": len(adj_kept), "coders": sorted(set(first["coder"].to_list())),
         "n_overlap_documents": sum(1 for labs in units.values()
                                    if len({c for per in labs.values() for c in per}) > 1),
@@ -737,6 +797,7 @@ def _adjudication_sheet(queue: pl.DataFrame, *, task: str, codebook: Codebook | 
             rows["label_name"].append(_clean(names.get(lab, lab)))
             rows["definition"].append(_clean(defs.get(lab, "")))
             rows["decision"].append(None)
+            rows["right_label"].append(None)
             rows["comment"].append(None)
     return pl.DataFrame(rows, schema={c: (pl.Int64 if c == "item" else pl.Utf8) for c in SHEET_COLUMNS})
 
@@ -769,12 +830,28 @@ def _acceptance(first: pl.DataFrame, proposals: pl.DataFrame | None,
     return pl.DataFrame(rows, schema=schema)
 
 
+def _ratings(first: pl.DataFrame, task: str) -> pl.DataFrame:
+    """Decisions as keep/reject ratings: supplied -> keep, and (single-label) an implied reject for
+    each other coder of the document who left a label that somebody supplied."""
+    d = first.with_columns(pl.when(pl.col("decision") == "supplied").then(pl.lit("keep"))
+                           .otherwise(pl.col("decision")).alias("decision"))
+    sup = first.filter(pl.col("decision") == "supplied").select("doc_id", "label").unique()
+    if task != "single" or sup.height == 0:
+        return d
+    coders = d.select("doc_id", "coder").unique()
+    implied = (sup.join(coders, on="doc_id").join(d.select("doc_id", "label", "coder"),
+                                                  on=["doc_id", "label", "coder"], how="anti")
+               .with_columns(pl.lit("reject").alias("decision")))
+    return pl.concat([d, implied], how="diagonal_relaxed")
+
+
 def _workload(d: pl.DataFrame) -> pl.DataFrame:
     multi = (d.filter(pl.col("round") == "verify").group_by("doc_id")
              .agg(pl.col("coder").n_unique().alias("n")).filter(pl.col("n") > 1)["doc_id"])
     return (d.group_by("coder", "round")
             .agg(pl.len().alias("rows"), pl.col("doc_id").n_unique().alias("documents"),
                  (pl.col("decision") == "reject").sum().cast(pl.Int64).alias("rejections"),
+                 (pl.col("decision") == "supplied").sum().cast(pl.Int64).alias("supplied"),
                  pl.col("doc_id").filter(pl.col("doc_id").is_in(multi.implode())).n_unique()
                  .alias("overlap_documents"))
             .with_columns(pl.col("rows").cast(pl.Int64), pl.col("documents").cast(pl.Int64),
@@ -783,9 +860,11 @@ def _workload(d: pl.DataFrame) -> pl.DataFrame:
             .sort("round", "coder", descending=[True, False]))
 
 
-def _reliability(first: pl.DataFrame, min_units: int = 10) -> tuple[pl.DataFrame, str | None]:
+def _reliability(first: pl.DataFrame, min_units: int = 10, task: str = "single") -> tuple[pl.DataFrame, str | None]:
     """Agreement of the human coders on the overlap (rating = keep/reject), overall (unit = document
-    × label) and per label with at least ``min_units`` shared documents."""
+    × label) and per label with at least ``min_units`` shared documents. A supplied right label counts
+    as kept; single-label, a coder of the document who did not give that label rejected it."""
+    first = _ratings(first, task)
     try:
         from llmcoder.reliability import reliability
     except ImportError:

@@ -29,6 +29,7 @@ from llmcoder.verify._common import (
     FINISHED_ITEM,
     FINISHED_NAME_CELL,
     FINISHED_SHEET,
+    LABELS_SHEET,
     MANIFEST_KIND,
     MAX_CELL,
     META_SHEET,
@@ -40,6 +41,7 @@ from llmcoder.verify._common import (
     order_key,
     sheet_checksum,
 )
+from llmcoder.verify.proposals import ProposalPolicy, propose, set_summary
 
 Route = Literal["none", "uncertain_first"]
 _CODER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -95,7 +97,8 @@ def _check_coders(coders: Sequence[str]) -> list[str]:
 
 
 def _proposals(codings: pl.DataFrame, corpus_ids: set[str], codebook: Codebook, *,
-               min_prob: float | None, rotations: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+               policy: ProposalPolicy, thresholds: Mapping[str, Mapping[str, Any]] | None,
+               rotations: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     missing = [c for c in CODING_COLUMNS if c not in codings.columns]
     if missing:
         raise InputError("<codings>", f"column(s) {missing} missing from the LLM codings",
@@ -120,13 +123,17 @@ def _proposals(codings: pl.DataFrame, corpus_ids: set[str], codebook: Codebook, 
     if problems:
         raise InputError("<codings>", "LLM codings that do not match the corpus or codebook", problems,
                          fix="code this corpus with this codebook again, or pass the matching files")
-    proposed = pl.col("chosen")
-    if min_prob is not None:
-        proposed = proposed | (pl.col("prob") >= min_prob).fill_null(False)
-    props = (c.filter(proposed).group_by("doc_id", "label")
+    props = (propose(c, policy, thresholds=thresholds, rotations=rotations).group_by("doc_id", "label")
              .agg(pl.col("coder_id").unique().sort().alias("llm_coders"))
              .sort("doc_id", "label"))
     return props, c
+
+
+def _set_summary(props: pl.DataFrame, corpus: pl.DataFrame, cb: Codebook) -> dict[str, Any]:
+    """Mean proposed-set size and, where the corpus has gold labels, the realised coverage."""
+    col = "labels" if cb.task == "multi" else "label"
+    gold = dict(corpus.select("doc_id", col).iter_rows()) if col in corpus.columns else {}
+    return set_summary(props.select("doc_id", "label"), gold)
 
 
 def _uncertainty(c: pl.DataFrame, uncertain_below: float) -> pl.DataFrame:
@@ -169,6 +176,8 @@ def make_sheets(
     overlap: float = 0.2,
     overlap_coders: int = 2,
     min_prob: float | None = None,
+    policy: ProposalPolicy | None = None,
+    thresholds: Mapping[str, Mapping[str, Any]] | None = None,
     rotations: Literal["first", "all"] = "first",
     route: Route = "none",
     uncertain_below: float = 0.5,
@@ -185,6 +194,10 @@ def make_sheets(
         overlap: Share of documents given to ``overlap_coders`` coders each (for reliability).
         overlap_coders: How many coders see each overlap document (2 or more).
         min_prob: Also propose every label whose probability is at least this (besides the chosen).
+        policy: How many labels each LLM coder proposes (:class:`ProposalPolicy`: chosen, top_k, mass,
+            conformal); default: the chosen labels (and ``min_prob``).
+        thresholds: The conformal thresholds per LLM coder (:func:`conformal_thresholds`), for
+            ``policy="conformal"``.
         rotations: ``"first"``: the proposals of rotation 0; ``"all"``: of every rotation.
         route: ``"uncertain_first"`` puts the documents the LLM coders disagree on, or whose
             highest chosen probability is below ``uncertain_below``, at the top of each sheet.
@@ -211,7 +224,13 @@ def make_sheets(
     if route not in ("none", "uncertain_first"):
         raise ValueError(f"route must be 'none' or 'uncertain_first', not {route!r}")
     texts = dict(zip(corpus_df["doc_id"].cast(pl.Utf8).to_list(), corpus_df["text"].to_list(), strict=True))
-    props, clean = _proposals(read_codings(codings), set(texts), cb, min_prob=min_prob, rotations=rotations)
+    policy = policy or ProposalPolicy(min_prob=min_prob)
+    if policy.policy == "conformal" and thresholds is None:
+        raise InputError("verify.proposals", "conformal label sets need a gold calibration sample",
+                         fix="give thresholds from conformal_thresholds() on gold documents (the workflow uses "
+                             "the dev split)")
+    props, clean = _proposals(read_codings(codings), set(texts), cb, policy=policy, thresholds=thresholds,
+                              rotations=rotations)
     unc = _uncertainty(clean, uncertain_below)
     uncertain = dict(zip(unc["doc_id"].to_list(), unc["uncertain"].to_list(), strict=True))
     labels_of: dict[str, list[str]] = {}
@@ -243,6 +262,7 @@ def make_sheets(
                 rows["label_name"].append(_clean(names[lab]))
                 rows["definition"].append(defs[lab])
                 rows["decision"].append(None)
+                rows["right_label"].append(None)
                 rows["comment"].append(None)
         frames[coder] = pl.DataFrame(rows, schema={c: (pl.Int64 if c == "item" else pl.Utf8)
                                                    for c in SHEET_COLUMNS})
@@ -255,7 +275,9 @@ def make_sheets(
     }, schema={"doc_id": pl.Utf8, "coders": pl.List(pl.Utf8), "overlap": pl.Boolean,
                "uncertain": pl.Boolean, "n_labels": pl.Int64})
     settings = {"coders": coders, "overlap": overlap, "overlap_coders": overlap_coders,
-                "min_prob": min_prob, "rotations": rotations, "route": route,
+                "min_prob": policy.min_prob, "rotations": rotations, "route": route,
+                "proposals": {**policy.to_dict(), "thresholds": dict(thresholds or {}),
+                              **_set_summary(props, corpus_df, cb)},
                 "uncertain_below": uncertain_below, "random_state": random_state,
                 "n_documents": len(docs), "n_overlap_documents": len(shared),
                 "documents_without_proposals": sorted(set(texts) - set(docs))}
@@ -265,7 +287,7 @@ def make_sheets(
 # -- writing ---------------------------------------------------------------------------------------
 
 _WIDTHS = {"item": 7, "doc_id": 16, "text": 70, "label": 14, "label_name": 24, "definition": 50,
-           "decision": 11, "comment": 28}
+           "decision": 11, "right_label": 24, "comment": 28}
 _WRAP = {"text", "label_name", "definition", "comment"}
 
 INSTRUCTIONS = """\
@@ -277,6 +299,10 @@ Read the text and the label's definition, then decide with one of two words in t
   keep    the label applies (an empty cell also means keep)
 Any other word (yes, no, 1, 0 ...) is refused when the sheet is read back, because it could mean
 either.
+
+If you reject every label proposed for a document, pick the label that does apply in the column
+right_label (from the drop-down of the codebook's labels) on one of its rows; leave it empty when
+you keep a proposed label, or when no label of the codebook applies.
 
 A document's rows are next to each other; judge each label on its own. You may sort or filter the
 rows and write notes in the comment column, but do not change, add or delete rows, and do not edit
@@ -346,7 +372,8 @@ def write_sheet_csv(frame: pl.DataFrame, path: str | os.PathLike[str],
 
 
 def write_xlsx(frame: pl.DataFrame, path: str | os.PathLike[str], meta: Mapping[str, Any],
-               instructions: str = "", finished: tuple[str, str] | None = None) -> Path:
+               instructions: str = "", finished: tuple[str, str] | None = None,
+               label_names: Sequence[str] = ()) -> Path:
     """Write one sheet as XLSX: header, wrapped text, drop-down decisions, frozen header, the
     completion worksheet, instructions and hidden meta data."""
     from openpyxl import Workbook
@@ -391,6 +418,19 @@ def write_xlsx(frame: pl.DataFrame, path: str | os.PathLike[str], meta: Mapping[
                         showInputMessage=True)
     dv.add(f"{dcol}2:{dcol}{max(last, 2)}")
     ws.add_data_validation(dv)
+    if label_names:
+        lab_ws = wb.create_sheet(LABELS_SHEET)
+        for name in label_names:
+            lab_ws.append([name])
+        lab_ws.sheet_state = "hidden"
+        rcol = get_column_letter(cols.index("right_label") + 1)
+        rv = DataValidation(type="list", formula1=f"{LABELS_SHEET}!$A$1:$A${len(label_names)}", allow_blank=True,
+                            showErrorMessage=True, errorStyle="stop", errorTitle="a label of the codebook",
+                            error="Pick the right label from the list of the codebook's labels.",
+                            promptTitle="right label", showInputMessage=True,
+                            prompt="Only when you reject every proposed label of this document: the label that applies")
+        rv.add(f"{rcol}2:{rcol}{max(last, 2)}")
+        ws.add_data_validation(rv)
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(last, 2)}"
     _finished_sheet(wb, finished)
@@ -453,7 +493,8 @@ def write_sheets(
             files = {}
             done = finished.get(coder)
             if "xlsx" in formats:
-                write_xlsx(frame, stage / f"{coder}.xlsx", meta, instructions, finished=done)
+                write_xlsx(frame, stage / f"{coder}.xlsx", meta, instructions, finished=done,
+                           label_names=list(cb.names.values()) if isinstance(cb, Codebook) else ())
                 written[f"{coder}.xlsx"] = out / f"{coder}.xlsx"
                 files["xlsx"] = f"{coder}.xlsx"
             if "csv" in formats:

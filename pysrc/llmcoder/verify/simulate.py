@@ -64,6 +64,8 @@ def simulate_verification(
         raise InputError("<gold>", f"{len(missing)} document(s) on the sheets have no gold label",
                          [Problem(f"document '{d}'") for d in missing[:20]],
                          fix="simulate only with a corpus whose every document has a gold label")
+    cb = getattr(sheets, "codebook", None)
+    names = cb.names if cb is not None else {}
     filled = {}
     for i, coder in enumerate(sorted(sheets)):
         frame = sheets[coder]
@@ -72,12 +74,46 @@ def simulate_verification(
                            dtype=bool)
         wrong = rng.random(frame.height) < error_rate
         keep_it = applies ^ wrong
+        right = _right_labels(frame, keep_it, truth, names, rng, error_rate) if names else [None] * frame.height
         filled[coder] = frame.with_columns(
-            pl.Series("decision", np.where(keep_it, keep, reject).tolist(), dtype=pl.Utf8))
+            pl.Series("decision", np.where(keep_it, keep, reject).tolist(), dtype=pl.Utf8),
+            pl.Series("right_label", right, dtype=pl.Utf8))
     finished = dict.fromkeys(filled, (SIMULATED_SIGNATURE, "-"))
     if isinstance(sheets, Sheets):
         return sheets.derive(filled, simulated=True, finished=finished)
     return Sheets(filled, simulated=True, finished=finished)
+
+
+def _right_labels(frame: pl.DataFrame, kept: np.ndarray, truth: Mapping[str, set[str]], names: Mapping[str, str],
+                  rng: np.random.Generator, error_rate: float) -> list[str | None]:
+    """The right-label column a simulated verifier fills: for a document whose every proposal it
+    rejected, the gold labels that were not proposed, one per row (each wrong with ``error_rate``)."""
+    out: list[str | None] = [None] * frame.height
+    rows_of: dict[str, list[int]] = {}
+    for j, d in enumerate(frame["doc_id"].to_list()):
+        rows_of.setdefault(d, []).append(j)
+    labels = frame["label"].to_list()
+    ids = list(names)
+    for d, rows in rows_of.items():
+        if kept[rows].any():
+            continue
+        missing = sorted(truth[d] - {labels[j] for j in rows})
+        for j, lab in zip(rows, missing, strict=False):
+            if rng.random() < error_rate:  # a wrong label, never one of the (rejected) proposals
+                others = [x for x in ids if x not in truth[d] and x not in {labels[k] for k in rows}]
+                lab = others[int(rng.integers(len(others)))] if others else lab
+            out[j] = names[lab]
+    return out
+
+
+def simulate_adjudication(sheet: pl.DataFrame, gold: pl.DataFrame, *, codebook: Any = None,
+                          error_rate: float = 0.05, random_state: int = 0) -> Sheets:
+    """Fill the adjudication sheet from gold with seeded errors, as :func:`simulate_verification` does
+    the first round, so that a demo trains on what a team that adjudicates would have (marked simulated)."""
+    from llmcoder.verify.ingest import ADJUDICATOR
+
+    blank = Sheets({ADJUDICATOR: sheet}, codebook=codebook, kind="adjudication")
+    return simulate_verification(blank, gold, error_rate=error_rate, random_state=random_state + 7919)
 
 
 def read_blank_sheets(sheets_dir: str | os.PathLike[str], manifest: Mapping[str, Any]) -> Sheets:
