@@ -78,6 +78,8 @@ CASES = [
          ("c.csv", "column 'text' appears 2 times", "different name")),
     Case("csv-ragged-row", "validate c.csv", {"c.csv": "id,text,label\nd1,Hospitals,health\nd2,a, b, c,health\n"},
          ("c.csv", "row 3", "wrong number of fields", "quote")),
+    Case("csv-unclosed-quote", "validate c.csv", {"c.csv": 'id,text\nd1,ok\nd2,"He said hi\nd3,ok\n'},
+         ("c.csv", "row 3", "never closed", "close the quote")),
     Case("csv-sep-two-characters", "validate c.csv --sep ';;'", {"c.csv": SEMI},
          ("c.csv", "not one character", "--sep ';'")),
     Case("csv-header-row-zero", "validate c.csv --header-row 0", {"c.csv": CORPUS_CSV},

@@ -438,7 +438,10 @@ def _malformed(path: Path, spec: CorpusSpec, sep: str, text: str, kind: str) -> 
         for _ in range(spec.header_row - 1):
             next(reader, None)
         header = next(reader, [])
+        last: tuple[int, int, list[str]] | None = None
+        start = reader.line_num + 1
         for i, rec in enumerate(reader, start=spec.header_row + 1):
+            last, start = (i, start, rec), reader.line_num + 1
             if rec and len(rec) != len(header):
                 other = ";" if sep != ";" else ","
                 guessed = spec.sep is None or "sep" in spec.detected
@@ -449,6 +452,13 @@ def _malformed(path: Path, spec: CorpusSpec, sep: str, text: str, kind: str) -> 
                         + (f"; if the separator is not {sep_name(sep)}, pass {_opt('sep', 'sep', other)}"
                            if guessed else ""),
                 )
+        if last is not None and any("\n" in f for f in last[2]) and text.count('"') % 2:
+            row, line, _ = last
+            return InputError(str(path), "a quoted field is never closed",
+                              [Problem(f"the field that opens with a quote on line {line} runs to the end of the "
+                                       "file", row=row)],
+                              fix="close the quote (a quote inside a quoted field is written twice: \"\"), "
+                                  "then export again")
     except csv.Error as ce:
         return InputError(str(path), f"could not be parsed as {kind}: {ce}",
                           fix="check the quoting (a field that holds a quote character must be quoted "
