@@ -1,7 +1,8 @@
 """A study's configuration: read config.yaml, check it against the schema, fill the defaults.
 
-The schema (``workflow/schemas/config.schema.yaml``) is the single source of every key, its
-description and its default; the code holds no defaults of its own for config keys.
+The schema (``llmcoder/schemas/config.schema.yaml``, inside the package so that an installed llmcoder
+works from any folder; ``workflow/schemas/config.schema.yaml`` links to it) is the single source of
+every key, its description and its default; the code holds no defaults of its own for config keys.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import yaml
 
 from llmcoder.errors import InputError, Problem
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
