@@ -22,24 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conftest import CODEBOOK_YAML
+
 #: A file's content: text (written as UTF-8), bytes, or a function that writes the file at the path.
 Content = str | bytes | Callable[[Path], None]
 
-CODEBOOK = """\
-name: Mini policy topics
-task: single
-instructions: Code the main policy topic.
-labels:
-  - id: health
-    name: Health
-    definition: Hospitals, doctors, medicines.
-  - id: education
-    name: Education
-    definition: Schools and universities.
-  - id: energy
-    name: Energy
-    definition: Power, gas, electricity.
-"""
+CODEBOOK = CODEBOOK_YAML  # the mini policy-topics codebook of conftest
 
 CORPUS_CSV = "id,text,label\n" + "".join(
     f"d{i},{t} number {i},{lab}\n"
