@@ -454,3 +454,41 @@ def test_predict_checks_every_output_before_the_model_loads(tmp_path: Path, monk
                 route=Routing(out=tmp_path / "taken" / "r.csv"))
     with pytest.raises(InputError, match="folder stands where the output file"):
         predict(tmp_path / "model", tmp_path / "corpus.parquet", tmp_path / "model")
+
+
+# -- the workflow's steps: messages naming the study's files -------------------------------------------
+
+
+def test_evaluation_steps_name_the_files_at_fault(tmp_path: Path):
+    from llmcoder.stages import evaluate_coder, evaluate_finetuned
+
+    f = _bias_inputs(tmp_path)
+    pl.read_parquet(f["corpus"]).drop("label").write_parquet(tmp_path / "nogold.parquet")
+    with pytest.raises(InputError, match="nogold.parquet: the corpus has no gold labels") as err:
+        evaluate_coder(f["llm"], tmp_path / "nogold.parquet", f["splits"], f["codebook"], tmp_path / "ev",
+                       system="llm", n_boot=0, seed=0)
+    assert "corpus.label" in err.value.fix
+    pl.read_parquet(f["llm"]).drop("chosen").write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(InputError, match="bad.parquet: column.s. chosen missing"):
+        evaluate_finetuned(tmp_path / "bad.parquet", f["corpus"], f["splits"], f["codebook"], tmp_path / "ev",
+                           system="ft", n_boot=0, seed=0)
+    short = pl.read_parquet(f["llm"]).filter(pl.col("doc_id") != "d0000003").drop("rotation")
+    short.write_parquet(tmp_path / "short.parquet")
+    with pytest.raises(InputError, match="short.parquet: 1 gold document.s. have no prediction"):
+        evaluate_finetuned(tmp_path / "short.parquet", f["corpus"], f["splits"], f["codebook"], tmp_path / "ev",
+                           system="ft", n_boot=0, seed=0)
+    assert not (tmp_path / "ev").exists()
+
+
+def test_a_rule_step_ends_bad_input_with_the_message_and_status_2(capsys):
+    from llmcoder.stages import run_rule_step
+
+    def bad() -> None:
+        raise InputError("results/x/corpus.parquet", "the corpus has no gold labels", fix="set corpus.label")
+
+    with pytest.raises(SystemExit) as end:
+        run_rule_step(bad)
+    assert end.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: results/x/corpus.parquet: the corpus has no gold labels" in err and "Traceback" not in err
+    assert run_rule_step(lambda: 7) == 7

@@ -287,8 +287,12 @@ def coders_vs_gold_reliability(codings: Mapping[str, PathLike], corpus: PathLike
 
     Writes one table with a ``comparison`` column: ``<coder> vs gold`` and ``LLM coders`` (all of them).
     """
+    from llmcoder.errors import InputError
     from llmcoder.reliability import reliability
 
+    if not codings:
+        raise InputError(str(out_csv), "no LLM coder output to compare with gold",
+                         fix="list the study's LLM coders under 'coders' in config.yaml")
     gold = gold_table(corpus, splits).with_columns(pl.lit("gold").alias("coder"))
     tables = []
     preds = []
@@ -322,6 +326,7 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
     from llmcoder import bias
     from llmcoder.codebook import load_codebook
     from llmcoder.corpus import read_corpus
+    from llmcoder.errors import InputError
     from llmcoder.io import staged_dir
     from llmcoder.metrics import check_output_folder, evaluate
 
@@ -333,7 +338,11 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
         c = _read_scored(path, ("doc_id", "label", "chosen", "rotation"))
         orders_path = Path(str(path).removesuffix(".parquet") + "_orders.parquet")
         if c["rotation"].n_unique() > 1 and orders_path.exists():
-            res = bias.positional_bias(c, _read_parquet(orders_path, "label orders"))
+            try:
+                res = bias.positional_bias(c, _read_parquet(orders_path, "label orders"))
+            except InputError as e:  # name the files rather than "orders" and "codings"
+                where = {"orders": str(orders_path), "codings": str(path)}.get(e.path, e.path)
+                raise InputError(where, e.what, e.problems, e.fix) from None
             pos.append(res.select(pl.lit(name).alias("system"), pl.all()) if isinstance(res, pl.DataFrame)
                        else pl.DataFrame([{"system": name, **res}]))
     if pos:

@@ -15,8 +15,6 @@ Examples
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,9 @@ from llmcoder.finetune.common import (
 from llmcoder.finetune.config import FinetuneConfig, LoraSpec, TfidfSpec, load_config
 from llmcoder.io import provenance, write_json
 
+#: What an artifact folder holds (the kind's own files: model/, adapter/ or model.joblib); it is replaced whole.
+ARTIFACT_FILES = ("finetune.json", "provenance.json", "model", "adapter", "model.joblib")
+
 __all__ = [
     "FinetuneConfig",
     "LoraSpec",
@@ -53,7 +54,7 @@ __all__ = [
 def train(config: FinetuneConfig | dict[str, Any] | str | os.PathLike[str], train_df: pl.DataFrame,
           dev_df: pl.DataFrame | None, out_dir: str | os.PathLike[str], *,
           labels: list[str] | None = None) -> Path:
-    """Train one coder and write its artifact directory (replaced atomically when it exists).
+    """Train one coder and write its artifact directory (written all or nothing: a staged copy replaces it).
 
     Parameters
     ----------
@@ -84,21 +85,17 @@ def train(config: FinetuneConfig | dict[str, Any] | str | os.PathLike[str], trai
     if labels is None:
         seen = pl.concat([train_df.select(col), dev_df.select(col)])
         labels = resolve_labels(seen, task, codebook)
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(0o755)
-    try:
+    from llmcoder.io import staged_dir
+    from llmcoder.metrics import check_output_folder
+
+    out = check_output_folder(out_dir, ARTIFACT_FILES, option="out_dir", what="model", claim=True)
+    with staged_dir(out) as tmp:  # a failed or killed training leaves the previous model whole
         meta = _train_kind(cfg, train_df, dev_df, tmp, labels=labels, task=task, codebook=codebook)
         write_meta(tmp, meta)
         write_json(provenance(stage="finetune", kind=cfg.kind, model=cfg.name, base_model=cfg.model, task=task,
                               labels=labels, n_train=train_df.height, n_dev=dev_df.height, config=cfg.to_dict(),
                               dev_metrics=meta.dev_metrics), tmp / "provenance.json")
-        _replace_dir(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return Path(out_dir)
 
 
 def _train_kind(cfg: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFrame, out: Path, *,
@@ -114,17 +111,6 @@ def _train_kind(cfg: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFram
     from llmcoder.finetune.lora import train_lora
 
     return train_lora(cfg, train_df, dev_df, out, labels=labels, task=task, codebook=codebook)
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move a finished directory onto ``dst``; an old ``dst`` is removed only after the move."""
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_predictor(artifact_dir: str | os.PathLike[str], *, device: str = "auto",
