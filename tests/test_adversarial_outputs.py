@@ -481,14 +481,16 @@ def test_evaluation_steps_name_the_files_at_fault(tmp_path: Path):
 
 
 def test_a_rule_step_ends_bad_input_with_the_message_and_status_2(capsys):
-    from llmcoder.stages import run_rule_step
+    from llmcoder.errors import rule_errors
 
-    def bad() -> None:
+    with pytest.raises(SystemExit) as end, rule_errors():
         raise InputError("results/x/corpus.parquet", "the corpus has no gold labels", fix="set corpus.label")
-
-    with pytest.raises(SystemExit) as end:
-        run_rule_step(bad)
     assert end.value.code == 2
     err = capsys.readouterr().err
     assert "error: results/x/corpus.parquet: the corpus has no gold labels" in err and "Traceback" not in err
-    assert run_rule_step(lambda: 7) == 7
+    with pytest.raises(SystemExit) as end, rule_errors():
+        raise NotADirectoryError(20, "Not a directory", "results/x/evaluation")
+    assert end.value.code == 2 and "results/x/evaluation: Not a directory" in capsys.readouterr().err
+    with rule_errors():
+        value = 7
+    assert value == 7

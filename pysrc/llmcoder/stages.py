@@ -395,25 +395,3 @@ def _system_predictions(path: PathLike) -> tuple[pl.DataFrame, pl.Series]:
     if "rotation" in df.columns:
         return coder_predictions(df), coded
     return chosen_labels(df), coded
-
-
-
-def run_rule_step(step: Any) -> Any:
-    """Run a Snakemake script's step (a function of no arguments): bad input ends the rule with the
-    message and exit status 2.
-
-    The message (file, row or key, and the fix) goes to the rule's log and to Snakemake's terminal,
-    instead of a traceback; anything else is a bug and keeps its traceback in the log.
-    """
-    import sys
-
-    from llmcoder.errors import InputError
-
-    try:
-        return step()
-    except (InputError, OSError) as err:
-        msg = f"error: {err}" if isinstance(err, InputError) else f"error: {err.filename or ''}: {err.strerror or err}"
-        print(msg, file=sys.stderr, flush=True)
-        if sys.__stderr__ is not None and sys.__stderr__ is not sys.stderr:
-            print(msg, file=sys.__stderr__, flush=True)
-        raise SystemExit(2) from None

@@ -5,11 +5,13 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 
 from pathlib import Path  # noqa: E402
 
-from llmcoder.stages import bias_checks, run_rule_step  # noqa: E402
+from llmcoder.errors import rule_errors  # noqa: E402
+from llmcoder.stages import bias_checks  # noqa: E402
 
 sm = snakemake  # noqa: F821
-written = run_rule_step(lambda: bias_checks(
-    sm.params.coders, sm.params.systems, sm.input.corpus, sm.input.splits, sm.input.codebook,
-    Path(sm.output.done).parent, strata=sm.params.strata, n_boot=sm.params.settings["n_boot"],
-    seed=sm.params.settings["seed"]))
+with rule_errors():
+    written = bias_checks(
+        sm.params.coders, sm.params.systems, sm.input.corpus, sm.input.splits, sm.input.codebook,
+        Path(sm.output.done).parent, strata=sm.params.strata, n_boot=sm.params.settings["n_boot"],
+        seed=sm.params.settings["seed"])
 print(written, file=sys.stderr)

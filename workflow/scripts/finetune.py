@@ -8,10 +8,9 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from llmcoder.errors import InputError  # noqa: E402
+from llmcoder.errors import InputError, rule_errors  # noqa: E402
 from llmcoder.finetune.config import FinetuneConfig  # noqa: E402
 from llmcoder.finetune.jobs import train_and_predict  # noqa: E402
-from llmcoder.stages import run_rule_step  # noqa: E402
 
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)
@@ -31,5 +30,6 @@ def job() -> dict:
                              out_dir=sm.output.metrics.removesuffix("/metrics.json"))
 
 
-record = run_rule_step(job)
+with rule_errors():
+    record = job()
 print(record["metrics"], file=sys.stderr)

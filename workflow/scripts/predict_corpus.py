@@ -7,12 +7,13 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
+from llmcoder.errors import rule_errors  # noqa: E402
 from llmcoder.predict import Routing, predict  # noqa: E402
-from llmcoder.stages import run_rule_step  # noqa: E402
 
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)
 # The predictions, their provenance and the routed CSV are committed together.
-run_rule_step(lambda: predict(sm.input.model, sm.input.corpus, sm.output.predictions, precision=sm.params.precision,
-                              progress=False, route=Routing(out=Path(sm.output.routed), share=sm.params.route_share)))
+with rule_errors():
+    predict(sm.input.model, sm.input.corpus, sm.output.predictions, precision=sm.params.precision,
+            progress=False, route=Routing(out=Path(sm.output.routed), share=sm.params.route_share))
 print(f"routed to human review: {sm.output.routed}", file=sys.stderr)

@@ -5,9 +5,10 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 
 from pathlib import Path  # noqa: E402
 
+from llmcoder.errors import rule_errors  # noqa: E402
 from llmcoder.report import build_report  # noqa: E402
-from llmcoder.stages import run_rule_step  # noqa: E402
 
 sm = snakemake  # noqa: F821
-written = run_rule_step(lambda: build_report(sm.params.results, Path(sm.output.done).parent, formats=sm.params.formats))
+with rule_errors():
+    written = build_report(sm.params.results, Path(sm.output.done).parent, formats=sm.params.formats)
 print(*written, sep="\n", file=sys.stderr)
