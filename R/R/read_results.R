@@ -78,6 +78,8 @@ read_results <- function(dir) {
   files <- character()
 
   eval_dirs <- sort(list.dirs(file.path(dir, "evaluation"), recursive = FALSE))
+  # a staged folder (".<name>.*") left by a killed step is not a system
+  eval_dirs <- eval_dirs[!startsWith(basename(eval_dirs), ".")]
   read_eval <- function(name, chr, num) {
     frames <- lapply(eval_dirs, function(d) {
       path <- file.path(d, name)

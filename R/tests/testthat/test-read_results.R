@@ -107,3 +107,12 @@ test_that("the task recorded in metrics.json wins over the confusion layout", {
   write_json_fixture(list(system = "m", task = "multi"), file.path(dir, "evaluation", "m", "metrics.json"))
   expect_equal(read_results(dir)$task, "multi")
 })
+
+test_that("read_results skips a staged folder a killed step left in evaluation/", {
+  dir <- make_results_dir()
+  systems <- read_results(dir)$metrics$system
+  staged <- file.path(dir, "evaluation", ".minilm-ft.abcdefgh.llmcoder-tmp")
+  dir.create(staged)
+  file.copy(list.files(file.path(dir, "evaluation", "minilm-ft"), full.names = TRUE), staged)
+  expect_equal(sort(read_results(dir)$metrics$system), sort(systems))
+})
