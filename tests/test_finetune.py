@@ -86,7 +86,9 @@ def test_thresholds_and_choose() -> None:
     assert choose(p, "multi", thr).tolist() == [[True, False], [True, False], [False, True], [False, False]]
     assert choose(p, "single").sum(1).tolist() == [1, 1, 1, 1]
     m = evaluate("multi", y, p, thr)
-    assert m["hamming_loss"] == 0 and m["jaccard_samples"] == 1
+    # every label right; the 4th document has no gold and no chosen label: Jaccard 0 there (scikit-learn's
+    # zero_division=0, the evaluation files' definition), so the mean is 3/4
+    assert m["hamming_loss"] == 0 and m["jaccard_samples"] == pytest.approx(0.75) and m["subset_accuracy"] == 1
     rng = np.random.default_rng(0)
     y2 = (rng.random((200, 4)) < 0.3).astype(float)
     p2 = np.clip(0.4 * y2 + 0.6 * rng.random((200, 4)), 0, 1)
@@ -233,7 +235,9 @@ def test_train_and_predict_and_learning_curve(tmp_path: Path, job_files: dict) -
     assert json.loads((tmp_path / "tfidf_0.5_1" / "metrics.json").read_text())["n_train"] == 18
     curve = learning_curve(recs)
     assert curve.columns == ["model", "train_size", "train_fraction", "seed", "metric", "value"]
-    assert set(curve["metric"]) == {"accuracy", "macro_f1", "weighted_f1", "cohen_kappa"}
+    from llmcoder.metrics import SINGLE_KEYS
+
+    assert set(curve["metric"]) == set(SINGLE_KEYS)  # the evaluation files' metrics, by the same scorer
     acc = curve.filter(pl.col("metric") == "accuracy")
     assert acc["train_size"].to_list() == [18, 18, 36, 36] and acc["train_fraction"].to_list() == [0.5, 0.5, 1, 1]
     from llmcoder.finetune.curves import summarize_curve
@@ -286,3 +290,55 @@ def test_job_data_order_does_not_depend_on_file_order(tmp_path: Path, job_files:
     again = load_job_data(job_files["corpus"], tmp_path / "s.parquet", tmp_path / "rev.csv", size=1.0)
     for part in ("train", "dev", "test"):
         assert first[part].equals(again[part]) and first[part]["doc_id"].is_sorted(), part
+
+
+# -- one scorer: a job's test metrics are the evaluate rule's ------------------------------------------
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_job_metrics_equal_the_evaluation_of_its_predictions(tmp_path: Path, multi_label: bool) -> None:
+    """The learning-curve record of a full-size job and ``evaluate_finetuned`` on the same job's test
+    predictions give the same number for every metric they share (one scorer, metrics.evaluate): for
+    multi-label, a document with no gold and no predicted label counts the same in both."""
+    from llmcoder.codebook import Codebook, Label
+    from llmcoder.finetune.jobs import train_and_predict
+    from llmcoder.finetune.synthetic import TOPICS
+    from llmcoder.stages import evaluate_finetuned
+
+    parts = [synthetic_corpus(n, seed=s, multi=multi_label) for n, s in ((48, 5), (16, 6), (24, 7))]
+    corpus = pl.concat([p.with_columns(pl.lit(f"{k}-").add(pl.col("doc_id")).alias("doc_id"))
+                        for k, p in zip(("tr", "dv", "te"), parts, strict=True)])
+    if multi_label:  # two test documents with no label at all
+        corpus = corpus.with_columns(pl.when(pl.col("doc_id").is_in(["te-d0000", "te-d0001"])).then(pl.lit([], pl.List(pl.Utf8)))
+                                     .otherwise(pl.col("labels")).alias("labels"))
+    corpus.write_parquet(tmp_path / "corpus.parquet")
+    split = pl.DataFrame({"doc_id": corpus["doc_id"], "split": [{"tr": "train", "dv": "dev", "te": "test"}[d[:2]]
+                                                                 for d in corpus["doc_id"]],
+                          "size_1.0": True})
+    split.write_parquet(tmp_path / "splits.parquet")
+    cb = Codebook(labels=tuple(Label(id=t, name=t.title(), definition=t) for t in TOPICS),
+                  task="multi" if multi_label else "single", name="synthetic")
+    cb.save(tmp_path / "cb.yaml")
+    record = train_and_predict({"kind": "tfidf", "codebook": str(tmp_path / "cb.yaml"), "seed": 1},
+                               tmp_path / "corpus.parquet", tmp_path / "splits.parquet", size=1.0, seed=1,
+                               out_dir=tmp_path / "job")
+    ev = evaluate_finetuned(tmp_path / "job" / "predictions_test.parquet", tmp_path / "corpus.parquet",
+                            tmp_path / "splits.parquet", tmp_path / "cb.yaml", tmp_path / "ev", system="tfidf",
+                            n_boot=0, seed=0)
+    shared = set(record["metrics"]) & set(ev["metrics"])
+    assert len(shared) >= 5 and record["n_test"] == ev["n"] == 24
+    for name in shared:
+        assert record["metrics"][name] == pytest.approx(ev["metrics"][name]), name
+
+
+def test_multi_label_dev_metrics_count_an_empty_document_as_the_evaluation_does() -> None:
+    """A document with no gold and no chosen label: the training-time scorer gives what
+    ``metrics.evaluate`` (and scikit-learn with zero_division=0) gives, not a Jaccard of 1 (the two
+    scorers disagreed before they were one)."""
+    from sklearn.metrics import jaccard_score
+
+    y = np.array([[1, 0, 0], [0, 0, 0], [1, 1, 0]])
+    probs = np.array([[0.9, 0.1, 0.2], [0.1, 0.2, 0.3], [0.8, 0.2, 0.1]])
+    m = evaluate("multi", y, probs, [0.5, 0.5, 0.5])
+    chosen = (probs >= 0.5).astype(int)
+    assert m["jaccard_samples"] == pytest.approx(jaccard_score(y, chosen, average="samples", zero_division=0))
+    assert m["jaccard_samples"] == pytest.approx((1 + 0 + 0.5) / 3)

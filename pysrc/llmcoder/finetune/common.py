@@ -108,7 +108,9 @@ def tune_thresholds(y: np.ndarray, probs: np.ndarray, *, objective: str = "f1",
     ``objective="f1"``: each label's threshold maximises that label's F1 (ties: closest to 0.5).
     ``objective="jaccard"``: starting from those, coordinate ascent (``passes`` rounds over the
     labels) on the mean per-document Jaccard of the chosen label sets (the official SemEval E-c
-    metric; it also weighs false positives, which per-label F1 tends to over-admit).
+    metric; it also weighs false positives, which per-label F1 tends to over-admit). As an objective, a
+    document with no gold and no chosen label scores 1 (keeping it empty is right); the reported
+    ``jaccard_samples`` (:func:`llmcoder.metrics.evaluate`) scores it 0, as scikit-learn does.
     """
     grid = np.asarray(grid if grid is not None else np.round(np.arange(0.05, 0.951, 0.025), 3))
     t_all = y > 0.5
@@ -144,36 +146,22 @@ def tune_thresholds(y: np.ndarray, probs: np.ndarray, *, objective: str = "f1",
 
 def evaluate(task: str, y: np.ndarray, probs: np.ndarray,
              thresholds: Sequence[float] | None = None) -> dict[str, float]:
-    """Metrics of predictions against targets (scikit-learn).
+    """Metrics of predicted probabilities against index-coded targets (e.g. the dev split during
+    training), scored by :func:`llmcoder.metrics.evaluate`, the package's one scorer: the same names
+    and definitions as ``evaluation/*/metrics.json`` (and ``n``, the number of documents)."""
+    from llmcoder.metrics import evaluate as score
 
-    Names follow :mod:`llmcoder.metrics`. Single-label: ``accuracy``, ``macro_f1``,
-    ``weighted_f1``, ``cohen_kappa``. Multi-label: ``hamming_loss``, ``jaccard_samples`` (per
-    document, averaged; a document with no gold and no predicted label scores 1), ``micro_f1``,
-    ``macro_f1``, ``subset_accuracy``.
-    """
-    from sklearn import metrics as skm
-
-    n_labels = probs.shape[1]
+    names = [str(j) for j in range(probs.shape[1])]
+    docs = [str(i) for i in range(len(y))]
     if task == "single":
-        pred = probs.argmax(axis=1)
-        lab = list(range(n_labels))
-        return {
-            "n": int(len(y)),
-            "accuracy": float(skm.accuracy_score(y, pred)),
-            "macro_f1": float(skm.f1_score(y, pred, labels=lab, average="macro", zero_division=0)),
-            "weighted_f1": float(skm.f1_score(y, pred, labels=lab, average="weighted", zero_division=0)),
-            "cohen_kappa": float(skm.cohen_kappa_score(y, pred)),
-        }
-    chosen = choose(probs, task, thresholds).astype(int)
-    yt = (y > 0.5).astype(int)
-    return {
-        "n": int(len(y)),
-        "hamming_loss": float(skm.hamming_loss(yt, chosen)),
-        "jaccard_samples": float(skm.jaccard_score(yt, chosen, average="samples", zero_division=1)),
-        "micro_f1": float(skm.f1_score(yt, chosen, average="micro", zero_division=0)),
-        "macro_f1": float(skm.f1_score(yt, chosen, average="macro", zero_division=0)),
-        "subset_accuracy": float(skm.accuracy_score(yt, chosen)),
-    }
+        gold = pl.DataFrame({"doc_id": docs, "label": [names[int(v)] for v in y]})
+        pred = pl.DataFrame({"doc_id": docs, "label": [names[int(v)] for v in probs.argmax(axis=1)]})
+    else:
+        chosen = choose(probs, task, thresholds)
+        gold = pl.DataFrame({"doc_id": docs, "labels": [[names[j] for j in np.flatnonzero(r > 0.5)] for r in y]})
+        pred = pl.DataFrame({"doc_id": docs, "labels": [[names[j] for j in np.flatnonzero(r)] for r in chosen]})
+    res = score(gold, pred, labels=names, task=task, n_boot=0)  # type: ignore[arg-type]
+    return {"n": int(res["n"]), **{k: (None if v is None else float(v)) for k, v in res["metrics"].items()}}
 
 
 # -- predictors and artifacts ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import polars as pl
 
 from llmcoder.errors import InputError
 from llmcoder.finetune import load_predictor, train
-from llmcoder.finetune.common import evaluate, read_meta, targets
+from llmcoder.finetune.common import read_meta
 from llmcoder.finetune.config import FinetuneConfig, load_config
 from llmcoder.io import provenance, write_json
 
@@ -204,10 +205,7 @@ def train_and_predict(
         metrics: dict[str, Any] = {}
         label_col = "label" if meta.task == "single" else "labels"
         if label_col in test.columns:
-            scored = test.filter(pl.col(label_col).is_not_null())
-            probs = _wide(pl.read_parquet(pred_path), scored["doc_id"].to_list(), meta.labels)
-            metrics = evaluate(meta.task, targets(scored, meta.labels, meta.task, where="test data"),
-                               probs, meta.thresholds)
+            metrics = score_test_predictions(test, pl.read_parquet(pred_path), meta.labels, meta.task)
         record = {
             "model": cfg.name, "kind": cfg.kind, "size": float(size), "seed": int(seed),
             "n_train": data["train"].height, "n_dev": data["dev"].height, "n_test": metrics.get("n", 0),
@@ -217,6 +215,23 @@ def train_and_predict(
         }
         write_json(record, stage / METRICS_FILE)
     return record
+
+
+def score_test_predictions(test: pl.DataFrame, predictions: pl.DataFrame, labels: Sequence[str],
+                           task: str) -> dict[str, Any]:
+    """The test metrics of a job, by :func:`llmcoder.metrics.evaluate` on the predictions' chosen labels:
+    the same scorer and the same labels as the evaluate rule, so the learning curve's full-size row and
+    ``evaluation/<model>/metrics.json`` give the same numbers."""
+    from llmcoder.metrics import evaluate as score
+    from llmcoder.stages import chosen_labels
+
+    col = "label" if task == "single" else "labels"
+    gold = test.filter(pl.col(col).is_not_null()).select("doc_id", col)
+    if task == "single":
+        gold = gold.rename({col: "label"})
+    pred = chosen_labels(predictions.filter(pl.col("doc_id").is_in(gold["doc_id"].implode())))
+    res = score(gold, pred, labels=list(labels), task=task, n_boot=0)  # type: ignore[arg-type]
+    return {"n": res["n"], **res["metrics"]}
 
 
 def check_job_settings(size: float, seed: int) -> None:
@@ -238,10 +253,3 @@ def _all_labels(data: dict[str, pl.DataFrame]) -> list[str]:
         elif "labels" in df.columns:
             seen |= set(df["labels"].explode().drop_nulls().to_list())
     return sorted(seen)
-
-
-def _wide(pred: pl.DataFrame, doc_ids: list[str], labels: list[str]) -> Any:
-    """Probabilities as a (documents x labels) array in ``doc_ids`` and ``labels`` order."""
-    wide = pred.pivot(on="label", index="doc_id", values="prob")
-    order = pl.DataFrame({"doc_id": doc_ids})
-    return order.join(wide, on="doc_id", how="left").select(labels).fill_null(0.0).to_numpy()
