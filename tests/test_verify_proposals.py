@@ -230,3 +230,16 @@ def test_workflow_step_calibrates_conformal_sets_on_the_dev_split(tmp_path):
         verification_sheets(tmp_path / "corpus.parquet", tmp_path / "splits.parquet", [tmp_path / "codings.parquet"],
                             tmp_path / "cb.yaml", tmp_path / "sheets2", study="demo",
                             settings={**settings, "proposals": {"policy": "conformal", "calibration": "test"}})
+
+
+def test_workflow_simulation_supplies_right_labels(wrong_study):
+    """The workflow's simulated verifier (blank sheets read back from disk) knows the codebook's label
+    names, so it supplies the right label where every proposal is wrong."""
+    from llmcoder.stages import simulated_verification
+
+    cb, corp, s, root = wrong_study
+    written = simulated_verification(root / "sheets" / "manifest.json", root / "corpus.parquet", root / "sim",
+                                     error_rate=0.0, seed=0, codebook=root / "cb.yaml")
+    res = ingest(sorted(p for p in written.values() if str(p).endswith(".xlsx")), codebook=cb,
+                 manifest=root / "sheets" / "manifest.json")
+    assert res.summary["n_supplied"] > 0 and res.verified.height == 30

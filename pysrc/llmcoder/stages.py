@@ -64,7 +64,7 @@ def _calibration_gold(docs: pl.DataFrame, cb: Any, split: str) -> dict[str, str]
 
 
 def simulated_verification(manifest: PathLike, corpus: PathLike, out_dir: PathLike, *, error_rate: float,
-                           seed: int) -> list[Path]:
+                           seed: int, codebook: PathLike | None = None) -> list[Path]:
     """Fill the blank sheets from the gold labels with seeded errors (for the demo; marked simulated)."""
     from llmcoder.corpus import read_corpus
     from llmcoder.verify import load_manifest, simulate_verification, write_sheets
@@ -72,6 +72,10 @@ def simulated_verification(manifest: PathLike, corpus: PathLike, out_dir: PathLi
 
     man = load_manifest(manifest)
     blank = read_blank_sheets(Path(manifest).parent, man)
+    if codebook is not None:  # the label names the simulated verifier writes as right labels
+        from llmcoder.codebook import load_codebook
+
+        blank.codebook = load_codebook(codebook)
     filled = simulate_verification(blank, read_corpus(corpus), error_rate=error_rate, random_state=seed)
     return write_sheets(filled, out_dir, study=man["study"], formats=["xlsx"], manifest=False)
 

@@ -30,6 +30,7 @@ rule verify_simulate:
     input:
         manifest=rules.verify_sheets.output.manifest,
         corpus=rules.prepare_corpus.output.corpus,
+        codebook=get_codebook,
     output:
         filled=directory(f"{RESULTS}/{{study}}/verify/simulated"),
     log:

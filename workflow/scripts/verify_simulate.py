@@ -11,5 +11,6 @@ from llmcoder.stages import simulated_verification  # noqa: E402
 sm = snakemake  # noqa: F821
 with rule_errors():
     written = simulated_verification(sm.input.manifest, sm.input.corpus, Path(sm.output.filled),
-                                     error_rate=sm.params.settings["error_rate"], seed=sm.params.settings["seed"])
+                                     error_rate=sm.params.settings["error_rate"], seed=sm.params.settings["seed"],
+                                     codebook=sm.input.codebook)
     print("SIMULATED verification (no person):", *written, sep="\n", file=sys.stderr)
