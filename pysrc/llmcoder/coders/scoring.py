@@ -1,6 +1,9 @@
 """Label scoring from log-probabilities, with a prefix KV cache and length-sorted batches.
 
 The shared prompt prefix is run once; its ``DynamicCache`` is copied and expanded to each batch.
+The cache is passed to the model's forward as ``cache=`` and read back from ``output.cache`` (the
+names of transformers 5; the older ``past_key_values`` is used only by a transformers whose forward
+has no ``cache`` parameter, see :func:`cache_kwarg`).
 Each batch of documents is left-padded *after* the cached prefix::
 
     [prefix (cached)] [pad pad doc tokens + doc_suffix] [pad continuation]
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -71,6 +75,26 @@ def _cache_row_bytes(cache: Any) -> int:
             if t is not None and hasattr(t, "numel") and t.dim() > 0 and t.shape[0] > 0:
                 total += t.numel() // t.shape[0] * t.element_size()
     return total
+
+
+def cache_kwarg(model: Any) -> str:
+    """The keyword the model's forward takes its key/value cache by: ``cache`` (transformers 5, where
+    ``past_key_values`` is deprecated) or ``past_key_values`` (a forward without a ``cache`` parameter).
+
+    A PEFT-wrapped model forwards its keywords to the base model, whose forward decides.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        params = inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):  # no introspectable signature: the current name
+        return "cache"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    """The key/value cache a forward returned (``output.cache``; ``past_key_values`` before transformers 5)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def _ids(tokenizer: Any, text: str, special: bool = False) -> list[int]:
@@ -185,6 +209,7 @@ class LabelScorer:
         if not self.enc.prefix:
             raise ValueError("the prompt prefix is empty; put the instructions before the document")
         self._prefix_cache = None
+        self._cache_kw = cache_kwarg(model)
 
     # -- encoding ------------------------------------------------------------------------------
     def encode(self, docs: Sequence[str]) -> list[list[int]]:
@@ -230,13 +255,13 @@ class LabelScorer:
             ids = torch.tensor([self.enc.prefix], device=self.device)
             with torch.inference_mode():
                 out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
-            self._prefix_cache = out.past_key_values
+            self._prefix_cache = output_cache(out)
         return self._prefix_cache
 
     def _forward(self, ids: Any, mask: Any, pos: Any, cache: Any, keep: Any) -> Any:
         with _sdpa_gqa(self.device):
-            out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                             use_cache=True, logits_to_keep=keep)
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                             logits_to_keep=keep, **{self._cache_kw: cache})
         return out.logits.float().log_softmax(-1)
 
     def score_encoded(self, batch: Sequence[Sequence[int]], *, use_cache: bool = True) -> np.ndarray:
