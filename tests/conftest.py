@@ -1,9 +1,25 @@
-"""Shared test fixtures: where the real data sets are, and a small valid corpus + codebook."""
+"""Shared test fixtures: where the real data sets are, and a small valid corpus + codebook.
+
+Deprecations from our own calls fail the tests: a DeprecationWarning, PendingDeprecationWarning or
+FutureWarning (or a deprecation message of the transformers logger, e.g. ``output.past_key_values``)
+raised while llmcoder code is on the call stack is turned into an error (see
+:func:`pytest_runtest_protocol` below), so an upgrade of the lock that deprecates an API we call is a
+deliberate, tested step. Warnings that third-party code raises on its own behalf (no llmcoder frame,
+or raised while a third-party module is being imported) stay warnings. A test that means to exercise
+a deprecated call marks itself ``@pytest.mark.allow_deprecations`` (or checks it with
+``pytest.warns``, which records and so bypasses the hook); ``LLMCODER_DEPRECATIONS=warn`` switches
+the hook off for a run (e.g. to list everything an upgrade deprecates).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+import warnings
+from collections.abc import Generator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -52,3 +68,74 @@ def codebook_path(tmp_path: Path) -> Path:
     p = tmp_path / "codebook.yaml"
     p.write_text(CODEBOOK_YAML, encoding="utf-8")
     return p
+
+
+# -- deprecations from our own calls are errors ------------------------------------------------------
+
+DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+_LLMCODER_DIR = str(Path(__import__("llmcoder").__file__).resolve().parent) + os.sep
+
+
+def _is_llmcoder(frame: FrameType) -> bool:
+    name = frame.f_globals.get("__name__") or ""
+    return name == "llmcoder" or name.startswith("llmcoder.")
+
+
+def called_from_llmcoder(frame: FrameType | None, filename: str | None = None) -> bool:
+    """Whether a warning raised at ``frame`` (its ``filename`` as the warning names it) is caused by our
+    call: the warning names an llmcoder file, or an llmcoder function is on the stack, nearer than
+    any import machinery (a module that warns while llmcoder imports it warns on its own behalf)."""
+    if filename and os.path.abspath(filename).startswith(_LLMCODER_DIR):
+        return True
+    while frame is not None:
+        if _is_llmcoder(frame):
+            return True
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return False
+        frame = frame.f_back
+    return False
+
+
+def _ours_error(message: Warning | str, category: type[Warning]) -> Warning:
+    err = message if isinstance(message, Warning) else category(str(message))
+    err.add_note("raised by a call from llmcoder code: tests/conftest.py turns deprecations from our own "
+                 "calls into errors; move the call to the current API (or mark the test allow_deprecations)")
+    return err
+
+
+class _DeprecationLogHandler(logging.Handler):
+    """Raises for a deprecation message that the transformers logger emits during an llmcoder call."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if "deprecat" in msg.lower() and called_from_llmcoder(sys._getframe(1)):
+            raise _ours_error(FutureWarning(f"[{record.name}] {msg}"), FutureWarning)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Around setup (fixtures of every scope), call and teardown of each test, inside pytest's own
+    warning capture: deprecations from llmcoder calls raise, every other warning is recorded as usual."""
+    if os.environ.get("LLMCODER_DEPRECATIONS", "error") == "warn" or item.get_closest_marker("allow_deprecations"):
+        return (yield)
+    shown = warnings.showwarning  # pytest's recorder (its catch_warnings is entered around this hook)
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        if issubclass(category, DEPRECATIONS) and called_from_llmcoder(sys._getframe(1), filename):
+            raise _ours_error(message, category)
+        return shown(message, category, filename, lineno, file, line)
+
+    handler = _DeprecationLogHandler(logging.WARNING)
+    tf_logger = logging.getLogger("transformers")
+    warnings.showwarning = showwarning
+    tf_logger.addHandler(handler)
+    try:
+        return (yield)
+    finally:
+        tf_logger.removeHandler(handler)
+        if warnings.showwarning is showwarning:
+            warnings.showwarning = shown
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "allow_deprecations: deprecation warnings from llmcoder calls stay warnings")
