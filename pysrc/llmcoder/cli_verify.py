@@ -52,6 +52,9 @@ def register(app: typer.Typer) -> None:
         from llmcoder.verify import make_sheets, write_sheets
 
         try:
+            from llmcoder.io import ensure_outside
+
+            ensure_outside(out, [corpus, *codings, codebook])
             s = make_sheets(corpus, codings, codebook, coders=_split(coders), overlap=overlap,
                             overlap_coders=overlap_coders, min_prob=min_prob,
                             rotations="all" if all_rotations else "first", route=route,  # type: ignore[arg-type]
@@ -85,7 +88,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validate the filled sheets (all problems at once; nothing written if any) and write the results."""
         from llmcoder.errors import InputError
-        from llmcoder.io import ensure_writable
+        from llmcoder.io import ensure_outside, ensure_writable
         from llmcoder.verify import DEFAULT_VOCABULARY, ingest
         from llmcoder.verify._common import normalize_vocabulary
 
@@ -101,6 +104,7 @@ def register(app: typer.Typer) -> None:
                              fix="use adjudicate, union or intersection"))
         try:
             ensure_writable(out, folder=True)
+            ensure_outside(out, [*sheets, manifest, codebook, adjudication])
             res = ingest(sheets, codebook=codebook, manifest=manifest, adjudication=adjudication,
                          require_all=not allow_missing, overlap_policy=overlap_policy,  # type: ignore[arg-type]
                          vocabulary=vocab)
@@ -118,8 +122,8 @@ def register(app: typer.Typer) -> None:
         for flag in s.get("flags", []):
             print(f"  FLAG {flag['sheet']} ({flag['coder']}): {flag['why']}")
         if s["n_adjudication_queue"] and res.adjudication_sheet is not None:
-            print(f"  adjudicate: fill {out / 'adjudication' / 'adjudicator.xlsx'}, then ingest again with "
-                  "--adjudication")
+            print(f"  adjudicate: fill {out / 'adjudication' / 'adjudicator.xlsx'}, save it outside {out} "
+                  "(e.g. as adjudicated.xlsx beside it), then ingest again with --adjudication")
 
     @verify.command("simulate")
     def simulate_cmd(

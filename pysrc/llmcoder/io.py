@@ -169,6 +169,22 @@ def ensure_writable(*paths: str | os.PathLike[str], folder: bool = False) -> Non
             raise InputError(str(target), f"cannot write in '{probe_dir}' ({e.strerror or e})", fix=fix) from e
 
 
+def ensure_outside(out: str | os.PathLike[str], inputs: Iterator[Any] | list[Any] | tuple[Any, ...]) -> None:
+    """Refuse an output folder that holds (or is) one of the command's inputs: replacing the folder as a
+    whole would delete the input. Raise :class:`~llmcoder.errors.InputError` naming both."""
+    from llmcoder.errors import InputError
+
+    target = Path(out).absolute().resolve()
+    for item in inputs:
+        if item is None:
+            continue
+        src = Path(item).absolute().resolve()
+        if src == target or target in src.parents:
+            raise InputError(str(out), f"the output folder holds the input '{item}', and writing the output "
+                             "replaces the whole folder", fix="choose an output folder that holds none of the "
+                             "inputs (copy a filled adjudication sheet elsewhere, e.g. verify/adjudicated.xlsx)")
+
+
 def write_parquet(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write a data frame as Parquet atomically (zstd, statistics on, deterministic bytes)."""
     with atomic_path(path, ".parquet") as tmp:
