@@ -15,10 +15,11 @@ the base model's identity and hash, checked again when the adapter is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,17 @@ from llmcoder.io import file_sha256
 
 log = logging.getLogger(__name__)
 ADAPTER_DIR = "adapter"
+
+
+@contextlib.contextmanager
+def _peft_own_deprecation() -> Iterator[None]:
+    """Hide the one deprecation peft causes on its own behalf: peft (0.21) reads the transformers 5
+    alias ``model.is_gradient_checkpointing`` when it wraps or loads an adapter. Every other
+    deprecation warning, above all one caused by our own arguments, still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                                category=FutureWarning)
+        yield
 
 
 # -- base model, prompt ------------------------------------------------------------------------------
@@ -210,8 +222,7 @@ def train_lora(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFr
         spec = config.lora
         peft_cfg = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
                               target_modules=list(spec.target_modules), task_type="CAUSAL_LM", bias="none")
-        with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5
-            warnings.simplefilter("ignore", FutureWarning)
+        with _peft_own_deprecation():
             model = get_peft_model(base, peft_cfg)
         n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -312,8 +323,7 @@ class LoraPredictor:
             raise InputError(str(artifact_dir), f"the base model '{ident['model']}' is not the one the adapter "
                              "was trained on (its weights' hash differs)",
                              fix="install the same base model version, or train the adapter again")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
+        with _peft_own_deprecation():
             self.model = PeftModel.from_pretrained(base, str(adapter)).eval()
         self.tokenizer = tok
         self.codebook = codebook_from_dict(meta.extra["codebook"], source=str(artifact_dir))
