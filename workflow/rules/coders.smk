@@ -2,6 +2,13 @@
 # constrained to the codebook, resumable from its journal, optionally under several label orders.
 
 
+def gpu_conda_env(gpu):
+    """The conda environment (``--sdm conda``) of a job: envs/gpu.yaml (CUDA torch, bitsandbytes) when
+    it asks for a GPU (resources gpu=1), else envs/python.yaml (CPU torch). Relative to this file; used
+    by the GPU-capable rules here and in finetune.smk (tests/test_conda_envs.py checks the mapping)."""
+    return "../../envs/gpu.yaml" if int(gpu) else "../../envs/python.yaml"
+
+
 rule code_llm:
     input:
         corpus=rules.prepare_corpus.output.corpus,
@@ -32,7 +39,7 @@ rule code_llm:
         runtime=240,
         gpu=lambda wc: int(study_cfg(wc.study)["coding"]["gpu"]),
     conda:
-        "../../envs/python.yaml"
+        lambda wc: gpu_conda_env(study_cfg(wc.study)["coding"]["gpu"])
     shell:
         "OMP_NUM_THREADS={threads} python -m llmcoder.cli code {input.corpus} --codebook {input.codebook} "
         "--coder {input.coder} --out {output.codings} --rotations {params.rotations} {params.limit} "

@@ -26,7 +26,7 @@ rule finetune:
         runtime=120,
         gpu=lambda wc: int(study_cfg(wc.study)["finetune"]["gpu"]),
     conda:
-        "../../envs/python.yaml"
+        lambda wc: gpu_conda_env(study_cfg(wc.study)["finetune"]["gpu"])
     script:
         "../scripts/finetune.py"
 
@@ -70,6 +70,6 @@ rule predict_corpus:
         runtime=120,
         gpu=lambda wc: int(study_cfg(wc.study)["finetune"]["gpu"]),
     conda:
-        "../../envs/python.yaml"
+        lambda wc: gpu_conda_env(study_cfg(wc.study)["finetune"]["gpu"])
     script:
         "../scripts/predict_corpus.py"
