@@ -185,6 +185,20 @@ def ensure_outside(out: str | os.PathLike[str], inputs: Iterator[Any] | list[Any
                              "inputs (copy a filled adjudication sheet elsewhere, e.g. verify/adjudicated.xlsx)")
 
 
+def read_parquet_input(path: str | os.PathLike[str], what: str, fix: str = "run the step that writes it first"
+                       ) -> pl.DataFrame:
+    """A Parquet input, with a message naming it (and ``fix``) when it is missing or unreadable."""
+    from llmcoder.errors import InputError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), f"{what} not found", fix=fix)
+    try:
+        return pl.read_parquet(p)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(str(p), f"{what}: not a readable Parquet file ({e})", fix="write it again") from e
+
+
 def write_parquet(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write a data frame as Parquet atomically (zstd, statistics on, deterministic bytes)."""
     with atomic_path(path, ".parquet") as tmp:

@@ -380,15 +380,9 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
 
 def _read_parquet(path: PathLike, what: str) -> pl.DataFrame:
     """A Parquet input of a step, with a message naming it when it is missing or unreadable."""
-    from llmcoder.errors import InputError
+    from llmcoder.io import read_parquet_input
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(str(p), f"{what} not found", fix="run the step that writes it first")
-    try:
-        return pl.read_parquet(p)
-    except (pl.exceptions.PolarsError, OSError) as e:
-        raise InputError(str(p), f"{what}: not a readable Parquet file ({e})", fix="write it again") from e
+    return read_parquet_input(path, what)
 
 
 def _system_predictions(path: PathLike) -> tuple[pl.DataFrame, pl.Series]:

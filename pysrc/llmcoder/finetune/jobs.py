@@ -46,13 +46,9 @@ def _size_column(splits: pl.DataFrame, size: float) -> str | None:
 
 def _read_parquet(path: str | os.PathLike[str], what: str) -> pl.DataFrame:
     """A Parquet input of the job, with a message naming it when it is missing or unreadable."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(str(p), f"{what} not found", fix="check the path")
-    try:
-        return pl.read_parquet(p)
-    except (pl.exceptions.PolarsError, OSError) as e:
-        raise InputError(str(p), f"{what}: not a readable Parquet file ({e})", fix="write it again") from e
+    from llmcoder.io import read_parquet_input
+
+    return read_parquet_input(path, what, fix="check the path")
 
 
 def read_verified(path: str | os.PathLike[str], task: str) -> pl.DataFrame:
