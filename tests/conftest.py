@@ -139,3 +139,22 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_deprecations: deprecation warnings from llmcoder calls stay warnings")
+
+
+@pytest.fixture(scope="module")
+def smol():
+    """SmolLM2-135M-Instruct on the CPU, one thread (skipped where its package is missing)."""
+    pytest.importorskip("transformers")
+    import torch
+
+    from llmcoder.coders.models import load_causal_lm
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: fastest on a small shared CI machine
+    try:
+        yield load_causal_lm("smollm2-135m", device="cpu", dtype="float32")
+    except Exception as e:  # the package or its file is missing
+        pytest.skip(f"SmolLM2 not available: {e}")
+    finally:
+        torch.set_num_threads(threads)
+

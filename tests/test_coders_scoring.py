@@ -24,23 +24,6 @@ DOCS = ["Waiting lists for hip surgery keep growing.",
         "x"]
 
 
-@pytest.fixture(scope="module")
-def smol():
-    pytest.importorskip("transformers")
-    import torch
-
-    from llmcoder.coders.models import load_causal_lm
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread: fastest on a small shared CI machine
-    try:
-        yield load_causal_lm("smollm2-135m", device="cpu", dtype="float32")
-    except Exception as e:  # the package or its file is missing
-        pytest.skip(f"SmolLM2 not available: {e}")
-    finally:
-        torch.set_num_threads(threads)
-
-
 def cap_codebook_and_corpus(n: int) -> tuple[Codebook, pl.DataFrame]:
     from conftest import shared_file
 

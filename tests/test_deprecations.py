@@ -30,23 +30,6 @@ def _llmcoder_function(src: str, name: str, monkeypatch: pytest.MonkeyPatch) -> 
     return getattr(scoring, name)
 
 
-@pytest.fixture(scope="module")
-def smol():
-    pytest.importorskip("transformers")
-    import torch
-
-    from llmcoder.coders.models import load_causal_lm
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield load_causal_lm("smollm2-135m", device="cpu", dtype="float32")
-    except Exception as e:  # the package or its file is missing
-        pytest.skip(f"SmolLM2 not available: {e}")
-    finally:
-        torch.set_num_threads(threads)
-
-
 class _Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
