@@ -160,3 +160,10 @@ def test_cpu_and_gpu_torch() -> None:
     gpu = dict(_env_specs(ROOT / "envs" / "gpu.yaml"))
     assert "cpuonly" in py and "pytorch-cuda" not in py
     assert "pytorch-cuda" in gpu and "cpuonly" not in gpu and "bitsandbytes" in gpu
+
+
+def test_gpu_env_has_every_package_of_the_cpu_env() -> None:
+    """A GPU job runs the same steps as a CPU one (reading sheets needs openpyxl, configs pydantic)."""
+    py = {name for name, _ in _env_specs(ROOT / "envs" / "python.yaml")} - {"cpuonly"}
+    gpu = {name for name, _ in _env_specs(ROOT / "envs" / "gpu.yaml")}
+    assert py - gpu == set(), f"envs/gpu.yaml lacks {sorted(py - gpu)}"
