@@ -40,7 +40,7 @@ def _corpus(n: int) -> pl.DataFrame:
 
 
 def _cmd(tmp: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "llmcoder.cli_code", "code", str(tmp / "corpus.parquet"),
+    return [sys.executable, "-m", "llmcoder.cli", "code", str(tmp / "corpus.parquet"),
             "--codebook", str(tmp / "cb.yaml"), "--coder", str(tmp / "coder.yaml"), "--out", str(out),
             "--rotations", "2", "--no-progress"]
 

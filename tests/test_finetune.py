@@ -263,7 +263,7 @@ def test_cli_finetune(tmp_path: Path, job_files: dict) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from llmcoder.cli_finetune import register
+    from llmcoder.cli.finetune import register
 
     app = typer.Typer()
     register(app)

@@ -362,7 +362,7 @@ def test_cli_evaluate(tmp_path, codebook_path):
     import typer
     from typer.testing import CliRunner
 
-    from llmcoder.cli_stats import register
+    from llmcoder.cli.stats import register
 
     app = typer.Typer()
     register(app)

@@ -144,7 +144,7 @@ def test_cli_predict_with_routing(tmp_path: Path, tfidf_art: Path, corpus: Path)
     import typer
     from typer.testing import CliRunner
 
-    from llmcoder.cli_finetune import register
+    from llmcoder.cli.finetune import register
 
     app = typer.Typer()
     register(app)

@@ -416,7 +416,7 @@ def test_cli_reliability(tmp_path, krippendorff_2011):
     import typer
     from typer.testing import CliRunner
 
-    from llmcoder.cli_stats import register
+    from llmcoder.cli.stats import register
 
     app = typer.Typer()
     register(app)

@@ -7,7 +7,7 @@ import typer
 import verify_helpers as h
 from typer.testing import CliRunner
 
-from llmcoder.cli_verify import register
+from llmcoder.cli.verify import register
 
 
 def _app() -> typer.Typer:

@@ -15,7 +15,7 @@ import typer
 import verify_helpers as h
 from typer.testing import CliRunner
 
-from llmcoder.cli_verify import register
+from llmcoder.cli.verify import register
 from llmcoder.verify import make_sheets, simulate_verification, write_sheets
 
 CODERS = ["anna", "ben"]

@@ -12,12 +12,8 @@ from typing import Annotated
 
 import typer
 
+from llmcoder.cli.errors import fail
 from llmcoder.errors import InputError
-
-
-def _fail(err: InputError) -> None:
-    print(f"error: {err}", file=sys.stderr)
-    raise typer.Exit(code=2)
 
 
 def finetune(
@@ -45,8 +41,7 @@ def finetune(
     try:
         rec = train_and_predict(config, corpus, splits, verified, size=size, seed=seed, out_dir=out)
     except InputError as err:
-        _fail(err)
-        return
+        fail(err)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in rec["metrics"].items())
     print(f"{out}: {rec['model']} size {rec['size']:g} seed {rec['seed']}: "
           f"{rec['n_train']} training docs; test {shown or 'not scored (no labels)'}")
@@ -88,8 +83,7 @@ def predict(
         path = run_predict(model_dir, corpus, out, batch_size=batch_size, chunk_rows=chunk_rows,
                            precision=precision, doc_ids=doc_ids, route=route)
     except InputError as err:
-        _fail(err)
-        return
+        fail(err)
     msg = f"{path}: predictions written"
     if route is not None:
         import polars as pl

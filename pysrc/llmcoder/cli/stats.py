@@ -11,12 +11,8 @@ from typing import Annotated
 
 import typer
 
+from llmcoder.cli.errors import fail
 from llmcoder.errors import InputError
-
-
-def _fail(err: InputError) -> None:
-    print(f"error: {err}", file=sys.stderr)
-    raise typer.Exit(code=2)
 
 
 def evaluate(
@@ -45,7 +41,7 @@ def evaluate(
                 gold, pred, out, codebook=codebook, system=system, n_boot=n_boot, random_state=seed, ci=ci
             )
     except InputError as err:
-        _fail(err)
+        fail(err)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     m = result["metrics"]
@@ -111,7 +107,7 @@ def reliability(
     except InputError as err:
         if err.path == "ratings":
             err = InputError(str(ratings), err.what, err.problems, err.fix)
-        _fail(err)
+        fail(err)
     path = write_csv(table, target)
     n_units, n_coders = table["n_units"][0], table["n_coders"][0]
     print(f"{path}: {n_units} units, {n_coders} coders")

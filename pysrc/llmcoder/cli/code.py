@@ -1,8 +1,7 @@
 """``llmcoder code``: code a corpus with an LLM coder (resumable, with rotations and estimates).
 
-Wired into the main CLI with ``register(app)``; also runnable alone as
-``python -m llmcoder.cli_code code CORPUS --codebook CB --coder CODER.yaml --out OUT.parquet``
-(with the same messages and exit statuses as ``llmcoder code``).
+Wired into the main CLI with ``register(app)``; the workflow runs it as
+``python -m llmcoder.cli code CORPUS --codebook CB --coder CODER.yaml --out OUT.parquet``.
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from llmcoder.cli.errors import fail
 
 
 def code(
@@ -53,8 +54,7 @@ def code(
         typer.echo(summary_line(cfg.coder_id, res["doc_id"].n_unique(), rotations, out,
                                 side_paths(out)["provenance"], source=cfg.source), err=True)
     except InputError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        fail(e)
 
 
 def summary_line(coder_id: str, n_docs: int, rotations: int, out: Path, provenance: Path, *,
@@ -83,8 +83,3 @@ def register(app: typer.Typer) -> None:
     """Add the ``code`` command to the llmcoder CLI."""
     app.command("code")(code)
 
-
-if __name__ == "__main__":
-    from llmcoder.cli import main
-
-    main()

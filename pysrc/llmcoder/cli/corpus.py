@@ -1,43 +1,22 @@
-"""The ``llmcoder`` command line: assembled from plain functions, one module per stage.
-
-Each stage module exposes ``register(app)``; this file only wires them. Every command exits with
-status 2 and a message naming file, row and fix when its input is invalid.
-"""
+"""``llmcoder validate``, ``prepare``, ``split`` and ``archive``: check a corpus, write the canonical corpus
+and its splits, pack a study's replication archive."""
 
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmcoder.errors import InputError, os_error_message
+from llmcoder.cli.errors import fail
+from llmcoder.errors import InputError
 
 if TYPE_CHECKING:
     from llmcoder.corpus import CorpusSpec
     from llmcoder.splits import SplitConfig
 
-app = typer.Typer(
-    name="llmcoder",
-    help="Hybrid LLM coding of text corpora: LLM coders, human verification by rejection, "
-    "fine-tuning, validation and publication.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 
-
-def fail(err: InputError) -> None:
-    """Print an input error for a person and exit with status 2."""
-    print(f"error: {err}", file=sys.stderr)
-    raise typer.Exit(code=2)
-
-
-@app.command()
 def validate(
     corpus: Annotated[Path, typer.Argument(help="Raw corpus: CSV, TSV, Parquet, JSONL or XLSX.")],
     codebook: Annotated[Path | None, typer.Option(help="Codebook YAML (or CSV) the gold labels must use.")] = None,
@@ -113,7 +92,6 @@ def _check_output(out: Path, *inputs: Path, option: str = "--out") -> None:
                          fix=f"choose a folder you can write to for {option}, or fix its permissions")
 
 
-@app.command()
 def prepare(
     config: Annotated[Path, typer.Option(help="config.yaml of the workflow.")] = Path("config.yaml"),
     study: Annotated[str, typer.Option(help="Study name in the config.")] = "demo",
@@ -154,7 +132,6 @@ def _split_config(train: float, dev: float, test: float, sizes: str, seed: int, 
         raise InputError(option, str(err), fix=fix) from err
 
 
-@app.command()
 def split(
     corpus: Annotated[Path, typer.Argument(help="Canonical corpus Parquet (from 'llmcoder prepare').")],
     out: Annotated[Path, typer.Option(help="Output splits Parquet.")],
@@ -181,7 +158,6 @@ def split(
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-@app.command()
 def archive(
     study: Annotated[str, typer.Option(help="Study to archive.")] = "demo",
     config: Annotated[Path, typer.Option(help="config.yaml of the workflow.")] = Path("config.yaml"),
@@ -208,54 +184,11 @@ def archive(
     except FileNotFoundError as err:
         if err.filename:
             raise
-        print(f"error: {err}\n  fix: run the workflow for the study first (snakemake --cores 2)", file=sys.stderr)
-        raise typer.Exit(code=2) from err
+        fail(f"{err}\n  fix: run the workflow for the study first (snakemake --cores 2)")
     print(f"{path}: {path.stat().st_size / 1e6:.1f} MB")
 
 
-def _register_stages() -> None:
-    """Add each stage's commands; the stage modules keep their heavy imports inside the commands."""
-    from llmcoder import cli_code, cli_finetune, cli_stats, cli_verify
-
-    for module in (cli_code, cli_verify, cli_finetune, cli_stats):
-        module.register(app)
-
-
-_register_stages()
-
-
-def main() -> None:
-    """Entry point of the ``llmcoder`` console script: every failure ends as a message, never a traceback.
-
-    Bad input (:class:`InputError`) and files that cannot be read or written (``OSError``) exit with
-    status 2 and say what and where; anything else is a bug in llmcoder: a one-line message (exit 1)
-    and the traceback in a log file (or on screen with ``LLMCODER_DEBUG=1``).
-    """
-    try:
-        app()
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:
-        print(f"error: {os_error_message(err)}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted: outputs written before are complete; run the command again to go on",
-              file=sys.stderr)
-        sys.exit(130)
-    except Exception as err:  # a bug: say so in one line, keep the traceback for the report
-        if os.environ.get("LLMCODER_DEBUG"):
-            raise
-        log = Path(tempfile.gettempdir()) / "llmcoder-error.log"
-        try:
-            log.write_text(traceback.format_exc(), encoding="utf-8")
-            where = f"the traceback is in {log}"
-        except OSError:
-            where = "run again with LLMCODER_DEBUG=1 to see the traceback"
-        print(f"error: internal error in llmcoder ({type(err).__name__}: {err}); {where}; "
-              "please report it with that file", file=sys.stderr)
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()
+def register(app: typer.Typer) -> None:
+    """Add ``validate``, ``prepare``, ``split`` and ``archive`` to ``app``."""
+    for command in (validate, prepare, split, archive):
+        app.command()(command)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-
-def _fail(err: Exception) -> None:
-    print(f"error: {err}", file=sys.stderr)
-    raise typer.Exit(code=2)
+from llmcoder.cli.errors import fail
 
 
 def _split(csv: str) -> list[str]:
@@ -61,7 +57,7 @@ def register(app: typer.Typer) -> None:
                             uncertain_below=uncertain_below, random_state=seed)
             write_sheets(s, out, study=study, formats=_split(formats))
         except (InputError, ValueError) as err:
-            _fail(err)
+            fail(err)
         for coder, frame in s.items():
             print(f"{out / coder}.xlsx: {frame.height} rows, {frame['doc_id'].n_unique()} documents")
         st = s.settings
@@ -97,10 +93,10 @@ def register(app: typer.Typer) -> None:
         try:
             normalize_vocabulary(vocab)
         except ValueError as err:
-            _fail(InputError("--reject-as/--keep-as", str(err), fix="pass words that name the decision, e.g. "
+            fail(InputError("--reject-as/--keep-as", str(err), fix="pass words that name the decision, e.g. "
                              "--reject-as ablehnen --keep-as behalten, or leave both options out"))
         if overlap_policy not in ("adjudicate", "union", "intersection"):
-            _fail(InputError("--overlap-policy", f"'{overlap_policy}' is not a policy",
+            fail(InputError("--overlap-policy", f"'{overlap_policy}' is not a policy",
                              fix="use adjudicate, union or intersection"))
         try:
             ensure_writable(out, folder=True)
@@ -109,7 +105,7 @@ def register(app: typer.Typer) -> None:
                          require_all=not allow_missing, overlap_policy=overlap_policy,  # type: ignore[arg-type]
                          vocabulary=vocab)
         except (InputError, ValueError) as err:
-            _fail(err)
+            fail(err)
         res.write(out)
         s = res.summary
         sim = " (SIMULATED verification)" if res.simulated else ""
@@ -145,7 +141,7 @@ def register(app: typer.Typer) -> None:
             filled = simulate_verification(blank, read_corpus(corpus), error_rate=error_rate, random_state=seed)
             written = write_sheets(filled, out, study=man["study"], formats=["xlsx"], manifest=False)
         except (InputError, ValueError) as err:
-            _fail(err)
+            fail(err)
         print(f"{out}: {len(written)} SIMULATED filled sheet(s) (error rate {error_rate}); no person verified them")
 
     @verify.command("flourishing")
@@ -163,6 +159,6 @@ def register(app: typer.Typer) -> None:
             if out is not None:
                 verify_flourishing(codings, tweets)[0].write(out)
         except InputError as err:
-            _fail(err)
+            fail(err)
 
     app.add_typer(verify, name="verify")
