@@ -83,8 +83,8 @@ def run_task(name: str, corpus: pl.DataFrame, splits: pl.DataFrame, configs: lis
              work: Path, *, quick: bool, precision: str) -> list[dict[str, Any]]:
     from llmcoder.finetune import train
     from llmcoder.finetune.common import evaluate, read_meta, targets
-    from llmcoder.finetune.jobs import _all_labels, _wide
     from llmcoder.io import write_parquet
+    from llmcoder.jobs import _all_labels, _wide
     from llmcoder.predict import predict
 
     df = corpus.join(splits.select("doc_id", "split"), on="doc_id")

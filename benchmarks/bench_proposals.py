@@ -39,7 +39,7 @@ TFIDF = {"kind": "tfidf", "name": "tfidf", "class_weights": True, "seed": 1}
 
 def run_policy(name: str, policy: dict[str, Any], res: Path, codebook: Path, work: Path) -> dict[str, Any]:
     """Sheets, simulated verification and adjudication, fine-tuning: one row of the table."""
-    from llmcoder.finetune.jobs import train_and_predict
+    from llmcoder.jobs import train_and_predict
     from llmcoder.stages import ingest_verification, simulated_verification, verification_sheets
 
     coders = sorted((res / "coders").glob("*.parquet"))

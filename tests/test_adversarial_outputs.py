@@ -304,8 +304,8 @@ def test_report_failing_at_kth_file_keeps_the_old_report(tmp_path: Path, monkeyp
 
 def test_finetune_job_failing_keeps_the_previous_job(tmp_path: Path, monkeypatch):
     from llmcoder import predict as lpredict
-    from llmcoder.finetune.jobs import train_and_predict
     from llmcoder.finetune.synthetic import synthetic_corpus
+    from llmcoder.jobs import train_and_predict
 
     corpus = synthetic_corpus(30, seed=4)
     corpus.write_parquet(tmp_path / "corpus.parquet")

@@ -220,7 +220,8 @@ def job_files(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_train_and_predict_and_learning_curve(tmp_path: Path, job_files: dict) -> None:
-    from llmcoder.finetune import learning_curve, train_and_predict
+    from llmcoder.finetune import learning_curve
+    from llmcoder.jobs import train_and_predict
 
     recs = []
     for size in (0.5, 1.0):
@@ -248,7 +249,7 @@ def test_train_and_predict_and_learning_curve(tmp_path: Path, job_files: dict) -
 
 
 def test_train_and_predict_on_verified_labels(tmp_path: Path, job_files: dict) -> None:
-    from llmcoder.finetune import train_and_predict
+    from llmcoder.jobs import train_and_predict
 
     rec = train_and_predict({"kind": "tfidf"}, job_files["corpus"], job_files["splits"],
                             job_files["verified"], size=1.0, seed=1, out_dir=tmp_path / "v")
@@ -282,7 +283,7 @@ def test_cli_finetune(tmp_path: Path, job_files: dict) -> None:
 def test_job_data_order_does_not_depend_on_file_order(tmp_path: Path, job_files: dict) -> None:
     """The training rows come out in one order whatever the order of the verified file and the
     splits (joins run in parallel): the same data give the same batches, and the same model."""
-    from llmcoder.finetune.jobs import load_job_data
+    from llmcoder.jobs import load_job_data
 
     first = load_job_data(job_files["corpus"], job_files["splits"], job_files["verified"], size=1.0)
     pl.read_csv(job_files["verified"]).reverse().write_csv(tmp_path / "rev.csv")
@@ -300,8 +301,8 @@ def test_job_metrics_equal_the_evaluation_of_its_predictions(tmp_path: Path, mul
     predictions give the same number for every metric they share (one scorer, metrics.evaluate): for
     multi-label, a document with no gold and no predicted label counts the same in both."""
     from llmcoder.codebook import Codebook, Label
-    from llmcoder.finetune.jobs import train_and_predict
     from llmcoder.finetune.synthetic import TOPICS
+    from llmcoder.jobs import train_and_predict
     from llmcoder.stages import evaluate_finetuned
 
     parts = [synthetic_corpus(n, seed=s, multi=multi_label) for n, s in ((48, 5), (16, 6), (24, 7))]

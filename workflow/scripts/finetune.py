@@ -10,7 +10,7 @@ import yaml  # noqa: E402
 
 from llmcoder.errors import InputError, rule_errors  # noqa: E402
 from llmcoder.finetune.config import FinetuneConfig  # noqa: E402
-from llmcoder.finetune.jobs import train_and_predict  # noqa: E402
+from llmcoder.jobs import train_and_predict  # noqa: E402
 
 sm = snakemake  # noqa: F821
 torch.set_num_threads(sm.threads)

@@ -29,7 +29,7 @@ def finetune(
     """Fine-tune a coder on the training split (a nested subset), predict and score the test split."""
     import logging
 
-    from llmcoder.finetune.jobs import train_and_predict
+    from llmcoder.jobs import train_and_predict
 
     logger = logging.getLogger("llmcoder.finetune")  # epoch progress on stderr
     if not logger.handlers:

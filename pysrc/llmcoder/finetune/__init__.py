@@ -2,7 +2,8 @@
 
 ``encoder``: full fine-tuning of a BERT-like sequence classifier (offline default all-MiniLM-L6-v2);
 ``tfidf``: TF-IDF + logistic regression baseline; ``lora``: a LoRA/QLoRA adapter on a small causal
-LM (offline default SmolLM2-135M-Instruct) that predicts by constrained label scoring.
+LM (offline default SmolLM2-135M-Instruct) that predicts by constrained label scoring. The fine-tuning
+job of a workflow rule (train, score the test split) is :func:`llmcoder.jobs.train_and_predict`.
 
 Examples
 --------
@@ -47,7 +48,6 @@ __all__ = [
     "load_config",
     "load_predictor",
     "train",
-    "train_and_predict",
 ]
 
 
@@ -139,10 +139,6 @@ def load_predictor(artifact_dir: str | os.PathLike[str], *, device: str = "auto"
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import llmcoder.finetune` light
-    if name == "train_and_predict":
-        from llmcoder.finetune.jobs import train_and_predict
-
-        return train_and_predict
     if name == "learning_curve":
         from llmcoder.finetune.curves import learning_curve
 

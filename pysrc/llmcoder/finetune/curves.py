@@ -35,7 +35,7 @@ def learning_curve(records: Iterable[Mapping[str, Any] | str | os.PathLike[str]]
 
     Parameters
     ----------
-    records : job records (the dicts returned by :func:`llmcoder.finetune.train_and_predict`) or
+    records : job records (the dicts returned by :func:`llmcoder.jobs.train_and_predict`) or
         paths to their ``metrics.json`` files (or the job directories holding them).
 
     Returns

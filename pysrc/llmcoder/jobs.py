@@ -1,7 +1,10 @@
-"""One learning-curve job: train on a nested subset of the training split, predict and score test.
+"""The fine-tuning job of a workflow rule: train on a nested subset of the training split, predict and
+score the test split, write the learning-curve record.
 
-The Snakemake rule of a (model, size, seed) cell calls :func:`train_and_predict`; its
-``metrics.json`` records are gathered by :func:`llmcoder.finetune.curves.learning_curve`.
+Glue between :mod:`llmcoder.finetune` (the models), :mod:`llmcoder.predict` (coding a corpus) and
+:mod:`llmcoder.metrics`: the Snakemake rule of a (model, size, seed) cell and ``llmcoder finetune`` call
+:func:`train_and_predict`; its ``metrics.json`` records are gathered by
+:func:`llmcoder.finetune.curves.learning_curve`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import polars as pl
 
 from llmcoder.errors import InputError
 from llmcoder.finetune import load_predictor, train
-from llmcoder.finetune.common import read_meta
+from llmcoder.finetune.common import codebook_of, read_meta
 from llmcoder.finetune.config import FinetuneConfig, load_config
 from llmcoder.io import provenance, write_json
 
@@ -29,11 +32,9 @@ JOB_FILES = (MODEL_SUBDIR, TEST_PREDICTIONS, "predictions_test.json", METRICS_FI
 
 def _size_column(splits: pl.DataFrame, size: float) -> str | None:
     """The ``in_size_<pct>`` column of ``size`` (None for 1.0 when the table has no such column)."""
-    try:
-        from llmcoder.splits import size_column
-        name = size_column(size)
-    except ImportError:  # pragma: no cover - splits.py is the lead's; same naming rule
-        name = f"in_size_{round(size * 100, 6):g}".replace(".", "p")
+    from llmcoder.splits import size_column
+
+    name = size_column(size)
     if name in splits.columns:
         return name
     if size >= 1.0:
@@ -169,10 +170,9 @@ def train_and_predict(
     The inputs, the settings and the output folder are checked before any model loads; the folder is
     written all or nothing (a staged copy replaces it), so a failed job leaves the previous one whole.
     """
-    from llmcoder.finetune.common import codebook_of
     from llmcoder.io import staged_dir
     from llmcoder.metrics import check_output_folder
-    from llmcoder.predict import predict
+    from llmcoder.predict import predict  # looked up per call: tests replace it to make a job fail
 
     check_job_settings(size, seed)
     for path, what, fix in ((corpus_path, "corpus Parquet", "run `llmcoder prepare` first"),
