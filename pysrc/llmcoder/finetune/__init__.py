@@ -2,8 +2,9 @@
 
 ``encoder``: full fine-tuning of a BERT-like sequence classifier (offline default all-MiniLM-L6-v2);
 ``tfidf``: TF-IDF + logistic regression baseline; ``lora``: a LoRA/QLoRA adapter on a small causal
-LM (offline default SmolLM2-135M-Instruct) that predicts by constrained label scoring. The fine-tuning
-job of a workflow rule (train, score the test split) is :func:`llmcoder.jobs.train_and_predict`.
+LM (offline default SmolLM2-135M-Instruct) that predicts by constrained label scoring. The kinds are
+registered in :mod:`llmcoder.finetune.registry`; the fine-tuning job of a workflow rule (train, score
+the test split) is :func:`llmcoder.jobs.train_and_predict`.
 
 Examples
 --------
@@ -33,6 +34,7 @@ from llmcoder.finetune.common import (
     write_meta,
 )
 from llmcoder.finetune.config import FinetuneConfig, LoraSpec, TfidfSpec, load_config
+from llmcoder.finetune.registry import KINDS, KindSpec, get_kind, register_kind
 from llmcoder.io import provenance, write_json
 
 #: What an artifact folder holds (the kind's own files: model/, adapter/ or model.joblib); it is replaced whole.
@@ -40,6 +42,8 @@ ARTIFACT_FILES = ("finetune.json", "provenance.json", "model", "adapter", "model
 
 __all__ = [
     "FinetuneConfig",
+    "KINDS",
+    "KindSpec",
     "LoraSpec",
     "Meta",
     "Predictor",
@@ -47,6 +51,7 @@ __all__ = [
     "learning_curve",
     "load_config",
     "load_predictor",
+    "register_kind",
     "train",
 ]
 
@@ -90,27 +95,12 @@ def train(config: FinetuneConfig | dict[str, Any] | str | os.PathLike[str], trai
 
     out = check_output_folder(out_dir, ARTIFACT_FILES, option="out_dir", what="model", claim=True)
     with staged_dir(out) as tmp:  # a failed or killed training leaves the previous model whole
-        meta = _train_kind(cfg, train_df, dev_df, tmp, labels=labels, task=task, codebook=codebook)
+        meta = get_kind(cfg.kind).train(cfg, train_df, dev_df, tmp, labels=labels, task=task, codebook=codebook)
         write_meta(tmp, meta)
         write_json(provenance(stage="finetune", kind=cfg.kind, model=cfg.name, base_model=cfg.model, task=task,
                               labels=labels, n_train=train_df.height, n_dev=dev_df.height, config=cfg.to_dict(),
                               dev_metrics=meta.dev_metrics), tmp / "provenance.json")
     return Path(out_dir)
-
-
-def _train_kind(cfg: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFrame, out: Path, *,
-                labels: list[str], task: str, codebook: Any) -> Meta:
-    if cfg.kind == "tfidf":
-        from llmcoder.finetune.tfidf import train_tfidf
-
-        return train_tfidf(cfg, train_df, dev_df, out, labels=labels, task=task)
-    if cfg.kind == "encoder":
-        from llmcoder.finetune.encoder import train_encoder
-
-        return train_encoder(cfg, train_df, dev_df, out, labels=labels, task=task)
-    from llmcoder.finetune.lora import train_lora
-
-    return train_lora(cfg, train_df, dev_df, out, labels=labels, task=task, codebook=codebook)
 
 
 def load_predictor(artifact_dir: str | os.PathLike[str], *, device: str = "auto",
@@ -122,20 +112,11 @@ def load_predictor(artifact_dir: str | os.PathLike[str], *, device: str = "auto"
     bfloat16, probabilities within ~1e-3).
     """
     meta = read_meta(artifact_dir)
-    if meta.kind == "tfidf":
-        from llmcoder.finetune.tfidf import TfidfPredictor
-
-        return TfidfPredictor(artifact_dir, meta)
-    if meta.kind == "encoder":
-        from llmcoder.finetune.encoder import EncoderPredictor
-
-        return EncoderPredictor(artifact_dir, meta, device=device, precision=precision)
-    if meta.kind == "lora":
-        from llmcoder.finetune.lora import LoraPredictor
-
-        return LoraPredictor(artifact_dir, meta, device=device, precision=precision)
-    raise InputError(str(artifact_dir), f"unknown model kind '{meta.kind}'",
-                     fix="train it again with this version of llmcoder")
+    spec = KINDS.get(meta.kind) if isinstance(meta.kind, str) else None
+    if spec is None:
+        raise InputError(str(artifact_dir), f"unknown model kind '{meta.kind}'",
+                         fix="train it again with this version of llmcoder")
+    return spec.load_predictor(artifact_dir, meta, device=device, precision=precision)
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import llmcoder.finetune` light

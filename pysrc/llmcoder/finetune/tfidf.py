@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from llmcoder.codebook import Codebook
 from llmcoder.errors import InputError
 from llmcoder.finetune.common import Meta, evaluate, targets, tune_thresholds
 from llmcoder.finetune.config import FinetuneConfig
@@ -46,8 +47,10 @@ def _full_proba(pipe: Any, texts: Sequence[str], n_labels: int, task: str) -> np
 
 
 def train_tfidf(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFrame,
-                out_dir: Path, *, labels: list[str], task: str) -> Meta:
-    """Fit the TF-IDF + LR pipeline; write ``out_dir/model.joblib``; return the metadata."""
+                out_dir: Path, *, labels: list[str], task: str, codebook: Codebook | None = None) -> Meta:
+    """Fit the TF-IDF + LR pipeline; write ``out_dir/model.joblib``; return the metadata.
+
+    ``codebook`` is unused (the label set comes in ``labels``): every kind is trained with one signature."""
     import joblib
 
     y = targets(train_df, labels, task, where="training data")
@@ -81,7 +84,9 @@ def train_tfidf(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataF
 class TfidfPredictor:
     """A fitted TF-IDF + LR pipeline read back from its artifact directory."""
 
-    def __init__(self, artifact_dir: str | Path, meta: Meta) -> None:
+    def __init__(self, artifact_dir: str | Path, meta: Meta, *, device: str = "auto",
+                 precision: str = "fp32") -> None:
+        """``device`` and ``precision`` are unused (scikit-learn on the CPU): every kind loads with one signature."""
         import joblib
 
         path = Path(artifact_dir) / MODEL_FILE
