@@ -10,6 +10,11 @@ coders verify the LLM coders' proposals by rejecting the wrong ones.
 * :func:`simulate_verification`: a seeded stand-in for people in demos (marked simulated everywhere).
 * :func:`missing_sheets_message`: what to fill and where, when the filled sheets are not there yet.
 * :func:`decisions_from_flourishing`: the Rethinking Scale paper's own verification, as a decision log.
+
+Modules: ``sheets`` (blank sheets), ``proposals`` (which labels to propose), ``simulate``; ``ingest``
+runs ``read`` (filled sheets, manifest), ``check`` (rows against the manifest), ``decide`` (verified
+labels, adjudication queue) and ``measures`` (acceptance, workload, reliability); ``messages`` holds
+what people are told beyond one check; ``adapters`` imports decision logs made elsewhere.
 """
 
 from llmcoder.verify._common import DEFAULT_VOCABULARY, SheetProblem, Sheets, SheetsError
@@ -19,15 +24,10 @@ from llmcoder.verify.adapters import (
     proposals_from_flourishing,
     verify_flourishing,
 )
-from llmcoder.verify.ingest import (
-    VerifyResult,
-    ingest,
-    load_manifest,
-    missing_sheets_message,
-    read_filled_sheet,
-    require_filled_sheets,
-    verify_decisions,
-)
+from llmcoder.verify.decide import VerifyResult, verify_decisions
+from llmcoder.verify.ingest import ingest
+from llmcoder.verify.messages import missing_sheets_message, require_filled_sheets
+from llmcoder.verify.read import load_manifest, read_filled_sheet
 from llmcoder.verify.sheets import make_sheets, read_codings, write_sheets
 from llmcoder.verify.simulate import simulate_verification
 
