@@ -3,12 +3,16 @@
 The Human Flourishing data of "Rethinking Scale" (Carammia, Iacus & Porro 2024) is the paper's own
 verification by rejection: each row is one label an LLM (LLAMA2 or GPT4) proposed for a tweet, the
 human coder who checked it and whether it was accepted (Y/N). The label is ``dimension:level``.
+
+The formats that ``verify.mode: import`` reads (``verify.decisions_format``) are the importers in
+:data:`IMPORTERS`, each registered under its name with :func:`register_importer`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,7 @@ import polars as pl
 
 from llmcoder.codebook import Codebook
 from llmcoder.errors import InputError, rows_problem
-from llmcoder.verify.ingest import DECISION_SCHEMA, OverlapPolicy, VerifyResult, verify_decisions
+from llmcoder.verify.decide import DECISION_SCHEMA, OverlapPolicy, VerifyResult, verify_decisions
 
 FLOURISHING_COLUMNS = ("dimension", "value", "id", "coder", "accepted", "llm")
 _WS = re.compile(r"\s+")
@@ -212,6 +216,34 @@ def report_flourishing(path: str | os.PathLike[str], tweets_path: str | os.PathL
     return "\n".join(lines)
 
 
+# -- the registry of decision-log importers -----------------------------------------------------------
+
+#: An importer: (file, codebook) → the decisions and, where the file says who proposed what, the proposals,
+#: with labels mapped to the codebook's ids.
+DecisionImporter = Callable[[str | os.PathLike[str], Codebook], tuple[pl.DataFrame, pl.DataFrame | None]]
+#: Format name (the values of ``verify.decisions_format``) → its importer, in the order registered.
+IMPORTERS: dict[str, DecisionImporter] = {}
+
+
+def register_importer(name: str) -> Callable[[DecisionImporter], DecisionImporter]:
+    """Decorator that makes the function the importer of format ``name`` (a name is registered once)."""
+    def register(importer: DecisionImporter) -> DecisionImporter:
+        if name in IMPORTERS:
+            raise ValueError(f"decision-log format {name!r} is registered twice")
+        IMPORTERS[name] = importer
+        return importer
+    return register
+
+
+def get_importer(fmt: str) -> DecisionImporter:
+    """The importer of format ``fmt``; an unknown name is an :class:`InputError` naming the known ones."""
+    try:
+        return IMPORTERS[fmt]
+    except (KeyError, TypeError):  # TypeError: an unhashable value, e.g. a list from a YAML config
+        known = ", ".join(IMPORTERS)
+        raise InputError("verify.decisions_format", f"unknown decision-log format {fmt!r} (known formats: {known})",
+                         fix=f"use one of {known}") from None
+
 
 # -- any external decision log ----------------------------------------------------------------------
 
@@ -220,6 +252,7 @@ _KEEP = {"keep": "keep", "k": "keep", "y": "keep", "yes": "keep", "accept": "kee
          "reject": "reject", "r": "reject", "n": "reject", "no": "reject", "rejected": "reject"}
 
 
+@register_importer("decisions")
 def read_decision_log(path: str | os.PathLike[str], codebook: Codebook) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """A verification done elsewhere (another tool, a spreadsheet of one's own) as a decision log.
 
@@ -270,7 +303,13 @@ def read_decision_log(path: str | os.PathLike[str], codebook: Codebook) -> tuple
     return decisions, proposals
 
 
-IMPORT_FORMATS = ("decisions", "flourishing")
+@register_importer("flourishing")
+def import_flourishing(path: str | os.PathLike[str],
+                       codebook: Codebook) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The Rethinking Scale file as decisions and proposals, dimensions only, mapped to ``codebook``'s ids
+    (:func:`decisions_from_flourishing`, :func:`proposals_from_flourishing`)."""
+    return (decisions_from_flourishing(path, level=False, codebook=codebook),
+            proposals_from_flourishing(path, level=False, codebook=codebook))
 
 
 def import_decisions(path: str | os.PathLike[str], codebook: Codebook, *,
@@ -278,12 +317,7 @@ def import_decisions(path: str | os.PathLike[str], codebook: Codebook, *,
     """Decisions (and proposals, where the file says who proposed what) of a verification done
     outside llmcoder, with labels mapped to ``codebook``'s ids.
 
-    ``fmt``: ``decisions`` (:func:`read_decision_log`) or ``flourishing`` (the Rethinking Scale
-    file, dimensions only: :func:`decisions_from_flourishing`).
+    ``fmt``: a name in :data:`IMPORTERS`: ``decisions`` (:func:`read_decision_log`) or ``flourishing``
+    (the Rethinking Scale file, dimensions only: :func:`import_flourishing`).
     """
-    if fmt == "flourishing":
-        return (decisions_from_flourishing(path, level=False, codebook=codebook),
-                proposals_from_flourishing(path, level=False, codebook=codebook))
-    if fmt == "decisions":
-        return read_decision_log(path, codebook)
-    raise ValueError(f"unknown decision-log format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
+    return get_importer(fmt)(path, codebook)
