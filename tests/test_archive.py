@@ -51,7 +51,7 @@ studies:
         tar.extractall(fresh, filter="data")
     root = fresh / "mini-replication"
     for must in ("README.md", "config.yaml", "Snakefile", "MANIFEST.sha256", "models.json",
-                 "environment/pip-freeze.txt", "environment/R-sessionInfo.txt", "environment/platform.json",
+                 "environment/pip-freeze.txt", "environment/R-sessionInfo.txt", "environment/platform.json", "environment/debian-packages.txt", "requirements/lock.txt",
                  "data/checksums.json", "data/mini/questions.csv", "data/mini/codebook.yaml",
                  "workflow/finetune/tfidf.yaml", "pysrc/llmcoder/metrics.py", "R/DESCRIPTION"):
         assert (root / must).is_file(), must
@@ -59,6 +59,8 @@ studies:
     checks = json.loads((root / "data/checksums.json").read_text())
     assert len(checks["corpus"]["sha256"]) == 64
     assert "torch==2.13.0" in (root / "environment/pip-freeze.txt").read_text()
+    assert "r-base-core=" in (root / "environment/debian-packages.txt").read_text()
+    assert "--require-hashes" in (root / "README.md").read_text()
 
     # Rerun from the archive alone (its own Snakefile and package sources) and compare.
     snakemake(root / "Snakefile", root)

@@ -62,6 +62,14 @@ def environment_lock(python: str | None = None) -> dict[str, str]:
             capture_output=True, text=True, timeout=120, env={**os.environ, "TZ": "UTC"}).stdout
     except (OSError, subprocess.SubprocessError) as e:
         out["R-sessionInfo.txt"] = f"# R not available: {e}\n"
+    try:  # R and its packages come from Debian: their exact versions, for `apt-get install r-cran-x=<version>`
+        listed = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Package}=${Version}\\n", "r-base-core", "r-cran-*"],
+            capture_output=True, text=True, timeout=60).stdout.splitlines()
+        installed = [line for line in listed if not line.endswith("=")]  # known to dpkg but not installed
+        out["debian-packages.txt"] = "".join(f"{line}\n" for line in installed) or "# no Debian R packages found\n"
+    except (OSError, subprocess.SubprocessError) as e:
+        out["debian-packages.txt"] = f"# dpkg-query not available: {e}\n"
     out["platform.json"] = json.dumps({
         "python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
         "processor": platform.processor(), **provenance()}, indent=2, sort_keys=True) + "\n"
@@ -113,7 +121,14 @@ hashes (`models.json`) and a checksum of every file (`MANIFEST.sha256`).
 make demo STUDY={study}
 ```
 
-or, with the environment already installed (`environment/pip-freeze.txt`):
+`make` installs exactly `requirements/lock.txt` (every Python package at the version that made these
+results, checked by its sha256 hash; llama.cpp compiled with portable CPU flags) into `.venv`, R and
+its packages from Debian (the versions that made these results are in `environment/debian-packages.txt`
+and `environment/R-sessionInfo.txt`; pin them with `apt-get install r-cran-<name>=<version>`), and the
+R package from `R/`. By hand: `python3 -m venv .venv && .venv/bin/pip install --require-hashes --no-deps
+-r requirements/lock.txt && .venv/bin/pip install --no-deps -e .`
+
+or, with the environment already installed:
 
 ```bash
 snakemake --cores 2 --workflow-profile workflow/profiles/default

@@ -1,7 +1,8 @@
 """The publication report of a study: tables, figures and methods text, made by the R package.
 
-Python never formats a table here: :func:`build_report` reads the study's results directory with
-the R package's ``read_results()`` (through :mod:`llmcoder.rbridge`) and calls its exported verbs.
+Python never formats a table here: :func:`build_report` hands the study's manifest (the files of the
+results contract, :mod:`llmcoder.results`) to the R package's ``read_results()`` (through
+:mod:`llmcoder.rbridge`) and calls its exported verbs; R reads only the files the manifest lists.
 R writes every file into a staged folder that replaces the report folder in one step, so a failed or
 killed run leaves the previous report whole, and a part with no data left from an earlier run is gone.
 
@@ -82,9 +83,10 @@ def build_report(
     Parameters
     ----------
     results_dir : path
-        The study's results directory (``results/<study>``) as the workflow writes it.
+        The study's results directory (``results/<study>``, read through its ``manifest.json``), or the
+        manifest itself (written by :func:`llmcoder.results.write_manifest`).
     out_dir : path, default=None
-        Where to write; ``None`` means ``<results_dir>/report``.
+        Where to write; ``None`` means ``report/`` beside the manifest.
     formats : sequence of {"latex", "html", "markdown"}, default=("latex", "html", "markdown")
         Table formats. ``methods.tex`` is written with ``"latex"``; ``methods.md`` always.
     digits : int, default=3
@@ -120,11 +122,16 @@ def build_report(
     from llmcoder.errors import InputError
     from llmcoder.io import staged_dir
     from llmcoder.metrics import check_output_folder
+    from llmcoder.results import MANIFEST, read_manifest
 
     formats = _check_formats(formats)
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
+    manifest = Path(results_dir)
+    if manifest.is_dir():
+        manifest = manifest / MANIFEST
+    elif not manifest.exists():
         raise FileNotFoundError(f"{results_dir}: results directory not found; run the workflow first")
+    read_manifest(manifest)  # a message naming the file when it is missing or of another contract version
+    results_dir = manifest.parent
     if digits < 0 or dpi < 1 or min(figure_size) <= 0:
         raise InputError("report settings", f"digits {digits}, dpi {dpi} and figure size {figure_size} must be "
                          "positive", fix="give digits >= 0, dpi >= 1 and a positive width and height")
@@ -133,7 +140,7 @@ def build_report(
     from llmcoder.rbridge import from_r, r_call, r_session
 
     ri = r_session()
-    results = r_call("llmcoder::read_results", str(results_dir))  # before the staged folder exists beside it
+    results = r_call("llmcoder::read_results", str(manifest))  # before the staged folder exists beside it
     written: list[str] = []
     check_output_folder(out, REPORT_FILES, option="out_dir", what="report", claim=True)
     with staged_dir(out) as stage:
@@ -181,6 +188,7 @@ def build_report(
             provenance(
                 step="report",
                 results_dir=str(results_dir),
+                manifest=MANIFEST,
                 formats=list(formats),
                 files=list(written),
                 r_version=r_version,

@@ -292,24 +292,20 @@ def coders_vs_gold_reliability(codings: Mapping[str, PathLike], corpus: PathLike
     Writes one table with a ``comparison`` column: ``<coder> vs gold`` and ``LLM coders`` (all of them).
     """
     from llmcoder.errors import InputError
-    from llmcoder.reliability import reliability
+    from llmcoder.reliability import agreement_with_gold, reliability
 
     if not codings:
         raise InputError(str(out_csv), "no LLM coder output to compare with gold",
                          fix="list the study's LLM coders under 'coders' in config.yaml")
-    gold = gold_table(corpus, splits).with_columns(pl.lit("gold").alias("coder"))
-    tables = []
+    gold = gold_table(corpus, splits)
     preds = []
     for name, path in codings.items():
         p = coder_predictions(_read_scored(path, ("doc_id", "label", "chosen", "rotation")))
         p = p.filter(pl.col("doc_id").is_in(gold["doc_id"].implode()))
-        p = p.with_columns(pl.lit(name).alias("coder"))
-        preds.append(p)
-        pair = pl.concat([gold.select("doc_id", "coder", "label"), p.select("doc_id", "coder", "label")])
-        tables.append(reliability(pair).select(pl.lit(f"{name} vs gold").alias("comparison"), pl.all()))
+        preds.append(p.select("doc_id", pl.lit(name).alias("coder"), "label"))
+    tables = [agreement_with_gold(pl.concat(preds), gold.select("doc_id", "label"))]
     if len(preds) > 1:
-        allc = pl.concat([p.select("doc_id", "coder", "label") for p in preds])
-        tables.append(reliability(allc).select(pl.lit("LLM coders").alias("comparison"), pl.all()))
+        tables.append(reliability(pl.concat(preds)).select(pl.lit("LLM coders").alias("comparison"), pl.all()))
     table = pl.concat(tables, how="diagonal_relaxed")
     write_csv(table, out_csv)
     return table

@@ -155,30 +155,45 @@ def systems(study):
     return out
 
 
+def study_products(s):
+    """The declared outputs of a study's steps up to the report, as far as its data allow: what the
+    study's manifest lists (with the files each step writes beside them, see llmcoder.results)."""
+    cfg = study_cfg(s)
+    out = [result(s, "corpus.parquet"), result(s, "splits.parquet")]
+    out += [result(s, "coders", f"{c}.parquet") for c in coder_names(s)]
+    if cfg["verify"]["mode"] == "import":
+        out.append(result(s, "verify", "ingest", "verified.parquet"))
+    elif cfg["verify"]["mode"] != "none" and coder_names(s):
+        out.append(result(s, "verify", "sheets", "manifest.json"))
+        if verification_ready(s):
+            out.append(result(s, "verify", "ingest", "verified.parquet"))
+    if finetune_ready(s):
+        out += finetune_runs(s)
+        out.append(result(s, "learning_curve.csv"))
+        if cfg["predict"]["model"]:
+            out.append(result(s, "predictions", f"{cfg['predict']['model']}.parquet"))
+    if has_gold(s):
+        out += [result(s, "evaluation", name, "metrics.json") for name in systems(s)]
+        if coder_names(s):
+            out.append(result(s, "reliability", "coders_vs_gold.csv"))
+        if systems(s):
+            out.append(result(s, "bias", "provenance.json"))
+    return out
+
+
+def report_ready(s):
+    """True when the study has something to report: gold to validate against, or verified labels."""
+    return study_cfg(s)["report"]["enabled"] and (has_gold(s) or verification_ready(s))
+
+
 def get_final_output():
-    """Everything 'snakemake' builds by default, for every active study."""
+    """Everything 'snakemake' builds by default, for every active study: its products, its manifest
+    (results/<study>/manifest.json, what R's read_results() reads) and the report."""
     out = []
     for s in STUDIES:
-        cfg = study_cfg(s)
-        out += [result(s, "corpus.parquet"), result(s, "splits.parquet")]
-        out += [result(s, "coders", f"{c}.parquet") for c in coder_names(s)]
-        if cfg["verify"]["mode"] == "import":
-            out.append(result(s, "verify", "ingest", "verified.parquet"))
-        elif cfg["verify"]["mode"] != "none" and coder_names(s):
-            out.append(result(s, "verify", "sheets", "manifest.json"))
-            if verification_ready(s):
-                out.append(result(s, "verify", "ingest", "verified.parquet"))
-        if finetune_ready(s):
-            out.append(result(s, "learning_curve.csv"))
-            if cfg["predict"]["model"]:
-                out.append(result(s, "predictions", f"{cfg['predict']['model']}.parquet"))
-        if has_gold(s):
-            out += [result(s, "evaluation", name, "metrics.json") for name in systems(s)]
-            if coder_names(s):
-                out.append(result(s, "reliability", "coders_vs_gold.csv"))
-            if systems(s):
-                out.append(result(s, "bias", "provenance.json"))
-        if cfg["report"]["enabled"] and (has_gold(s) or verification_ready(s)):
+        out += study_products(s)
+        out.append(result(s, "manifest.json"))
+        if report_ready(s):
             out.append(result(s, "report", "provenance.json"))
     return out
 
@@ -196,21 +211,3 @@ def missing_human_sheets():
             if msg:
                 msgs.append(msg)
     return msgs
-
-
-def get_report_inputs(wildcards):
-    """Everything the report reads: evaluations, reliability, learning curve, bias, verification."""
-    s = wildcards.study
-    cfg = study_cfg(s)
-    inputs = {}
-    if has_gold(s):
-        inputs["evaluations"] = [result(s, "evaluation", name, "metrics.json") for name in systems(s)]
-        if coder_names(s):
-            inputs["reliability"] = result(s, "reliability", "coders_vs_gold.csv")
-        if systems(s):
-            inputs["bias"] = result(s, "bias", "provenance.json")
-    if finetune_ready(s):
-        inputs["curve"] = result(s, "learning_curve.csv")
-    if cfg["verify"]["mode"] != "none" and verification_ready(s):
-        inputs["verified"] = result(s, "verify", "ingest", "verified.parquet")
-    return inputs

@@ -1,10 +1,34 @@
-# Publication: the R package, called through rpy2, writes tables (LaTeX, HTML, Markdown), figures
-# (PDF, PNG) and the methods section from the study's results files.
+# Publication: the study's manifest (the results files, by their key in the results contract), then
+# the R package, called through rpy2, writes tables (LaTeX, HTML, Markdown), figures (PDF, PNG) and the
+# methods section from the files the manifest lists.
+
+
+rule manifest:
+    # What R reads (llmcoder::read_results), in RStudio too: the declared outputs of the study's steps
+    # and the files each step wrote beside them, each checked against llmcoder/schemas/results.yaml.
+    input:
+        products=lambda wc: study_products(wc.study),
+    output:
+        manifest=f"{RESULTS}/{{study}}/manifest.json",
+    log:
+        "logs/{study}/manifest.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/manifest.tsv"
+    params:
+        results=lambda wc: result(wc.study),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../scripts/manifest.py"
 
 
 rule report:
     input:
-        unpack(get_report_inputs),
+        manifest=rules.manifest.output.manifest,
     # The figures, the HTML tables and the methods text are registered for 'snakemake --report'.
     output:
         figures=report(
@@ -36,7 +60,6 @@ rule report:
     benchmark:
         f"{RESULTS}/{{study}}/benchmarks/report.tsv"
     params:
-        results=lambda wc: result(wc.study),
         formats=lambda wc: study_cfg(wc.study)["report"]["formats"],
     threads: 1
     resources:

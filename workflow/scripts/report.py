@@ -10,5 +10,5 @@ from llmcoder.report import build_report  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with rule_errors():
-    written = build_report(sm.params.results, Path(sm.output.done).parent, formats=sm.params.formats)
+    written = build_report(sm.input.manifest, Path(sm.output.done).parent, formats=sm.params.formats)
 print(*written, sep="\n", file=sys.stderr)
