@@ -125,6 +125,25 @@ studies:
     again = snakemake(tmp_path, dry=True)
     assert "Nothing to be done" in again.stdout + again.stderr
 
+    # 2b. The adjudication sheet is a declared input: once filled (and again when edited) the ingest reruns.
+    blank = tmp_path / f"results/{STUDY}/verify/ingest/adjudication/adjudicator.xlsx"
+    adjudicated = tmp_path / f"results/{STUDY}/verify/adjudicated.xlsx"
+    assert blank.is_file()
+    fill_like_a_person(blank, adjudicated, gold)
+    plan = snakemake(tmp_path, dry=True)
+    assert "verify_ingest" in plan.stdout + plan.stderr and "verify_sheets" not in plan.stdout + plan.stderr
+    snakemake(tmp_path)
+    n_adjudicated = pl.read_parquet(tmp_path / f"results/{STUDY}/verify/ingest/verified.parquet").height
+    assert n_adjudicated > verified.height
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(tmp_path, dry=True))
+    fill_like_a_person(blank, adjudicated, gold)  # saved again: a newer file
+    assert "verify_ingest" in (lambda r: r.stdout + r.stderr)(snakemake(tmp_path, dry=True))
+    snakemake(tmp_path)
+    # every file of this real run is one the results contract names, with its columns
+    from llmcoder.results import validate_results
+
+    assert validate_results(tmp_path / f"results/{STUDY}") == {}
+
     # 3. Editing one filled sheet reruns the ingest and what follows, not the sheets.
     wb = openpyxl.load_workbook(filled / "ann.xlsx")
     ws = wb["verify"]

@@ -318,10 +318,12 @@ BIAS_FILES = ("positional.csv", "recall_asymmetry.csv", "strata.csv", "provenanc
 
 def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathLike], corpus: PathLike,
                 splits: PathLike, codebook: PathLike, out_dir: PathLike, *, strata: Sequence[str],
-                n_boot: int, seed: int) -> dict[str, Path]:
+                n_boot: int, seed: int, orders: Mapping[str, PathLike] | None = None) -> dict[str, Path]:
     """Positional bias (rotated codings), per-class recall asymmetry and per-stratum metrics, as CSV.
 
-    Every table is computed first; the folder is then written all or nothing (a staged copy replaces it).
+    ``orders`` maps each LLM coder to its label orders (``coders/<coder>_orders.parquet``, a declared input
+    of the workflow's rule); by default they are looked up beside the codings. Every table is computed
+    first; the folder is then written all or nothing (a staged copy replaces it).
     """
     from llmcoder import bias
     from llmcoder.codebook import load_codebook
@@ -336,7 +338,8 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
     pos = []
     for name, path in codings.items():
         c = _read_scored(path, ("doc_id", "label", "chosen", "rotation"))
-        orders_path = Path(str(path).removesuffix(".parquet") + "_orders.parquet")
+        orders_path = Path(orders[name]) if orders is not None else \
+            Path(str(path).removesuffix(".parquet") + "_orders.parquet")
         if c["rotation"].n_unique() > 1 and orders_path.exists():
             try:
                 res = bias.positional_bias(c, _read_parquet(orders_path, "label orders"))

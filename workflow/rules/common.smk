@@ -100,6 +100,12 @@ def get_filled_input(wildcards):
     return filled_sheets(wildcards.study)
 
 
+def adjudicated_sheet(study):
+    """The filled adjudication sheet (results/<study>/verify/adjudicated.xlsx) when it is there, else none."""
+    path = result(study, "verify", "adjudicated.xlsx")
+    return [path] if Path(path).exists() else []
+
+
 def verification_ready(study):
     """True when the ingest can run: simulated verification, or every human sheet filled in."""
     v = study_cfg(study)["verify"]

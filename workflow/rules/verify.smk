@@ -57,6 +57,8 @@ rule verify_ingest:
         manifest=rules.verify_sheets.output.manifest,
         codebook=get_codebook,
         corpus=rules.prepare_corpus.output.corpus,
+        # the filled adjudication sheet, once the adjudicator has put it there: editing it reruns the ingest
+        adjudication=lambda wc: adjudicated_sheet(wc.study),
     output:
         verified=f"{RESULTS}/{{study}}/verify/ingest/verified.parquet",
     log:
@@ -66,7 +68,6 @@ rule verify_ingest:
     params:
         settings=lambda wc: study_cfg(wc.study)["verify"],
         filled=lambda wc: filled_sheets(wc.study),
-        adjudication=lambda wc: result(wc.study, "verify", "adjudicated.xlsx"),
     wildcard_constraints:
         study=NOT_IMPORTED,
     threads: 1

@@ -13,5 +13,5 @@ with rule_errors():
     written = bias_checks(
         sm.params.coders, sm.params.systems, sm.input.corpus, sm.input.splits, sm.input.codebook,
         Path(sm.output.done).parent, strata=sm.params.strata, n_boot=sm.params.settings["n_boot"],
-        seed=sm.params.settings["seed"])
+        seed=sm.params.settings["seed"], orders=sm.params.orders)
 print(written, file=sys.stderr)

@@ -10,7 +10,7 @@ from llmcoder.stages import ingest_verification  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with rule_errors():
-    adjudicated = sm.params.adjudication if Path(sm.params.adjudication).exists() else None
+    adjudicated = next(iter(sm.input.adjudication), None)  # declared only once the adjudicator has filled it
     settings = sm.params.settings
     summary = ingest_verification(sm.params.filled, sm.input.manifest, sm.input.codebook, Path(sm.output.verified).parent,
                                   overlap_policy=settings["overlap_policy"], adjudication=adjudicated,

@@ -12,7 +12,7 @@ import polars as pl
 
 from llmcoder.errors import InputError
 
-#: Columns of learning_curve.csv (the shared contract): one row per model, size, seed and metric.
+#: Columns of learning_curve.csv (key learning_curve of the results contract): one row per model, size, seed, metric.
 COLUMNS = ("model", "train_size", "train_fraction", "seed", "metric", "value")
 
 
@@ -42,8 +42,8 @@ def learning_curve(records: Iterable[Mapping[str, Any] | str | os.PathLike[str]]
     -------
     polars.DataFrame ``model, train_size, train_fraction, seed, metric, value``: ``train_size`` is
     the number of training documents, ``train_fraction`` the nested subset's fraction; one row per
-    metric, sorted by model, fraction, seed and metric. Write it with
-    :func:`llmcoder.io.write_csv` as ``learning_curve.csv``.
+    metric, sorted by model, fraction, seed and metric. The workflow writes it as ``learning_curve.csv``
+    (:func:`llmcoder.stages.write_learning_curve`).
 
     Examples
     --------
@@ -81,12 +81,3 @@ def summarize_curve(curve: pl.DataFrame) -> pl.DataFrame:
                  pl.col("value").std().alias("sd"))
             .sort("model", "train_fraction", "metric"))
 
-
-def write_learning_curve(records: Iterable[Mapping[str, Any] | str | os.PathLike[str]],
-                         out_csv: str | os.PathLike[str]) -> pl.DataFrame:
-    """Gather the job records and write ``learning_curve.csv`` atomically; return the table."""
-    from llmcoder.io import write_csv
-
-    curve = learning_curve(records)
-    write_csv(curve, out_csv)
-    return curve
