@@ -167,3 +167,19 @@ def test_gpu_env_has_every_package_of_the_cpu_env() -> None:
     py = {name for name, _ in _env_specs(ROOT / "envs" / "python.yaml")} - {"cpuonly"}
     gpu = {name for name, _ in _env_specs(ROOT / "envs" / "gpu.yaml")}
     assert py - gpu == set(), f"envs/gpu.yaml lacks {sorted(py - gpu)}"
+
+
+def test_llama_cpp_is_built_for_any_x86_64_cpu() -> None:
+    """The llama.cpp under llama-cpp-python was compiled here with every CPU variant of ggml (runtime
+    dispatch), not taken from a wheel built for one CPU: a venv built on an HPC login node runs on compute
+    nodes of another CPU generation. The baseline variant (x64) serves any x86-64 CPU."""
+    import importlib.util
+    import platform
+
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or platform.machine() != "x86_64":
+        pytest.skip("llama-cpp-python (the server extra) is not installed, or this is not x86-64")
+    lib = Path(spec.origin).parent / "lib"
+    variants = {p.name.removeprefix("libggml-cpu-").removesuffix(".so") for p in lib.glob("libggml-cpu-*.so")}
+    assert {"x64", "sse42", "sandybridge", "haswell", "skylakex", "icelake", "zen4"} <= variants, sorted(variants)
+    assert not (lib / "libggml-cpu.so").exists(), "a single ggml-cpu built for the compiling CPU"
