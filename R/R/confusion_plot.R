@@ -19,10 +19,10 @@
 confusion_plot <- function(x, system = NULL) {
   check_results(x)
   tbl <- require_part(x, "confusion", "evaluation/<system>/confusion.csv")
-  if (!all(c("gold", "pred", "count") %in% names(tbl))) {
+  if (identical(x$task, "multi")) {
     cli::cli_abort(c(
       "{.fn confusion_plot} draws single-label confusion matrices.",
-      "x" = "These results are multi-label (one 2x2 table per label).",
+      "x" = "These results are multi-label: their confusion counts are gold x predicted label co-occurrences, whose rows are not recall.",
       "i" = "Use {.fn per_class_table} for per-label scores."
     ))
   }

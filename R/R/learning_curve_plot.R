@@ -21,12 +21,6 @@ learning_curve_plot <- function(x, metric = NULL) {
   check_results(x)
   tbl <- require_part(x, "learning_curve", "learning_curve.csv")
   tbl <- as.data.frame(tbl, stringsAsFactors = FALSE)
-  if (!"value" %in% names(tbl) && "estimate" %in% names(tbl)) {
-    tbl$value <- tbl$estimate
-  }
-  if (!"model" %in% names(tbl) && "system" %in% names(tbl)) {
-    tbl$model <- tbl$system
-  }
   missing <- setdiff(c("model", "train_size", "value"), names(tbl))
   if (length(missing) > 0) {
     cli::cli_abort(c(

@@ -1,38 +1,49 @@
 #' Write a methods section from the recorded results
 #'
 #' Writes the methods text of a study from its results files and provenance
-#' records only: every number and name in it is read from `x`, and a
-#' sentence whose facts are not recorded is left out rather than guessed.
+#' records only: every number and name in it is read from a named field of
+#' `x` (see [read_results()]), and a sentence whose facts are not recorded
+#' is left out rather than guessed.
 #'
-#' Sentences, each written only when its facts are present:
+#' Paragraphs, each written only when its facts are present, and the fields
+#' they read:
 #' \enumerate{
-#'   \item the codebook (name, number of labels, single- or multi-label,
-#'     SHA-256);
-#'   \item each coder: model, version or revision, weights hash, prompt hash,
-#'     temperature and decoding, maximum output tokens, seed;
-#'   \item the gold standard: number of documents, how they were sampled;
-#'   \item human-human agreement (rows of the reliability files whose
-#'     comparison or coders are both human);
-#'   \item agreement of each system with the gold standard (the metrics
-#'     files, with confidence intervals and the bootstrap settings);
-#'   \item other recorded agreement between coders (e.g. human-model);
-#'   \item the range of per-class F1 of each system;
-#'   \item bias checks (records with a `bias` entry);
-#'   \item what was changed after validation (records with
-#'     `changes_after_validation`);
-#'   \item the software versions that computed the results.
+#'   \item `codebook`: name, labels, task and SHA-256 of the codebook
+#'     (`records$coders[[coder]]$codebook`; else the `labels` of an
+#'     evaluation record and the task of the results);
+#'   \item `coders`: for each LLM coder (`records$coders[[coder]]`), the
+#'     model (`model$model`), its revision (`model$revision`) or weights
+#'     hash (`model$gguf_sha256`), the prompt template hash
+#'     (`prompt_template_sha256`), temperature and seed (`coder$temperature`,
+#'     `coder$seed`) and, for an HTTP coder, the maximum output tokens
+#'     (`coder$http_max_tokens`);
+#'   \item `gold`: the number of test documents each coder was scored on
+#'     (`records$evaluation[[system]]$n`);
+#'   \item `verification`: the human verification
+#'     (`records$verification`: `coders`, `simulated`, `n_documents`,
+#'     `n_overlap_documents`, `n_decisions`, `n_rejected`, `n_supplied`,
+#'     `n_adjudicated`, `n_verified`);
+#'   \item `human_human`: agreement of the human verifiers (the
+#'     `reliability` rows of `verify/ingest/reliability.csv`, all labels;
+#'     "simulated verifiers" when `records$verification$simulated`);
+#'   \item `other_agreement`: agreement of each LLM coder with gold and of
+#'     the LLM coders among themselves (`reliability/coders_vs_gold.csv`);
+#'   \item `validation`: the metrics of each system with their confidence
+#'     intervals (`metrics`), the interval level and bootstrap resamples
+#'     (`records$evaluation[[system]]$ci_level`, `n_boot`);
+#'   \item `per_class`: the range of per-class F1 of each system
+#'     (`per_class`);
+#'   \item `bias`: the bias checks (`bias$positional`,
+#'     `bias$recall_asymmetry`, `bias$strata`);
+#'   \item `verification_flags`: verification sheets accepted with a flag
+#'     and sheets not returned (`records$verification$flags`,
+#'     `records$verification$coders_missing`);
+#'   \item `software`: the llmcoder version and git revision that computed
+#'     the evaluation (`records$evaluation_provenance[[system]]`).
 #' }
-#'
-#' Records are the JSON files under the results directory (see
-#' [read_results()]). Keys are searched at any depth; a coder's record is one
-#' that lies in a folder named after the system or that has a matching
-#' `system` field. Recognised keys: `codebook` (a name or an object with
-#' `name`, `labels`, `sha256`), `codebook_name`, `codebook_sha256`,
-#' `n_labels`, `labels`, `task`; `model`, `model_name`, `model_version`,
-#' `model_revision`, `revision`, `model_sha256`, `weights_sha256`, `gguf_sha256`,
-#' `prompt_sha256`, `temperature`, `top_p`, `decoding`, `max_new_tokens`,
-#' `seed`; `gold_sampling`, `sampling`; `ci_level`, `n_boot`; `bias`;
-#' `changes_after_validation`; `llmcoder_version`, `git_revision`.
+#' The agreement sentences name percent agreement, Cohen's kappa,
+#' Krippendorff's alpha and Gwet's AC1; [reliability_table()] has every
+#' coefficient.
 #'
 #' @param x An `llmcoder_results` object from [read_results()].
 #' @param format `"markdown"` or `"latex"`.
@@ -43,8 +54,9 @@
 #' @param heading Whether to start with a "Methods" heading.
 #'
 #' @return An `llmcoder_methods` object: the text (one string), with
-#'   `format`, `facts` (the values used, for checking) and `provenance`
-#'   attributes. Print it, or save it with `writeLines(format(m), path)`.
+#'   `format`, `facts` (the values used, by paragraph, for checking) and
+#'   `provenance` attributes. Print it, or save it with
+#'   `writeLines(format(m), path)`.
 #' @seealso [read_results()], [metrics_table()]
 #' @examples
 #' \dontrun{
@@ -59,266 +71,31 @@ methods_section <- function(x,
   check_results(x)
   format <- match.arg(format)
   check_digits(digits)
-  esc <- if (format == "latex") escape_latex else identity
-  code <- function(s) if (format == "latex") paste0("\\texttt{", escape_latex(s), "}") else paste0("`", s, "`")
-  num <- function(v) fmt_num(v, digits)
-  facts <- list()
-  paras <- list()
-
-  # 1. Codebook -----------------------------------------------------------------------------
-  cb <- first_value(x$records, "codebook")
-  cb_name <- if (is.list(cb)) cb$name else if (is.character(cb)) cb[[1]]
-  cb_name <- cb_name %||% first_value(x$records, "codebook_name")
-  cb_sha <- (if (is.list(cb)) cb$sha256) %||% first_value(x$records, "codebook_sha256")
-  labels <- (if (is.list(cb)) cb$labels) %||% first_value(x$records, "labels")
-  if (is.data.frame(labels)) {
-    labels <- labels$id %||% labels[[1]]
-  }
-  n_labels <- first_value(x$records, "n_labels") %||%
-    (if (length(labels) > 0) length(labels)) %||%
-    (if (!is.null(x$per_class)) length(unique(x$per_class$label)))
-  task <- if (!is.na(x$task)) x$task else first_value(x$records, "task")
-  if (!is.null(cb_name) || !is.null(n_labels)) {
-    s <- if (!is.null(cb_name)) {
-      paste0("Documents were coded with the codebook \u201c", esc(cb_name), "\u201d")
-    } else {
-      paste("Documents were coded with a codebook of", n_labels, "labels")
-    }
-    details <- c(
-      if (!is.null(n_labels) && !is.null(cb_name)) paste(n_labels, "labels"),
-      if (identical(task, "single")) "one label per document",
-      if (identical(task, "multi")) "any number of labels per document",
-      if (!is.null(cb_sha)) paste("SHA-256", code(short_hash(cb_sha)))
-    )
-    if (length(details) > 0) s <- paste0(s, " (", paste(details, collapse = "; "), ")")
-    paras$codebook <- paste0(s, ".")
-    facts$codebook <- list(name = cb_name, n_labels = n_labels, task = task, sha256 = cb_sha)
-  }
-
-  # 2. Coders -------------------------------------------------------------------------------
-  systems <- unique(c(x$metrics$system, x$per_class$system))
-  coder_sentences <- character()
-  for (sys in systems) {
-    rec <- system_records(x$records, sys)
-    model <- first_value(rec, c("model", "model_name"))
-    if (is.list(model)) model <- model$name %||% model$id %||% model$model %||% model$alias
-    version <- first_value(rec, c("model_version", "model_revision", "revision"))
-    weights <- first_value(rec, c("model_sha256", "weights_sha256", "gguf_sha256"))
-    prompt <- first_value(rec, c("prompt_sha256", "prompt_template_sha256"))
-    temp <- first_value(rec, "temperature")
-    top_p <- first_value(rec, "top_p")
-    decoding <- first_value(rec, "decoding")
-    max_tok <- first_value(rec, "max_new_tokens")
-    seed <- first_value(rec, "seed")
-    parts <- c(
-      if (!is.null(version)) paste("version", esc(as.character(version))),
-      if (!is.null(weights)) paste("weights SHA-256", code(short_hash(weights)))
-    )
-    settings <- c(
-      if (!is.null(prompt)) paste("prompt SHA-256", code(short_hash(prompt))),
-      if (!is.null(temp)) paste("temperature", format(temp)),
-      if (!is.null(top_p)) paste("top-p", format(top_p)),
-      if (!is.null(decoding)) paste(esc(as.character(decoding)), "decoding"),
-      if (!is.null(max_tok)) paste("at most", max_tok, "output tokens"),
-      if (!is.null(seed)) paste("seed", seed)
-    )
-    if (is.null(model) && length(settings) == 0) next
-    s <- paste0("The coder ", code(sys))
-    if (!is.null(model)) {
-      s <- paste0(s, " is ", esc(as.character(model)))
-      if (length(parts) > 0) s <- paste0(s, " (", paste(parts, collapse = ", "), ")")
-      if (length(settings) > 0) s <- paste0(s, ", run with ", paste(settings, collapse = ", "))
-    } else {
-      s <- paste0(s, " was run with ", paste(settings, collapse = ", "))
-    }
-    coder_sentences <- c(coder_sentences, paste0(s, "."))
-    facts$coders[[sys]] <- list(
-      model = model, version = version, weights_sha256 = weights, prompt_sha256 = prompt,
-      temperature = temp, top_p = top_p, decoding = decoding, max_new_tokens = max_tok,
-      seed = seed
-    )
-  }
-  if (length(coder_sentences) > 0) paras$coders <- paste(coder_sentences, collapse = " ")
-
-  # 3. Gold standard ------------------------------------------------------------------------
-  gold_n <- NULL
-  if (!is.null(x$metrics) && "n" %in% names(x$metrics)) {
-    ns <- unique(stats::na.omit(x$metrics$n))
-    if (length(ns) == 1) gold_n <- ns
-  }
-  gold_n <- gold_n %||% first_value(x$records, "n")
-  sampling <- first_value(x$records, c("gold_sampling", "sampling"))
-  if (!is.null(gold_n)) {
-    s <- paste0(
-      "Every coder was validated against a gold standard of ",
-      format(gold_n, big.mark = ","), " documents"
-    )
-    if (!is.null(sampling)) s <- paste0(s, " (", esc(as.character(sampling)), ")")
-    paras$gold <- paste0(s, ".")
-    facts$gold <- list(n = gold_n, sampling = sampling)
-  }
-
-  # 4-6. Agreement --------------------------------------------------------------------------
-  rel <- x$reliability
-  if (!is.null(rel) && nrow(rel) > 0) {
-    kind <- reliability_kind(rel)
-    hh <- rel[kind == "human-human", , drop = FALSE]
-    if ("scope" %in% names(hh) && any(hh$scope %in% "all labels")) {
-      hh <- hh[hh$scope %in% "all labels", , drop = FALSE] # the per-label rows stay in the table
-    }
-    other <- rel[kind != "human-human", , drop = FALSE]
-    # The text names the coefficients reviewers look for; the reliability table has them all.
-    in_text <- c("percent_agreement", "cohen_kappa", "krippendorff_alpha", "gwet_ac1")
-    if ("coefficient" %in% names(rel) && any(rel$coefficient %in% in_text)) {
-      hh <- hh[hh$coefficient %in% in_text, , drop = FALSE]
-      other <- other[other$coefficient %in% in_text, , drop = FALSE]
-    }
-    if (nrow(hh) > 0) {
-      paras$human_human <- paste0(
-        "Human coders agreed with each other with ",
-        agreement_clauses(hh, digits, esc), "."
-      )
-      facts$human_human <- hh
-    }
-    if (nrow(other) > 0) {
-      paras$other_agreement <- paste0(
-        "Agreement between coders: ",
-        agreement_clauses(other, digits, esc, with_pair = TRUE), "."
-      )
-      facts$other_agreement <- other
-    }
-  }
-  if (!is.null(x$metrics) && nrow(x$metrics) > 0) {
-    level <- ci_level(x)
-    n_boot <- unique(unlist(lapply(x$records, function(r) if (is.list(r)) r[["n_boot"]])))
-    sys_sent <- vapply(systems[systems %in% x$metrics$system], function(sys) {
-      m <- x$metrics[x$metrics$system == sys & !is.na(x$metrics$estimate), , drop = FALSE]
-      if (!is.null(metrics)) {
-        m <- m[m$metric %in% metrics, , drop = FALSE]
-        m <- m[order(match(m$metric, metrics)), , drop = FALSE]
-      } else if (any(!is.na(m$ci_low %||% NA))) {
-        m <- m[!is.na(m$ci_low), , drop = FALSE] # the headline metrics: those with intervals
-      }
-      if (nrow(m) == 0) {
-        return(NA_character_)
-      }
-      items <- paste0(
-        esc(metric_label(m$metric)), " ",
-        fmt_ci(m$estimate, m$ci_low %||% NA, m$ci_high %||% NA, digits)
-      )
-      paste0(code(sys), ": ", paste(items, collapse = ", "))
-    }, character(1))
-    sys_sent <- sys_sent[!is.na(sys_sent)]
-    if (length(sys_sent) > 0) {
-      ci_text <- if (any(!is.na(x$metrics$ci_low %||% NA))) {
-        paste0(
-          " (brackets: ",
-          if (!is.na(level)) paste0(round(100 * level), esc("%"), " ") else "",
-          "percentile bootstrap confidence intervals over documents",
-          if (length(n_boot) == 1) paste0(", ", format(n_boot, big.mark = ","), " resamples"),
-          ")"
-        )
-      } else {
-        ""
-      }
-      paras$validation <- paste0(
-        "Agreement with the gold standard", ci_text, " was ",
-        paste(sys_sent, collapse = "; "), "."
-      )
-      facts$validation <- x$metrics
-    }
-  }
-
-  # 7. Per-class F1 range -------------------------------------------------------------------
-  pc <- x$per_class
-  if (!is.null(pc) && "f1" %in% names(pc)) {
-    pc_sent <- vapply(unique(pc$system), function(sys) {
-      d <- pc[pc$system == sys & !is.na(pc$f1), , drop = FALSE]
-      if (nrow(d) < 2) {
-        return(NA_character_)
-      }
-      lo <- which.min(d$f1)
-      hi <- which.max(d$f1)
-      paste0(
-        "from ", num(d$f1[lo]), " (", esc(d$label[lo]), ") to ", num(d$f1[hi]),
-        " (", esc(d$label[hi]), ") for ", code(sys)
-      )
-    }, character(1))
-    pc_sent <- pc_sent[!is.na(pc_sent)]
-    if (length(pc_sent) > 0) {
-      paras$per_class <- paste0("Per-class F1 ranged ", paste(pc_sent, collapse = "; "), ".")
-      facts$per_class <- pc
-    }
-  }
-
-  # 8. Bias checks --------------------------------------------------------------------------
-  bias <- all_values(x$records, "bias")
-  bias_text <- c(
-    bias_table_clauses(x$bias, num, esc, code),
-    unlist(lapply(bias, describe_bias, num = num, esc = esc))
+  style <- methods_style(format, digits)
+  writers <- list(
+    codebook = methods_codebook,
+    coders = methods_coders,
+    gold = methods_gold,
+    verification = methods_verification,
+    human_human = methods_human_agreement,
+    other_agreement = methods_coder_agreement,
+    validation = function(x, style) methods_validation(x, style, metrics),
+    per_class = methods_per_class,
+    bias = methods_bias,
+    verification_flags = methods_verification_flags,
+    software = methods_software
   )
-  if (length(bias_text) > 0) {
-    paras$bias <- paste0("Bias checks: ", paste(bias_text, collapse = "; "), ".")
-    facts$bias <- c(x$bias, bias)
-  }
+  paras <- Filter(Negate(is.null), lapply(writers, function(write) write(x, style)))
 
-  # 8b. Verification sheets accepted with a flag, and coders not ingested ---------------------
-  flags <- all_values(x$records, "flags")
-  flags <- Filter(function(f) is.data.frame(f) && nrow(f) > 0 && "coder" %in% names(f), flags)
-  missing <- unique(unlist(all_values(x$records, "coders_missing")))
-  ver_text <- character()
-  for (f in flags) {
-    ver_text <- c(ver_text, sprintf(
-      "the sheet of verifier %s was finished with no rejection in %d rows; its decisions were kept and flagged",
-      code(f$coder), as.integer(f$rows)
-    ))
-  }
-  if (length(missing) > 0) {
-    ver_text <- c(ver_text, paste0(
-      "the sheets of ", paste(vapply(missing, code, ""), collapse = ", "),
-      " were not returned, so their documents are not verified"
-    ))
-  }
-  if (length(ver_text) > 0) {
-    paras$verification_flags <- paste0(
-      "Human verification: ", paste(ver_text, collapse = "; "), "."
-    )
-    facts$verification_flags <- list(flags = flags, coders_missing = missing)
-  }
-
-  # 9. Changes after validation -------------------------------------------------------------
-  changes <- unlist(all_values(x$records, "changes_after_validation"))
-  changes <- unique(changes[!is.na(changes) & nzchar(changes)])
-  if (length(changes) > 0) {
-    paras$changes <- paste0(
-      "Changed after validation: ", paste(esc(changes), collapse = "; "), "."
-    )
-    facts$changes <- changes
-  } else if (length(all_values(x$records, "changes_after_validation")) > 0) {
-    paras$changes <- "Nothing was changed after validation."
-    facts$changes <- character()
-  }
-
-  # 10. Software ----------------------------------------------------------------------------
-  version <- first_value(x$records, "llmcoder_version")
-  git <- first_value(x$records, "git_revision")
-  if (!is.null(version)) {
-    s <- paste0("Results were computed with llmcoder ", esc(version))
-    if (!is.null(git)) s <- paste0(s, " (git ", code(short_hash(git, 10)), ")")
-    paras$software <- paste0(s, ".")
-    facts$software <- list(llmcoder_version = version, git_revision = git)
-  }
-
-  body <- unlist(paras, use.names = FALSE)
   head <- if (isTRUE(heading)) {
     if (format == "latex") "\\section*{Methods}" else "## Methods"
   }
-  text <- paste(c(head, body), collapse = "\n\n")
+  text <- paste(c(head, vapply(paras, function(p) p$text, "")), collapse = "\n\n")
   structure(
     text,
     class = "llmcoder_methods",
     format = format,
-    facts = facts,
+    facts = lapply(paras, function(p) p$facts),
     provenance = new_provenance(
       "methods_section", match.call(), attr(x, "provenance"),
       format = format, digits = digits, paragraphs = names(paras)
@@ -337,53 +114,355 @@ format.llmcoder_methods <- function(x, ...) {
   unclass(x)[[1]]
 }
 
+# --- the paragraphs ------------------------------------------------------------------------------
+# Each takes the results and the style, and returns NULL (no facts recorded) or
+# list(text = <the paragraph>, facts = <the values it states>).
+
+#' How text is marked up: escaping, code, numbers
+#' @noRd
+methods_style <- function(format, digits) {
+  esc <- if (format == "latex") escape_latex else identity
+  list(
+    format = format,
+    digits = digits,
+    esc = esc,
+    code = function(s) {
+      if (format == "latex") paste0("\\texttt{", escape_latex(s), "}") else paste0("`", s, "`")
+    },
+    num = function(v) fmt_num(v, digits)
+  )
+}
+
+#' A paragraph and its facts
+#' @noRd
+paragraph <- function(text, facts) {
+  list(text = text, facts = facts)
+}
+
+#' Codebook: name, number of labels, single- or multi-label, SHA-256
+#' @noRd
+methods_codebook <- function(x, style) {
+  cb <- x$records$coders[[1]]$codebook
+  labels <- cb$labels %||% x$records$evaluation[[1]]$labels
+  n_labels <- if (length(labels) > 0) length(labels)
+  name <- cb$name
+  sha <- cb$sha256 %||% x$records$sheets$codebook_sha256
+  task <- if (!is.na(x$task)) x$task else cb$task
+  if (is.null(name) && is.null(n_labels)) {
+    return(NULL)
+  }
+  s <- if (!is.null(name)) {
+    paste0("Documents were coded with the codebook \u201c", style$esc(name), "\u201d")
+  } else {
+    paste("Documents were coded with a codebook of", n_labels, "labels")
+  }
+  details <- c(
+    if (!is.null(n_labels) && !is.null(name)) paste(n_labels, "labels"),
+    if (identical(task, "single")) "one label per document",
+    if (identical(task, "multi")) "any number of labels per document",
+    if (!is.null(sha)) paste("SHA-256", style$code(short_hash(sha)))
+  )
+  if (length(details) > 0) s <- paste0(s, " (", paste(details, collapse = "; "), ")")
+  paragraph(
+    paste0(s, "."),
+    list(name = name, n_labels = n_labels, labels = labels, task = task, sha256 = sha)
+  )
+}
+
+#' LLM coders: model, revision or weights hash, prompt hash, temperature, seed
+#' @noRd
+methods_coders <- function(x, style) {
+  coders <- x$records$coders
+  if (length(coders) == 0) {
+    return(NULL)
+  }
+  facts <- lapply(coders, function(rec) {
+    list(
+      model = rec$model$model,
+      kind = rec$model$kind,
+      revision = rec$model$revision,
+      weights_sha256 = rec$model$gguf_sha256,
+      prompt_sha256 = rec$prompt_template_sha256,
+      temperature = rec$coder$temperature,
+      max_output_tokens = if (identical(rec$coder$backend, "http")) rec$coder$http_max_tokens,
+      seed = rec$coder$seed
+    )
+  })
+  sentences <- vapply(names(coders), function(name) {
+    coder_sentence(name, facts[[name]], style)
+  }, character(1))
+  keep <- !is.na(sentences)
+  if (!any(keep)) {
+    return(NULL)
+  }
+  paragraph(paste(sentences[keep], collapse = " "), facts[keep])
+}
+
+#' "The coder `x` is <model> (...), run with ...", or NA when nothing is recorded
+#' @noRd
+coder_sentence <- function(name, f, style) {
+  parts <- c(
+    if (!is.null(f$revision)) paste("revision", style$code(short_hash(f$revision))),
+    if (!is.null(f$weights_sha256)) paste("weights SHA-256", style$code(short_hash(f$weights_sha256)))
+  )
+  settings <- c(
+    if (!is.null(f$prompt_sha256)) paste("prompt SHA-256", style$code(short_hash(f$prompt_sha256))),
+    if (!is.null(f$temperature)) paste("temperature", format(f$temperature)),
+    if (!is.null(f$max_output_tokens)) paste("at most", f$max_output_tokens, "output tokens"),
+    if (!is.null(f$seed)) paste("seed", f$seed)
+  )
+  if (is.null(f$model) && length(settings) == 0) {
+    return(NA_character_)
+  }
+  s <- paste0("The coder ", style$code(name))
+  if (!is.null(f$model)) {
+    s <- paste0(s, " is ", style$esc(as.character(f$model)))
+    if (length(parts) > 0) s <- paste0(s, " (", paste(parts, collapse = ", "), ")")
+    if (length(settings) > 0) s <- paste0(s, ", run with ", paste(settings, collapse = ", "))
+  } else {
+    s <- paste0(s, " was run with ", paste(settings, collapse = ", "))
+  }
+  paste0(s, ".")
+}
+
+#' Gold standard: the test documents each coder was scored on
+#' @noRd
+methods_gold <- function(x, style) {
+  n <- unlist(lapply(x$records$evaluation, function(r) r$n))
+  if (length(n) == 0) {
+    return(NULL)
+  }
+  big <- function(v) format(v, big.mark = ",", trim = TRUE)
+  text <- if (length(unique(n)) == 1) {
+    paste0("Every coder was validated against a gold standard of ", big(n[[1]]), " documents.")
+  } else {
+    each <- paste0(vapply(n, big, ""), " (", vapply(names(n), style$code, ""), ")")
+    paste0("Coders were validated against a gold standard of ", and_list(each), " documents.")
+  }
+  paragraph(text, list(n = n))
+}
+
+#' Human verification: who verified how many documents, with what decisions
+#' @noRd
+methods_verification <- function(x, style) {
+  v <- x$records$verification
+  if (is.null(v) || is.null(v$n_documents)) {
+    return(NULL)
+  }
+  people <- as.character(unlist(v$coders))
+  simulated <- isTRUE(v$simulated)
+  n_people <- length(people)
+  who <- paste(n_people, if (simulated) "simulated verifier" else "person")
+  if (n_people != 1) who <- paste(n_people, if (simulated) "simulated verifiers" else "people")
+  if (n_people > 0) who <- paste0(who, " (", and_list(vapply(people, style$code, "")), ")")
+  s <- paste0(
+    "The labels the LLM coders proposed for ", v$n_documents, " documents were verified",
+    if (n_people > 0) paste0(" by ", who),
+    if (!is.null(v$n_overlap_documents)) paste0(", ", v$n_overlap_documents, " documents by two or more")
+  )
+  counts <- c(
+    if (!is.null(v$n_decisions)) paste(v$n_decisions, "decisions"),
+    if (!is.null(v$n_rejected)) paste(v$n_rejected, "rejections"),
+    if (!is.null(v$n_supplied)) paste(v$n_supplied, "labels supplied"),
+    if (isTRUE(v$n_adjudicated > 0)) paste(v$n_adjudicated, "documents adjudicated")
+  )
+  if (length(counts) > 0) s <- paste0(s, ": ", and_list(counts))
+  s <- paste0(s, ".")
+  if (!is.null(v$n_verified)) {
+    s <- paste0(s, " In all, ", v$n_verified, " documents have a verified label.")
+  }
+  paragraph(s, list(
+    coders = people, simulated = simulated, n_documents = v$n_documents,
+    n_overlap_documents = v$n_overlap_documents, n_decisions = v$n_decisions,
+    n_rejected = v$n_rejected, n_supplied = v$n_supplied, n_adjudicated = v$n_adjudicated,
+    n_verified = v$n_verified
+  ))
+}
+
+#' Coefficients named in the agreement sentences
+#' @noRd
+agreement_in_text <- c("percent_agreement", "cohen_kappa", "krippendorff_alpha", "gwet_ac1")
+
+#' Human-human agreement: the verifiers' reliability over all labels
+#' @noRd
+methods_human_agreement <- function(x, style) {
+  rel <- x$reliability
+  if (is.null(rel)) {
+    return(NULL)
+  }
+  hh <- rel[rel$source %in% "verifier_reliability_csv" & rel$coefficient %in% agreement_in_text, , drop = FALSE]
+  if (any(hh$scope %in% "all labels")) {
+    hh <- hh[hh$scope %in% "all labels", , drop = FALSE] # the per-label rows stay in the table
+  }
+  if (nrow(hh) == 0) {
+    return(NULL)
+  }
+  # the verifiers of a demo are simulated: the sentence says so rather than calling them human
+  who <- if (isTRUE(x$records$verification$simulated)) "Simulated verifiers" else "Human coders"
+  paragraph(
+    paste0(who, " agreed with each other with ", agreement_clauses(hh, style$digits, style$esc), "."),
+    hh
+  )
+}
+
+#' Agreement of the LLM coders with gold and among themselves
+#' @noRd
+methods_coder_agreement <- function(x, style) {
+  rel <- x$reliability
+  if (is.null(rel)) {
+    return(NULL)
+  }
+  other <- rel[rel$source %in% "coders_vs_gold" & rel$coefficient %in% agreement_in_text, , drop = FALSE]
+  if (nrow(other) == 0) {
+    return(NULL)
+  }
+  paragraph(
+    paste0(
+      "Agreement between coders: ",
+      agreement_clauses(other, style$digits, style$esc, with_pair = TRUE), "."
+    ),
+    other
+  )
+}
+
+#' Validation metrics of each system with their confidence intervals
+#' @noRd
+methods_validation <- function(x, style, metrics = NULL) {
+  tbl <- x$metrics
+  if (is.null(tbl) || nrow(tbl) == 0) {
+    return(NULL)
+  }
+  systems <- unique(tbl$system)
+  sentences <- vapply(systems, function(sys) {
+    m <- tbl[tbl$system == sys & !is.na(tbl$estimate), , drop = FALSE]
+    if (!is.null(metrics)) {
+      m <- m[m$metric %in% metrics, , drop = FALSE]
+      m <- m[order(match(m$metric, metrics)), , drop = FALSE]
+    } else if (any(!is.na(m$ci_low))) {
+      m <- m[!is.na(m$ci_low), , drop = FALSE] # the headline metrics: those with intervals
+    }
+    if (nrow(m) == 0) {
+      return(NA_character_)
+    }
+    items <- paste0(
+      style$esc(metric_label(m$metric)), " ", fmt_ci(m$estimate, m$ci_low, m$ci_high, style$digits)
+    )
+    paste0(style$code(sys), ": ", paste(items, collapse = ", "))
+  }, character(1))
+  sentences <- sentences[!is.na(sentences)]
+  if (length(sentences) == 0) {
+    return(NULL)
+  }
+  level <- ci_level(x)
+  n_boot <- unique(unlist(lapply(x$records$evaluation, function(r) r$n_boot)))
+  ci_text <- if (any(!is.na(tbl$ci_low))) {
+    paste0(
+      " (brackets: ",
+      if (!is.na(level)) paste0(round(100 * level), style$esc("%"), " ") else "",
+      "percentile bootstrap confidence intervals over documents",
+      if (length(n_boot) == 1) paste0(", ", format(n_boot, big.mark = ","), " resamples"),
+      ")"
+    )
+  } else {
+    ""
+  }
+  paragraph(
+    paste0("Agreement with the gold standard", ci_text, " was ", paste(sentences, collapse = "; "), "."),
+    list(metrics = tbl, ci_level = level, n_boot = n_boot)
+  )
+}
+
+#' Range of per-class F1 of each system
+#' @noRd
+methods_per_class <- function(x, style) {
+  pc <- x$per_class
+  if (is.null(pc) || nrow(pc) == 0) {
+    return(NULL)
+  }
+  sentences <- vapply(unique(pc$system), function(sys) {
+    d <- pc[pc$system == sys & !is.na(pc$f1), , drop = FALSE]
+    if (nrow(d) < 2) {
+      return(NA_character_)
+    }
+    lo <- which.min(d$f1)
+    hi <- which.max(d$f1)
+    paste0(
+      "from ", style$num(d$f1[lo]), " (", style$esc(d$label[lo]), ") to ", style$num(d$f1[hi]),
+      " (", style$esc(d$label[hi]), ") for ", style$code(sys)
+    )
+  }, character(1))
+  sentences <- sentences[!is.na(sentences)]
+  if (length(sentences) == 0) {
+    return(NULL)
+  }
+  paragraph(paste0("Per-class F1 ranged ", paste(sentences, collapse = "; "), "."), pc)
+}
+
+#' Bias checks: positional bias, recall asymmetry, strata
+#' @noRd
+methods_bias <- function(x, style) {
+  clauses <- c(
+    bias_positional_clauses(x$bias$positional, style),
+    bias_recall_clauses(x$bias$recall_asymmetry, style),
+    bias_strata_clause(x$bias$strata, style)
+  )
+  if (length(clauses) == 0) {
+    return(NULL)
+  }
+  paragraph(paste0("Bias checks: ", paste(clauses, collapse = "; "), "."), x$bias)
+}
+
+#' Verification sheets accepted with a flag, and sheets not returned
+#' @noRd
+methods_verification_flags <- function(x, style) {
+  v <- x$records$verification
+  flags <- Filter(function(f) is.list(f) && !is.null(f$coder), v$flags %||% list())
+  missing <- unique(as.character(unlist(v$coders_missing)))
+  text <- vapply(flags, function(f) {
+    sprintf(
+      "the sheet of verifier %s was finished with no rejection in %d rows; its decisions were kept and flagged",
+      style$code(f$coder), as.integer(f$rows)
+    )
+  }, character(1))
+  if (length(missing) > 0) {
+    text <- c(text, paste0(
+      "the sheets of ", paste(vapply(missing, style$code, ""), collapse = ", "),
+      " were not returned, so their documents are not verified"
+    ))
+  }
+  if (length(text) == 0) {
+    return(NULL)
+  }
+  paragraph(
+    paste0("Human verification: ", paste(text, collapse = "; "), "."),
+    list(flags = flags, coders_missing = missing)
+  )
+}
+
+#' Software: the llmcoder version and git revision that computed the evaluation
+#' @noRd
+methods_software <- function(x, style) {
+  prov <- x$records$evaluation_provenance
+  version <- unique(unlist(lapply(prov, function(p) p$llmcoder_version)))
+  git <- unique(unlist(lapply(prov, function(p) p$git_revision)))
+  if (length(version) == 0) {
+    return(NULL)
+  }
+  s <- paste0("Results were computed with llmcoder ", style$esc(and_list(version)))
+  if (length(git) == 1) s <- paste0(s, " (git ", style$code(short_hash(git, 10)), ")")
+  paragraph(paste0(s, "."), list(llmcoder_version = version, git_revision = git))
+}
+
 # --- helpers ---------------------------------------------------------------------------------
 
-#' All values of `keys` found at any depth in a list of records, in record order
+#' "a", "a and b", "a, b and c"
 #' @noRd
-all_values <- function(records, keys) {
-  out <- list()
-  walk <- function(node) {
-    if (!is.list(node) || is.data.frame(node)) {
-      return(invisible())
-    }
-    nm <- names(node)
-    for (k in keys) {
-      if (!is.null(nm) && k %in% nm && !is.null(node[[k]])) {
-        out[[length(out) + 1]] <<- node[[k]]
-      }
-    }
-    for (child in node) walk(child)
+and_list <- function(x) {
+  x <- as.character(x)
+  if (length(x) <= 1) {
+    return(paste(x, collapse = ""))
   }
-  for (r in records) walk(r)
-  out
-}
-
-#' The first value of `keys` in `records` (keys tried in order), or NULL
-#' @noRd
-first_value <- function(records, keys) {
-  for (k in keys) {
-    v <- all_values(records, k)
-    v <- Filter(function(e) length(e) > 0 && !all(is.na(unlist(e))), v)
-    if (length(v) > 0) {
-      return(v[[1]])
-    }
-  }
-  NULL
-}
-
-#' The records that belong to one system: in a folder named after it, or with system == it
-#' @noRd
-system_records <- function(records, system) {
-  in_dir <- vapply(strsplit(names(records), "/", fixed = TRUE), function(p) {
-    # evaluation/<system>/..., code/<system>/provenance.json, coders/<system>.json
-    system %in% p[-length(p)] ||
-      (length(p) > 1 && tools::file_path_sans_ext(p[[length(p)]]) == system)
-  }, logical(1))
-  tagged <- vapply(records, function(r) {
-    is.list(r) && identical(as.character(r[["system"]] %||% ""), system)
-  }, logical(1))
-  records[in_dir | tagged]
+  paste(paste(x[-length(x)], collapse = ", "), "and", x[[length(x)]])
 }
 
 #' First characters of a hash
@@ -392,31 +471,14 @@ short_hash <- function(h, n = 12) {
   substr(as.character(h)[[1]], 1, n)
 }
 
-#' Which reliability rows compare two humans
-#' @noRd
-reliability_kind <- function(rel) {
-  kind <- rep("other", nrow(rel))
-  if ("comparison" %in% names(rel)) {
-    cmp <- tolower(rel$comparison)
-    kind[grepl("human.*human|human verifiers|human coders", cmp)] <- "human-human"
-  }
-  if (all(c("coder_a", "coder_b") %in% names(rel))) {
-    both <- grepl("human|annotator|coder_h|^h[0-9]", tolower(rel$coder_a)) &
-      grepl("human|annotator|coder_h|^h[0-9]", tolower(rel$coder_b))
-    kind[both & kind == "other" & !("comparison" %in% names(rel))] <- "human-human"
-  }
-  kind
-}
-
 #' "Cohen's kappa 0.81 [0.75, 0.87] (n = 200)" clauses
 #' @noRd
 agreement_clauses <- function(rel, digits, esc, with_pair = FALSE) {
   pairs <- reliability_pairs(rel)
-  est <- fmt_ci(rel$estimate, rel$ci_low %||% NA, rel$ci_high %||% NA, digits)
+  est <- fmt_ci(rel$estimate, rel$ci_low, rel$ci_high, digits)
   out <- paste0(
-    if ("metric" %in% names(rel)) paste0(esc(metric_label(rel$metric)), " ") else "",
-    est,
-    if ("n" %in% names(rel)) ifelse(is.na(rel$n), "", paste0(" (n = ", rel$n, ")")) else ""
+    esc(metric_label(rel$metric)), " ", est,
+    ifelse(is.na(rel$n), "", paste0(" (n = ", rel$n, ")"))
   )
   if (with_pair) {
     out <- paste0(esc(pairs), ", ", out)
@@ -426,77 +488,67 @@ agreement_clauses <- function(rel, digits, esc, with_pair = FALSE) {
   paste(out, collapse = "; ")
 }
 
-#' Clauses from the bias/*.csv tables (positional, recall_asymmetry, strata)
+#' Clauses from bias/positional.csv: answers changed under rotated label orders
 #' @noRd
-bias_table_clauses <- function(bias, num, esc, code) {
-  out <- character()
-  pos <- bias$positional
-  if (!is.null(pos) && nrow(pos) > 0 && all(c("system", "n_docs", "flip_rate") %in% names(pos))) {
-    for (i in seq_len(nrow(pos))) {
-      r <- as.list(pos[i, ])
-      s <- paste0(
-        "under rotated label orders, ", code(r$system), " changed its answer for ",
-        num(r$flip_rate),
-        if (!is.null(r$n_flipped) && !is.na(r$n_flipped)) paste0(" (", r$n_flipped, " of ", r$n_docs, ")"),
-        " of documents"
-      )
-      if (all(c("first_share", "first_base_rate") %in% names(r)) && !is.na(r$first_share)) {
-        s <- paste0(
-          s, " and chose the first-listed label in ", num(r$first_share),
-          " of codings against a base rate of ", num(r$first_base_rate),
-          if (!is.null(r$p_value) && !is.na(r$p_value)) paste0(" (binomial test p = ", format_p(r$p_value, num), ")")
-        )
-      }
-      out <- c(out, s)
-    }
+bias_positional_clauses <- function(pos, style) {
+  if (is.null(pos) || nrow(pos) == 0) {
+    return(character())
   }
-  ra <- bias$recall_asymmetry
-  if (!is.null(ra) && nrow(ra) > 0 && all(c("system", "label", "recall_gap") %in% names(ra))) {
-    flag <- ra[["flag"]]
-    flagged <- if (is.null(flag)) rep(FALSE, nrow(ra)) else !is.na(flag) & !flag %in% c("", "false", "FALSE", "ok")
-    for (sys in unique(ra$system)) {
-      d <- ra[ra$system == sys & flagged, , drop = FALSE]
-      if (nrow(d) == 0) {
-        if (!is.null(flag)) out <- c(out, paste0("no class of ", code(sys), " was flagged for recall asymmetry"))
-        next
-      }
-      items <- paste0(
-        esc(d$label), " (recall ", ifelse(d$recall_gap >= 0, "+", "\u2212"),
-        num(abs(d$recall_gap)), " from the mean",
-        if ("most_confused_as" %in% names(d)) {
-          ifelse(is.na(d$most_confused_as), "", paste0(", most often coded as ", esc(d$most_confused_as)))
-        } else {
-          ""
-        },
-        ")"
-      )
-      out <- c(out, paste0("classes of ", code(sys), " flagged for recall asymmetry: ", paste(items, collapse = ", ")))
-    }
-  }
-  st <- bias$strata
-  if (!is.null(st) && nrow(st) > 0 && "system" %in% names(st)) {
-    known <- c(
-      "system", "metric", "estimate", "ci_low", "ci_high", "n", "overall", "below_overall", "source",
-      "stratum", "value"
+  vapply(seq_len(nrow(pos)), function(i) {
+    r <- as.list(pos[i, ])
+    s <- paste0(
+      "under rotated label orders, ", style$code(r$system), " changed its answer for ",
+      style$num(r$flip_rate),
+      if (!is.na(r$n_flipped)) paste0(" (", r$n_flipped, " of ", r$n_docs, ")"),
+      " of documents"
     )
-    # The workflow writes one `stratum` column naming the stratum (party, year); older tables have one
-    # column per stratum.
-    by <- if ("stratum" %in% names(st)) unique(as.character(st$stratum)) else setdiff(names(st), known)
-    if (length(by) > 0) {
-      below <- st[["below_overall"]]
-      n_below <- if (is.null(below)) NA else sum(toupper(below) %in% c("TRUE", "T", "1"))
-      out <- c(out, paste0(
-        "metrics were computed per stratum of ", paste(esc(by), collapse = " and "),
-        if (!is.na(n_below)) {
-          paste0(
-            ", and ", n_below, " stratum-metric estimate", if (n_below != 1) "s", " had a confidence ",
-            "interval entirely below the overall estimate"
-          )
-        }
-      ))
+    if (!is.na(r$first_share)) {
+      s <- paste0(
+        s, " and chose the first-listed label in ", style$num(r$first_share),
+        " of codings against a base rate of ", style$num(r$first_base_rate),
+        if (!is.na(r$p_value)) paste0(" (binomial test p = ", format_p(r$p_value, style$num), ")")
+      )
     }
+    s
+  }, character(1))
+}
+
+#' Clauses from bias/recall_asymmetry.csv: the flagged classes of each system
+#' @noRd
+bias_recall_clauses <- function(ra, style) {
+  if (is.null(ra) || nrow(ra) == 0) {
+    return(character())
   }
-  out
+  vapply(unique(ra$system), function(sys) {
+    d <- ra[ra$system == sys & ra$flag %in% TRUE, , drop = FALSE]
+    if (nrow(d) == 0) {
+      return(paste0("no class of ", style$code(sys), " was flagged for recall asymmetry"))
+    }
+    items <- paste0(
+      style$esc(d$label), " (recall ", ifelse(d$recall_gap >= 0, "+", "\u2212"),
+      style$num(abs(d$recall_gap)), " from the mean",
+      ifelse(is.na(d$most_confused_as), "", paste0(", most often coded as ", style$esc(d$most_confused_as))),
+      ")"
+    )
+    paste0(
+      "classes of ", style$code(sys), " flagged for recall asymmetry: ", paste(items, collapse = ", ")
+    )
+  }, character(1), USE.NAMES = FALSE)
+}
+
+#' Clause from bias/strata.csv: strata and estimates below the overall one
+#' @noRd
+bias_strata_clause <- function(st, style) {
+  if (is.null(st) || nrow(st) == 0) {
+    return(character())
+  }
+  by <- unique(as.character(st$stratum))
+  n_below <- sum(st$below_overall %in% TRUE)
+  paste0(
+    "metrics were computed per stratum of ", paste(style$esc(by), collapse = " and "),
+    ", and ", n_below, " stratum-metric estimate", if (n_below != 1) "s", " had a confidence ",
+    "interval entirely below the overall estimate"
+  )
 }
 
 #' p-values: "< 0.001" style below the printed precision
@@ -504,37 +556,6 @@ bias_table_clauses <- function(bias, num, esc, code) {
 format_p <- function(p, num) {
   txt <- num(p)
   if (p > 0 && as.numeric(txt) == 0) paste0("< ", sub("0$", "1", num(0))) else txt
-}
-
-#' One bias record as a clause, using only the recorded fields
-#' @noRd
-describe_bias <- function(b, num, esc) {
-  if (is.character(b)) {
-    return(esc(b))
-  }
-  if (is.data.frame(b)) {
-    b <- split(b, seq_len(nrow(b)))
-    return(unlist(lapply(b, function(r) describe_bias(as.list(r), num, esc))))
-  }
-  if (!is.list(b)) {
-    return(NULL)
-  }
-  if (!is.null(names(b)) && all(vapply(b, is.list, logical(1))) && is.null(b$attribute)) {
-    return(unlist(lapply(b, describe_bias, num = num, esc = esc)))
-  }
-  what <- b$attribute %||% b$variable %||% b$group
-  metric <- b$metric
-  parts <- c(
-    if (!is.null(what)) paste0("by ", esc(as.character(what))),
-    if (!is.null(metric) && !is.null(b$min) && !is.null(b$max)) {
-      paste0(esc(metric_label(metric)), " ranged from ", num(b$min), " to ", num(b$max))
-    },
-    if (!is.null(b$test) && !is.null(b$p_value)) {
-      paste0(esc(as.character(b$test)), " p = ", num(b$p_value))
-    },
-    if (!is.null(b$conclusion)) esc(as.character(b$conclusion))
-  )
-  if (length(parts) == 0) NULL else paste(parts, collapse = ", ")
 }
 
 #' Escape LaTeX special characters in text

@@ -108,10 +108,9 @@ pick_levels <- function(wanted, available, arg, call = rlang::caller_env()) {
   wanted
 }
 
-#' The bootstrap CI level recorded in metrics.json files, or NA
+#' The bootstrap CI level of the evaluation records (`ci_level`), or NA when none or several
 #' @noRd
 ci_level <- function(x) {
-  lv <- unlist(lapply(x$records, function(r) if (is.list(r)) r[["ci_level"]]))
-  lv <- unique(lv[is.numeric(lv)])
-  if (length(lv) == 1) lv else NA_real_
+  lv <- unique(unlist(lapply(x$records$evaluation, function(r) r$ci_level)))
+  if (length(lv) == 1 && is.numeric(lv)) lv else NA_real_
 }

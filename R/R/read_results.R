@@ -1,56 +1,72 @@
-#' Read a study's results directory
+#' Read a study's results through its manifest
 #'
 #' Loads what the 'llmcoder' workflow wrote for one study into a single
-#' object that the table, figure and methods verbs take. Every part is
-#' optional: an absent file leaves its part `NULL`, so a study without a
-#' learning curve or a reliability study still reads.
+#' object that the table, figure and methods verbs take. Only the files that
+#' the study's `manifest.json` lists are read: the manifest is written at the
+#' end of every run (Python's `llmcoder.results.write_manifest()`, contract
+#' `pysrc/llmcoder/schemas/results.yaml`), so a folder left in the results
+#' directory by an earlier run is never read. Every part is optional: a key
+#' the manifest does not list leaves its part `NULL`, so a study without a
+#' learning curve or a verification still reads.
 #'
-#' Files read, relative to `dir`:
+#' The manifest names each file by a *key* of the results contract, with its
+#' path (relative to the folder holding the manifest), its wildcards
+#' (`system`, `coder`, `model`, ...) and its checksums, and carries the
+#' contract entry of every key it lists: the columns of a table with their
+#' types, the keys of a JSON record. Columns are typed from these entries
+#' (`integer`, `number`, `boolean`; the others stay text).
+#'
+#' Keys read (the other keys, e.g. parquet and xlsx files, are not read):
 #' \describe{
-#'   \item{`evaluation/<system>/metrics.csv`}{`system, metric, estimate,
-#'     ci_low, ci_high, n`; one row per headline metric.}
-#'   \item{`evaluation/<system>/per_class.csv`}{`system, label, precision,
-#'     recall, f1, sensitivity, specificity, support`.}
-#'   \item{`evaluation/<system>/confusion.csv`}{single-label: `system, gold,
-#'     pred, n` (read as `count`); multi-label: `system, label, tp, fp, fn,
-#'     tn`.}
-#'   \item{`reliability/*.csv` (or `reliability*.csv`)}{agreement between
-#'     coders: `coefficient, estimate, se, ci_low, ci_high, n_units,
-#'     n_coders` and optional `comparison, label` (`coefficient` is also
-#'     read as `metric`, `n_units` as `n`); a `source` column names the
-#'     file.}
-#'   \item{`learning_curve.csv` (or `learning_curve/learning_curve.csv`)}{
-#'     `model, train_size, train_fraction, seed, metric, value`.}
-#'   \item{`verify/ingest/reliability.csv`}{agreement of the human
-#'     verifiers (`scope, coefficient, estimate, ...`), read as comparison
-#'     `"human verifiers"`.}
-#'   \item{`bias/*.csv`}{bias checks: `positional.csv`,
-#'     `recall_asymmetry.csv`, `strata.csv`.}
-#'   \item{`*.json` under `dir`}{provenance records (`provenance.json`,
-#'     `metrics.json`, ...), kept as parsed lists keyed by relative path.
-#'     The `report/` folder is skipped.}
+#'   \item{`evaluation_metrics`}{`evaluation/<system>/metrics.csv`: part
+#'     `metrics`, with `n` added from the system's `evaluation_record`.}
+#'   \item{`evaluation_per_class`}{part `per_class`.}
+#'   \item{`evaluation_confusion`}{part `confusion` (`n` read as `count`).}
+#'   \item{`coders_vs_gold`, `verifier_reliability_csv`}{part `reliability`:
+#'     agreement of each LLM coder with gold, and of the human verifiers
+#'     (comparison `"human verifiers"`); `coefficient` is also read as
+#'     `metric` and `n_units` as `n`, and `source` names the key.}
+#'   \item{`learning_curve`}{part `learning_curve`.}
+#'   \item{`bias_positional`, `bias_recall_asymmetry`, `bias_strata`}{part
+#'     `bias`.}
+#'   \item{`evaluation_record`, `evaluation_provenance`, `coder_provenance`,
+#'     `verification_summary`, `sheets_manifest`, `finetune_record`,
+#'     `corpus_predictions_provenance`}{part `records`.}
 #' }
-#' The `system` column is filled from the folder name when a file lacks it,
-#' and `n` of the metrics from the system's `metrics.json` when
-#' `metrics.csv` lacks it.
 #'
-#' @param dir Path to the results directory of one study,
-#'   e.g. `"results/demo"`.
+#' @param path A study's results folder (e.g. `"results/demo"`, read through
+#'   its `manifest.json`) or the manifest file itself.
 #'
 #' @return An `llmcoder_results` object: a list with
 #'   \describe{
-#'     \item{`study`}{Study name (the folder name of `dir`).}
-#'     \item{`dir`}{Normalised path of `dir`.}
+#'     \item{`study`}{Study name (the manifest's `study`).}
+#'     \item{`dir`}{Normalised path of the folder holding the manifest.}
 #'     \item{`metrics`, `per_class`, `confusion`, `reliability`,
-#'       `learning_curve`}{Tibbles, or `NULL` when absent.}
-#'     \item{`bias`}{Named list of tibbles (one per `bias/*.csv`), or
-#'       `NULL`.}
-#'     \item{`task`}{`"single"` or `"multi"` (from the `task` of the
-#'       metrics records, else the confusion layout), or `NA`.}
-#'     \item{`records`}{Named list of the parsed JSON files.}
+#'       `learning_curve`}{Tibbles, or `NULL` when the manifest lists none.}
+#'     \item{`bias`}{Named list of tibbles (`positional`,
+#'       `recall_asymmetry`, `strata`, those listed), or `NULL`.}
+#'     \item{`task`}{`"single"` or `"multi"` (the `task` of the evaluation
+#'       records), or `NA` when there is none.}
+#'     \item{`records`}{The parsed JSON records, by kind:
+#'       `evaluation[[system]]` (`evaluation_record`),
+#'       `evaluation_provenance[[system]]`, `coders[[coder]]`
+#'       (`coder_provenance`), `verification` (`verification_summary`),
+#'       `sheets` (`sheets_manifest`), `finetune` (one element per
+#'       `finetune_record`, named by its path: `path`, `wildcards` and
+#'       `record`), `predictions[[model]]`
+#'       (`corpus_predictions_provenance`). A kind not listed is absent.}
+#'     \item{`manifest`}{The parsed manifest.}
 #'   }
-#'   and a `provenance` attribute (verb, call, files read with their MD5
-#'   sums, package and R versions, time).
+#'   and a `provenance` attribute (verb, call, manifest, files read with
+#'   their MD5 sums, package and R versions, time).
+#'
+#' @section Refusals:
+#' `read_results()` stops, naming the file and the fix, when the manifest is
+#' missing or unreadable, was written under another results contract or
+#' contract version, lists a file that is missing, lists a file it reads
+#' whose MD5 differs from the manifest (the file changed after the run), or
+#' lists a table that lacks a required column (or a record that lacks a
+#' required key) of its contract entry.
 #'
 #' @seealso [metrics_table()], [confusion_plot()], [methods_section()].
 #' @examples
@@ -60,172 +76,86 @@
 #' metrics_table(res, format = "markdown")
 #' }
 #' @export
-read_results <- function(dir) {
-  if (!is.character(dir) || length(dir) != 1 || is.na(dir)) {
+read_results <- function(path) {
+  if (!is.character(path) || length(path) != 1 || is.na(path)) {
     cli::cli_abort(c(
-      "{.arg dir} must be a single path.",
-      "x" = "It is {.obj_type_friendly {dir}}."
+      "{.arg path} must be a single path.",
+      "x" = "It is {.obj_type_friendly {path}}."
     ))
   }
-  if (!dir.exists(dir)) {
-    cli::cli_abort(c(
-      "The results directory does not exist.",
-      "x" = "Not found: {.path {dir}}.",
-      "i" = "Run the workflow for this study first, or check the path."
-    ))
-  }
-  dir <- normalizePath(dir, winslash = "/", mustWork = TRUE)
-  files <- character()
+  manifest_path <- locate_manifest(path)
+  manifest <- read_manifest(manifest_path)
+  dir <- dirname(manifest_path)
+  listed <- manifest_listing(manifest, manifest_path)
+  check_listed_exist(listed, dir, manifest_path)
+  used <- listed[listed$key %in% results_keys, , drop = FALSE]
+  check_listed_md5(used, dir, manifest_path)
 
-  eval_dirs <- sort(list.dirs(file.path(dir, "evaluation"), recursive = FALSE))
-  # a staged folder (".<name>.*") left by a killed step is not a system
-  eval_dirs <- eval_dirs[!startsWith(basename(eval_dirs), ".")]
-  read_eval <- function(name, chr, num) {
-    frames <- lapply(eval_dirs, function(d) {
-      path <- file.path(d, name)
-      if (!file.exists(path)) {
-        return(NULL)
-      }
-      files <<- c(files, path)
-      tbl <- read_csv_typed(path, chr = chr, num = num)
-      if (!"system" %in% names(tbl)) {
-        tbl <- cbind(system = rep(basename(d), nrow(tbl)), tbl)
-      }
-      tbl
-    })
-    bind_rows_fill(frames)
-  }
-  metrics <- read_eval(
-    "metrics.csv",
-    chr = c("system", "metric"), num = c("estimate", "ci_low", "ci_high", "n")
-  )
-  per_class <- read_eval(
-    "per_class.csv",
-    chr = c("system", "label"),
-    num = c("precision", "recall", "f1", "sensitivity", "specificity", "support")
-  )
-  confusion <- read_eval(
-    "confusion.csv",
-    chr = c("system", "gold", "pred", "label"),
-    num = c("count", "n", "tp", "fp", "fn", "tn")
-  )
-  if (!is.null(confusion) && "n" %in% names(confusion) && !"count" %in% names(confusion)) {
-    names(confusion)[names(confusion) == "n"] <- "count" # the contract's name for the cell count
-  }
-
-  rel_files <- c(
-    sort(list.files(file.path(dir, "reliability"), pattern = "\\.csv$", full.names = TRUE)),
-    sort(list.files(dir, pattern = "^reliability.*\\.csv$", full.names = TRUE)),
-    Filter(file.exists, file.path(dir, "verify", "ingest", "reliability.csv"))
-  )
-  reliability <- bind_rows_fill(lapply(rel_files, function(path) {
-    files <<- c(files, path)
-    tbl <- read_csv_typed(
-      path,
-      chr = c(
-        "comparison", "coder_a", "coder_b", "coefficient", "metric", "level", "label",
-        "scope", "method"
-      ),
-      num = c("estimate", "se", "ci_low", "ci_high", "n", "n_units", "n_coders")
-    )
-    # contract names: coefficient, n_units; the verbs use metric, n
-    if ("coefficient" %in% names(tbl) && !"metric" %in% names(tbl)) tbl$metric <- tbl$coefficient
-    if ("n_units" %in% names(tbl) && !"n" %in% names(tbl)) tbl$n <- tbl$n_units
-    # human verification: keep/reject agreement of the human verifiers
-    if (basename(dirname(path)) == "ingest" && !"comparison" %in% names(tbl)) {
-      tbl$comparison <- rep("human verifiers", nrow(tbl))
-    }
-    if (!"source" %in% names(tbl)) {
-      tbl <- cbind(source = rep(tools::file_path_sans_ext(basename(path)), nrow(tbl)), tbl)
-    }
-    tbl
-  }))
-
-  lc_path <- Filter(file.exists, file.path(dir, c(
-    "learning_curve.csv", "learning_curve/learning_curve.csv"
-  )))
-  learning_curve <- NULL
-  if (length(lc_path) > 0) {
-    files <- c(files, lc_path[[1]])
-    learning_curve <- tibble::as_tibble(read_csv_typed(
-      lc_path[[1]],
-      chr = c("model", "metric", "system"),
-      num = c("train_size", "seed", "value", "estimate")
-    ))
-  }
-
-  bias_files <- sort(list.files(file.path(dir, "bias"), pattern = "\\.csv$", full.names = TRUE))
-  bias <- lapply(bias_files, function(path) {
-    files <<- c(files, path)
-    read_csv_typed(
-      path,
-      chr = c("system", "label", "metric", "most_confused_as"),
-      num = c(
-        "n_docs", "n_flipped", "flip_rate", "n_codings", "first_chosen", "first_share",
-        "first_base_rate", "first_ratio", "p_value", "support", "predicted", "recall",
-        "precision", "recall_gap", "pred_ratio", "n_confused_as", "estimate", "ci_low",
-        "ci_high", "n", "overall"
-      )
-    )
+  data <- lapply(seq_len(nrow(used)), function(i) {
+    read_listed(used[i, , drop = FALSE], manifest, dir, manifest_path)
   })
-  names(bias) <- tools::file_path_sans_ext(basename(bias_files))
+  of_key <- function(key) data[used$key == key]
+  wildcard_of <- function(key, name) {
+    vapply(used$wildcards[used$key == key], function(w) as.character(w[[name]] %||% NA), "")
+  }
+
+  records <- results_records(used, data, of_key, wildcard_of)
+  metrics <- bind_rows_fill(of_key("evaluation_metrics"))
+  if (!is.null(metrics)) {
+    n_of <- vapply(records$evaluation, function(r) as.integer(r$n %||% NA), integer(1))
+    metrics$n <- unname(n_of[metrics$system])
+  }
+  confusion <- bind_rows_fill(of_key("evaluation_confusion"))
+  if (!is.null(confusion)) {
+    names(confusion)[names(confusion) == "n"] <- "count"
+  }
+  bias <- list(
+    positional = bind_rows_fill(of_key("bias_positional")),
+    recall_asymmetry = bind_rows_fill(of_key("bias_recall_asymmetry")),
+    strata = bind_rows_fill(of_key("bias_strata"))
+  )
+  bias <- Filter(Negate(is.null), bias)
   if (length(bias) == 0) bias <- NULL
-
-  json_files <- sort(list.files(dir, pattern = "\\.json$", recursive = TRUE, full.names = TRUE))
-  # The report folder holds this package's own output, not results; model folders hold the
-  # models' own files (tokenizer vocabularies, configs), which are not records of the run.
-  rel_json <- relative_to(json_files, dir)
-  json_files <- json_files[!startsWith(rel_json, "report/") & !grepl("(^|/)model/", rel_json)]
-  records <- lapply(json_files, function(path) {
-    tryCatch(
-      jsonlite::read_json(path, simplifyVector = TRUE),
-      error = function(e) {
-        cli::cli_warn(c(
-          "Skipped a JSON file that could not be parsed.",
-          "x" = "{.path {path}}: {conditionMessage(e)}"
-        ))
-        NULL
-      }
-    )
-  })
-  names(records) <- relative_to(json_files, dir)
-  records <- Filter(Negate(is.null), records)
-  files <- c(files, json_files)
-
-  # metrics.csv has no n in the contract: take it from the system's metrics.json
-  if (!is.null(metrics) && !"n" %in% names(metrics)) {
-    n_of <- vapply(unique(metrics$system), function(sys) {
-      rec <- records[[paste0("evaluation/", sys, "/metrics.json")]] %||%
-        Filter(function(r) identical(r[["system"]], sys), records)[1][[1]]
-      n <- if (is.list(rec)) rec[["n"]]
-      if (is.numeric(n) && length(n) == 1) n else NA_real_
-    }, numeric(1))
-    if (any(!is.na(n_of))) metrics$n <- unname(n_of[metrics$system])
-  }
 
   new_llmcoder_results(
     list(
-      study = basename(dir),
+      study = as.character(manifest$study),
       dir = dir,
       metrics = metrics,
-      per_class = per_class,
+      per_class = bind_rows_fill(of_key("evaluation_per_class")),
       confusion = confusion,
-      reliability = reliability,
-      learning_curve = learning_curve,
+      reliability = results_reliability(
+        bind_rows_fill(of_key("coders_vs_gold")),
+        bind_rows_fill(of_key("verifier_reliability_csv"))
+      ),
+      learning_curve = bind_rows_fill(of_key("learning_curve")),
       bias = bias,
-      task = infer_task(confusion, records),
-      records = records
+      task = results_task(records$evaluation),
+      records = records,
+      manifest = manifest
     ),
     provenance = new_provenance(
       "read_results",
       call = match.call(),
       dir = dir,
-      files = stats::setNames(
-        unname(as.character(tools::md5sum(files))), relative_to(files, dir)
-      )
+      manifest = basename(manifest_path),
+      files = stats::setNames(used$md5, used$path)
     )
   )
 }
+
+#' Version of the results contract this package reads
+#' @noRd
+results_contract_version <- 1L
+
+#' The keys of the results contract that read_results() reads
+#' @noRd
+results_keys <- c(
+  "evaluation_metrics", "evaluation_per_class", "evaluation_confusion", "evaluation_record",
+  "evaluation_provenance", "coders_vs_gold", "verifier_reliability_csv", "learning_curve",
+  "bias_positional", "bias_recall_asymmetry", "bias_strata", "coder_provenance",
+  "verification_summary", "sheets_manifest", "finetune_record", "corpus_predictions_provenance"
+)
 
 #' Constructor of `llmcoder_results` (no checks; used by read_results and tests)
 #' @noRd
@@ -259,54 +189,353 @@ print.llmcoder_results <- function(x, ...) {
   if (!is.null(x$bias)) {
     cli::cli_bullets(c("*" = "bias checks: {.val {names(x$bias)}}"))
   }
-  cli::cli_bullets(c("*" = "records: {length(x$records)} JSON file{?s}"))
+  kinds <- names(x$records)
+  if (length(kinds) > 0) {
+    cli::cli_bullets(c("*" = "records: {.val {kinds}}"))
+  } else {
+    cli::cli_bullets(c(" " = "records: {.emph absent}"))
+  }
+  n_files <- length(x$manifest$files)
+  cli::cli_bullets(c("*" = "manifest: {n_files} file{?s} listed"))
   invisible(x)
 }
 
-#' Read a CSV as character, then convert the named numeric columns
+# --- the manifest ------------------------------------------------------------------------------
+
+#' The manifest file of `path`: `path` itself, or `<path>/manifest.json`
+#'
+#' Aborts when there is none, naming the file looked for.
 #' @noRd
-read_csv_typed <- function(path, chr = character(), num = character()) {
+locate_manifest <- function(path, call = rlang::caller_env()) {
+  manifest <- if (dir.exists(path) || !grepl("\\.json$", path)) file.path(path, "manifest.json") else path
+  if (!file.exists(manifest) || dir.exists(manifest)) {
+    cli::cli_abort(
+      c(
+        "No results manifest.",
+        "x" = "Not found: {.file {manifest}}.",
+        "i" = "Run the workflow for this study first (it writes {.file manifest.json} at the end of every run), or check the path."
+      ),
+      call = call
+    )
+  }
+  normalizePath(manifest, winslash = "/", mustWork = TRUE)
+}
+
+#' Parse a manifest and check its contract and version
+#' @noRd
+read_manifest <- function(path, call = rlang::caller_env()) {
+  doc <- tryCatch(
+    jsonlite::read_json(path, simplifyVector = FALSE),
+    error = function(e) {
+      cli::cli_abort(
+        c(
+          "Could not read the results manifest.",
+          "x" = "{.file {path}}: {conditionMessage(e)}",
+          "i" = "Rerun the workflow for this study to rewrite it."
+        ),
+        call = call
+      )
+    }
+  )
+  contract <- if (is.list(doc)) doc$contract
+  version <- if (is.list(doc)) doc$contract_version
+  if (!identical(contract, "llmcoder-results") ||
+    !is.numeric(version) || length(version) != 1 || version != results_contract_version) {
+    cli::cli_abort(
+      c(
+        "The results manifest was written under another results contract.",
+        "x" = "{.file {path}} has contract {.val {format(contract %||% 'none')}} version {.val {format(version %||% 'none')}}; this package reads {.val llmcoder-results} version {.val {results_contract_version}}.",
+        "i" = "Rerun the workflow with the llmcoder that goes with this R package, or install the R package of the llmcoder that wrote the results."
+      ),
+      call = call
+    )
+  }
+  if (!is.list(doc$files) || !is.list(doc$entries %||% list())) {
+    cli::cli_abort(
+      c(
+        "The results manifest is malformed.",
+        "x" = "{.file {path}} lacks a list of {.field files} or an object of {.field entries}.",
+        "i" = "Rerun the workflow for this study to rewrite it."
+      ),
+      call = call
+    )
+  }
+  doc
+}
+
+#' The files a manifest lists, as a data frame: key, path, md5 and a list column of wildcards
+#' @noRd
+manifest_listing <- function(manifest, manifest_path, call = rlang::caller_env()) {
+  ok <- vapply(manifest$files, function(f) {
+    is.list(f) && is_string(f$key) && is_string(f$path) && is_string(f$md5) &&
+      !grepl("(^|/)\\.\\.(/|$)", f$path) && !startsWith(f$path, "/")
+  }, logical(1))
+  if (!all(ok)) {
+    cli::cli_abort(
+      c(
+        "The results manifest is malformed.",
+        "x" = "{.file {manifest_path}}: file entr{?y/ies} {which(!ok)} lack{?s/} a {.field key}, a relative {.field path} or an {.field md5}.",
+        "i" = "Rerun the workflow for this study to rewrite it."
+      ),
+      call = call
+    )
+  }
+  out <- data.frame(
+    key = vapply(manifest$files, function(f) f$key, ""),
+    path = vapply(manifest$files, function(f) f$path, ""),
+    md5 = vapply(manifest$files, function(f) f$md5, ""),
+    stringsAsFactors = FALSE
+  )
+  out$wildcards <- lapply(manifest$files, function(f) as.list(f$wildcards %||% list()))
+  out
+}
+
+#' Abort when a listed file is missing
+#' @noRd
+check_listed_exist <- function(listed, dir, manifest_path, call = rlang::caller_env()) {
+  missing <- listed$path[!file.exists(file.path(dir, listed$path))]
+  if (length(missing) > 0) {
+    cli::cli_abort(
+      c(
+        "{length(missing)} file{?s} listed in the results manifest {?is/are} missing.",
+        "x" = "Missing under {.path {dir}}: {.file {missing}}.",
+        "i" = "{.file {manifest_path}} lists {?it/them}; rerun the workflow for this study (or copy the whole results folder)."
+      ),
+      call = call
+    )
+  }
+}
+
+#' Abort when a listed file's MD5 differs from the manifest's
+#' @noRd
+check_listed_md5 <- function(listed, dir, manifest_path, call = rlang::caller_env()) {
+  if (nrow(listed) == 0) {
+    return(invisible())
+  }
+  now <- unname(as.character(tools::md5sum(file.path(dir, listed$path))))
+  changed <- listed$path[now != tolower(listed$md5)]
+  if (length(changed) > 0) {
+    cli::cli_abort(
+      c(
+        "{length(changed)} results file{?s} changed since the manifest was written.",
+        "x" = "MD5 differs from {.file {manifest_path}}: {.file {file.path(dir, changed)}}.",
+        "i" = "Rerun the workflow for this study; it rewrites the files and the manifest."
+      ),
+      call = call
+    )
+  }
+}
+
+# --- one listed file ---------------------------------------------------------------------------
+
+#' Read one listed file by the format of its contract entry
+#' @noRd
+read_listed <- function(row, manifest, dir, manifest_path, call = rlang::caller_env()) {
+  entry <- manifest$entries[[row$key]]
+  file <- file.path(dir, row$path)
+  if (!is.list(entry)) {
+    cli::cli_abort(
+      c(
+        "The results manifest lacks the contract entry of a file it lists.",
+        "x" = "{.file {manifest_path}} lists {.file {row$path}} under key {.field {row$key}}, but its {.field entries} have no {.field {row$key}}.",
+        "i" = "Rerun the workflow for this study to rewrite the manifest."
+      ),
+      call = call
+    )
+  }
+  switch(entry$format %||% "",
+    csv = read_contract_csv(file, entry, row$key, call = call),
+    json = read_contract_json(file, entry, row$key, call = call),
+    cli::cli_abort(
+      c(
+        "A results file has a format this package does not read.",
+        "x" = "{.file {file}} ({.field {row$key}}) is {.val {entry$format %||% 'unknown'}} in {.file {manifest_path}}.",
+        "i" = "Install the R package of the llmcoder that wrote the results."
+      ),
+      call = call
+    )
+  )
+}
+
+#' Read a CSV of the contract: check its required columns and type them by its entry
+#' @noRd
+read_contract_csv <- function(file, entry, key, call = rlang::caller_env()) {
   tbl <- tryCatch(
     utils::read.csv(
-      path,
+      file,
       colClasses = "character", na.strings = "", check.names = FALSE,
       encoding = "UTF-8", fileEncoding = "UTF-8"
     ),
     error = function(e) {
-      cli::cli_abort(c(
-        "Could not read a results file.",
-        "x" = "{.path {path}}: {conditionMessage(e)}"
-      ))
+      cli::cli_abort(
+        c(
+          "Could not read a results file.",
+          "x" = "{.file {file}}: {conditionMessage(e)}",
+          "i" = "Rerun the workflow for this study."
+        ),
+        call = call
+      )
     }
   )
-  for (col in intersect(num, names(tbl))) {
-    tbl[[col]] <- suppressWarnings(as.numeric(tbl[[col]]))
+  columns <- entry$columns %||% list()
+  check_required(names(tbl), columns, file, key, "column", call = call)
+  for (col in intersect(names(columns), names(tbl))) {
+    tbl[[col]] <- convert_column(tbl[[col]], columns[[col]]$type %||% "any", file, col, call = call)
   }
   tibble::as_tibble(tbl)
 }
 
-#' Paths relative to a root
+#' Read a JSON record of the contract and check its required keys
 #' @noRd
-relative_to <- function(paths, root) {
-  paths <- normalizePath(paths, winslash = "/", mustWork = FALSE)
-  sub(paste0("^", gsub("([][{}()+*^$|\\\\?.])", "\\\\\\1", root), "/?"), "", paths)
+read_contract_json <- function(file, entry, key, call = rlang::caller_env()) {
+  doc <- tryCatch(
+    jsonlite::read_json(file, simplifyVector = TRUE, simplifyDataFrame = FALSE, simplifyMatrix = FALSE),
+    error = function(e) {
+      cli::cli_abort(
+        c(
+          "Could not read a results file.",
+          "x" = "{.file {file}}: {conditionMessage(e)}",
+          "i" = "Rerun the workflow for this study."
+        ),
+        call = call
+      )
+    }
+  )
+  if (!is.list(doc) || (length(doc) > 0 && is.null(names(doc)))) {
+    cli::cli_abort(
+      c(
+        "A results record is not a JSON object.",
+        "x" = "{.file {file}} ({.field {key}}).",
+        "i" = "Rerun the workflow for this study."
+      ),
+      call = call
+    )
+  }
+  check_required(names(doc), entry$keys %||% list(), file, key, "key", call = call)
+  doc
 }
 
-#' Single- or multi-label, from the metrics.json records, else the confusion layout
+#' Abort when the required columns (or keys) of an entry are absent
 #' @noRd
-infer_task <- function(confusion, records) {
-  tasks <- unlist(lapply(records, function(r) if (is.list(r)) r[["task"]]))
-  tasks <- intersect(unique(tasks), c("single", "multi"))
-  if (length(tasks) == 1) {
-    return(tasks)
+check_required <- function(present, fields, file, key, what, call = rlang::caller_env()) {
+  required <- names(fields)[vapply(fields, function(f) !isFALSE(f$required), logical(1))]
+  missing <- setdiff(required, present)
+  if (length(missing) > 0) {
+    cli::cli_abort(
+      c(
+        "A results file lacks {cli::qty(length(missing))}{what}{?s} that the results contract requires.",
+        "x" = "{.file {file}} ({.field {key}}) has no {.field {missing}}.",
+        "i" = "The file does not follow the manifest's entry for {.field {key}}; rerun the workflow with the llmcoder that goes with this R package."
+      ),
+      call = call
+    )
   }
-  if (!is.null(confusion)) {
-    if (all(c("gold", "pred") %in% names(confusion))) {
-      return("single")
-    }
-    if (all(c("tp", "fp") %in% names(confusion))) {
-      return("multi")
+}
+
+#' Convert a column read as text to the type of its contract entry
+#'
+#' `integer`, `number` and `boolean` are converted (a cell that does not
+#' parse aborts, naming the file and column); `string`, `list`, `object` and
+#' `any` stay text. Empty cells are `NA`.
+#' @noRd
+convert_column <- function(values, type, file, column, call = rlang::caller_env()) {
+  if (!type %in% c("integer", "number", "boolean")) {
+    return(values)
+  }
+  given <- !is.na(values)
+  if (type == "boolean") {
+    out <- c(true = TRUE, false = FALSE)[tolower(values)]
+    bad <- given & is.na(out)
+    out <- unname(out)
+  } else {
+    out <- suppressWarnings(as.numeric(values))
+    bad <- given & is.na(out)
+    if (type == "integer") {
+      bad <- bad | (given & is.finite(out) & out != round(out))
+      if (!any(bad) && all(abs(out[given]) <= .Machine$integer.max)) out <- as.integer(out)
     }
   }
-  NA_character_
+  if (any(bad)) {
+    cli::cli_abort(
+      c(
+        "A results file has a column of the wrong type.",
+        "x" = "{.file {file}}: column {.field {column}} should be {type}, but has {.val {utils::head(values[bad], 3)}}.",
+        "i" = "Rerun the workflow with the llmcoder that goes with this R package."
+      ),
+      call = call
+    )
+  }
+  out
+}
+
+# --- the parts ---------------------------------------------------------------------------------
+
+#' The records part: the JSON records by kind, named by their wildcards
+#' @noRd
+results_records <- function(used, data, of_key, wildcard_of) {
+  by_wildcard <- function(key, wildcard) {
+    recs <- of_key(key)
+    if (length(recs) == 0) {
+      return(NULL)
+    }
+    stats::setNames(recs, wildcard_of(key, wildcard))
+  }
+  single <- function(key) {
+    recs <- of_key(key)
+    if (length(recs) == 0) NULL else recs[[1]]
+  }
+  finetune <- NULL
+  ft <- used$key == "finetune_record"
+  if (any(ft)) {
+    finetune <- Map(
+      function(path, wildcards, record) list(path = path, wildcards = wildcards, record = record),
+      used$path[ft], used$wildcards[ft], data[ft]
+    )
+    names(finetune) <- used$path[ft]
+  }
+  out <- list(
+    evaluation = by_wildcard("evaluation_record", "system"),
+    evaluation_provenance = by_wildcard("evaluation_provenance", "system"),
+    coders = by_wildcard("coder_provenance", "coder"),
+    verification = single("verification_summary"),
+    sheets = single("sheets_manifest"),
+    finetune = finetune,
+    predictions = by_wildcard("corpus_predictions_provenance", "model")
+  )
+  Filter(Negate(is.null), out)
+}
+
+#' The reliability part: coders vs gold, then the human verifiers
+#' @noRd
+results_reliability <- function(coders, verifiers) {
+  if (!is.null(coders)) {
+    coders$source <- rep("coders_vs_gold", nrow(coders))
+  }
+  if (!is.null(verifiers)) {
+    verifiers$comparison <- rep("human verifiers", nrow(verifiers))
+    verifiers$source <- rep("verifier_reliability_csv", nrow(verifiers))
+  }
+  rel <- bind_rows_fill(list(coders, verifiers))
+  if (is.null(rel)) {
+    return(NULL)
+  }
+  # the verbs' names: metric for the coefficient, n for the units
+  rel$metric <- rel$coefficient
+  rel$n <- rel$n_units
+  first <- intersect(c("source", "comparison", "scope"), names(rel))
+  rel[c(first, setdiff(names(rel), first))]
+}
+
+#' Single- or multi-label, from the task of the evaluation records; NA when none
+#' @noRd
+results_task <- function(evaluation) {
+  tasks <- unique(unlist(lapply(evaluation, function(r) r$task)))
+  tasks <- intersect(tasks, c("single", "multi"))
+  if (length(tasks) == 1) tasks else NA_character_
+}
+
+#' Whether `x` is one non-missing string
+#' @noRd
+is_string <- function(x) {
+  is.character(x) && length(x) == 1 && !is.na(x)
 }

@@ -1,6 +1,7 @@
 #' Table of inter-coder reliability
 #'
-#' One row per comparison (human-human, human-model, model-model) and
+#' One row per comparison (each LLM coder against gold, the LLM coders
+#' among themselves, the human verifiers overall and per label) and
 #' agreement coefficient, with its confidence interval when one was
 #' computed.
 #'
@@ -21,7 +22,7 @@ reliability_table <- function(x,
   check_results(x)
   format <- match.arg(format)
   check_digits(digits)
-  tbl <- require_part(x, "reliability", "reliability/*.csv")
+  tbl <- require_part(x, "reliability", "reliability/coders_vs_gold.csv or verify/ingest/reliability.csv")
 
   out <- data.frame(Comparison = reliability_pairs(tbl), stringsAsFactors = FALSE)
   if ("metric" %in% names(tbl)) {
@@ -50,21 +51,12 @@ reliability_table <- function(x,
   )
 }
 
-#' "coder_a vs coder_b", else the comparison name, else the source file
+#' The comparison of each reliability row, with its scope when it has one
+#'
+#' "smollm2 vs gold", "LLM coders", "human verifiers: all labels".
 #' @noRd
 reliability_pairs <- function(tbl) {
-  n <- nrow(tbl)
-  out <- rep(NA_character_, n)
-  if (all(c("coder_a", "coder_b") %in% names(tbl))) {
-    ok <- !is.na(tbl$coder_a) & !is.na(tbl$coder_b)
-    out[ok] <- paste(tbl$coder_a[ok], "vs", tbl$coder_b[ok])
-  }
-  for (col in c("comparison", "source")) {
-    if (col %in% names(tbl)) {
-      miss <- is.na(out)
-      out[miss] <- tbl[[col]][miss]
-    }
-  }
+  out <- as.character(tbl$comparison %||% rep(NA_character_, nrow(tbl)))
   if ("scope" %in% names(tbl)) {
     has <- !is.na(tbl$scope) & nzchar(tbl$scope)
     out[has] <- paste0(out[has], ": ", tbl$scope[has])

@@ -52,7 +52,7 @@ require_part <- function(x, part, file, call = rlang::caller_env()) {
     cli::cli_abort(
       c(
         "The results have no {part} data.",
-        "x" = "No {.file {file}} was found under {.path {x$dir %||% '(unknown)'}}.",
+        "x" = "The manifest of {.path {x$dir %||% '(unknown)'}} lists no {.file {file}}.",
         "i" = "Run the workflow step that writes it, then call {.fn read_results} again."
       ),
       call = call

@@ -843,13 +843,18 @@ def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *,
             if k in result
         },
     )
+    from llmcoder.results import checked
+
     sys_col = pl.lit(system).alias("system")
     with staged_dir(out) as stage:
-        write_json(doc, stage / "metrics.json")
-        write_csv(metrics_table(result, system=system), stage / "metrics.csv")
-        write_csv(result["per_class"].select(sys_col, pl.all()), stage / "per_class.csv")
-        write_csv(result["confusion"].select(sys_col, pl.all()), stage / "confusion.csv")
-        write_json(provenance(artifact="evaluation", system=system), stage / "provenance.json")
+        write_json(checked("evaluation_record", doc), stage / "metrics.json")
+        write_csv(checked("evaluation_metrics", metrics_table(result, system=system)), stage / "metrics.csv")
+        write_csv(checked("evaluation_per_class", result["per_class"].select(sys_col, pl.all())),
+                  stage / "per_class.csv")
+        write_csv(checked("evaluation_confusion", result["confusion"].select(sys_col, pl.all())),
+                  stage / "confusion.csv")
+        write_json(checked("evaluation_provenance", provenance(artifact="evaluation", system=system)),
+                   stage / "provenance.json")
     return Path(out_dir)
 
 

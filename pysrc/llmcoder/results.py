@@ -34,6 +34,7 @@ __all__ = [
     "MANIFEST",
     "check_frame",
     "check_record",
+    "checked",
     "contract",
     "entry",
     "manifest_files",
@@ -201,6 +202,18 @@ def check_frame(key: str, df: pl.DataFrame, *, from_csv: bool = False) -> list[s
     if not e.open:
         problems += [f"column {name} is not in the contract" for name in df.columns if name not in known]
     return problems
+
+
+def checked(key: str, data: Any) -> Any:
+    """``data`` (a table or a JSON record), after checking it against the contract entry ``key``.
+
+    Writers pass what they write through this, so a results file that breaks the contract is never
+    written: a RuntimeError (a bug of llmcoder, not a user's mistake) names the key and the problems.
+    """
+    problems = check_frame(key, data) if isinstance(data, pl.DataFrame) else check_record(key, data)
+    if problems:
+        raise RuntimeError(f"{entry(key).path} would break the results contract: {'; '.join(problems)}")
+    return data
 
 
 def _json_kind(v: Any) -> str:

@@ -277,9 +277,10 @@ def _read_scored(path: PathLike, columns: Sequence[str]) -> pl.DataFrame:
 def write_learning_curve(records: Sequence[PathLike], out_csv: PathLike) -> pl.DataFrame:
     """Gather the fine-tuning jobs' test metrics into ``learning_curve.csv`` (long format)."""
     from llmcoder.finetune.curves import learning_curve
+    from llmcoder.results import checked
 
     curve = learning_curve([Path(r) for r in records])
-    write_csv(curve, out_csv)
+    write_csv(checked("learning_curve", curve), out_csv)
     return curve
 
 
@@ -306,7 +307,9 @@ def coders_vs_gold_reliability(codings: Mapping[str, PathLike], corpus: PathLike
     tables = [agreement_with_gold(pl.concat(preds), gold.select("doc_id", "label"))]
     if len(preds) > 1:
         tables.append(reliability(pl.concat(preds)).select(pl.lit("LLM coders").alias("comparison"), pl.all()))
-    table = pl.concat(tables, how="diagonal_relaxed")
+    from llmcoder.results import checked
+
+    table = checked("coders_vs_gold", pl.concat(tables, how="diagonal_relaxed"))
     write_csv(table, out_csv)
     return table
 
@@ -370,10 +373,13 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
     if strata_tables:
         tables["strata"] = pl.concat(strata_tables, how="diagonal_relaxed")
     check_output_folder(out, BIAS_FILES, option="out_dir", what="bias checks", claim=True)
+    from llmcoder.results import checked
+
     with staged_dir(out) as stage:
         for name, table in tables.items():
-            write_csv(table, stage / f"{name}.csv")
-        write_json(provenance(artifact="bias_checks", systems=sorted(evaluations)), stage / "provenance.json")
+            write_csv(checked(f"bias_{name}", table), stage / f"{name}.csv")
+        write_json(checked("bias_provenance", provenance(artifact="bias_checks", systems=sorted(evaluations))),
+                   stage / "provenance.json")
     return {name: Path(out_dir) / f"{name}.csv" for name in tables}
 
 

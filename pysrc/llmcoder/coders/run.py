@@ -547,9 +547,11 @@ def _commit(paths: dict[str, Path], orders_df: pl.DataFrame, prov: dict[str, Any
     if staged.exists():
         shutil.rmtree(staged)
     staged.mkdir(parents=True)
-    write_parquet(orders_df, staged / paths["orders"].name)
-    write_json(prov, staged / paths["provenance"].name)
-    write_parquet(result, staged / paths["out"].name)
+    from llmcoder.results import checked
+
+    write_parquet(checked("coder_orders", orders_df), staged / paths["orders"].name)
+    write_json(checked("coder_provenance", prov), staged / paths["provenance"].name)
+    write_parquet(checked("coder_codings", result), staged / paths["out"].name)
     for f in staged.iterdir():
         _fsync_file(f)
     _fsync_dir(staged)

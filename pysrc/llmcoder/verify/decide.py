@@ -58,8 +58,11 @@ class VerifyResult:
         written: dict[str, Path] = {}
         tables = {"verified": self.verified, "decisions": self.decisions, "adjudication_queue": self.queue,
                   "acceptance": self.acceptance, "workload": self.workload, "reliability": self.reliability}
+        from llmcoder.results import checked
+
         with staged_dir(out) as stage:  # every table, the adjudication sheet and the summary, or none
             for name, df in tables.items():
+                checked("verifier_reliability" if name == "reliability" else name, df)  # the results contract
                 write_parquet(df, stage / f"{name}.parquet")
                 write_csv(df, stage / f"{name}.csv")
                 written[f"{name}.parquet"], written[f"{name}.csv"] = out / f"{name}.parquet", out / f"{name}.csv"
@@ -72,7 +75,7 @@ class VerifyResult:
                     written[f"adjudication/{k}"] = out / "adjudication" / k
             summary = {**self.summary, "simulated": self.simulated,
                        "provenance": provenance(stage="verify-ingest", study=self.study, simulated=self.simulated)}
-            write_json(summary, stage / "summary.json")
+            write_json(checked("verification_summary", summary), stage / "summary.json")
             written["summary.json"] = out / "summary.json"
         return written
 
