@@ -1,82 +1,170 @@
-test_that("methods_section writes every recorded fact and only those", {
-  res <- read_results(make_results_dir())
-  m <- methods_section(res)
-  expect_s3_class(m, "llmcoder_methods")
-  text <- format(m)
+test_that("methods_section's facts are the fixture's recorded values", {
+  res <- fixture_results()
+  facts <- attr(methods_section(res), "facts")
+  coder <- read_fixture_json("coders/smollm2.json")
+  expect_equal(names(facts$coders), "smollm2")
+  expect_equal(facts$coders$smollm2$model, coder$model$model)
+  expect_equal(facts$coders$smollm2$weights_sha256, coder$model$gguf_sha256)
+  expect_equal(facts$coders$smollm2$prompt_sha256, coder$prompt_template_sha256)
+  expect_equal(facts$coders$smollm2$temperature, coder$coder$temperature)
+  expect_equal(facts$coders$smollm2$seed, coder$coder$seed)
+  expect_null(facts$coders$smollm2$max_output_tokens) # a local coder generates no tokens
+  expect_equal(facts$codebook$name, coder$codebook$name)
+  expect_equal(facts$codebook$sha256, coder$codebook$sha256)
+  expect_equal(facts$codebook$n_labels, length(coder$codebook$labels))
+  for (sys in c("smollm2", "tfidf")) {
+    record <- read_fixture_json(file.path("evaluation", sys, "metrics.json"))
+    expect_equal(facts$gold$n[[sys]], record$n)
+    expect_equal(facts$validation$n_boot, record$n_boot)
+    expect_equal(facts$validation$ci_level, record$ci_level)
+  }
+  summary <- read_fixture_json("verify/ingest/summary.json")
+  for (key in c("n_documents", "n_overlap_documents", "n_decisions", "n_rejected", "n_supplied",
+                "n_adjudicated", "n_verified", "simulated")) {
+    expect_equal(facts$verification[[key]], summary[[key]], label = key)
+  }
+  expect_equal(facts$verification$coders, summary$coders)
+  prov <- read_fixture_json("evaluation/tfidf/provenance.json")
+  expect_equal(facts$software, list(llmcoder_version = prov$llmcoder_version, git_revision = prov$git_revision))
+  expect_equal(
+    names(facts),
+    c("codebook", "coders", "gold", "verification", "human_human", "other_agreement", "validation",
+      "per_class", "bias", "software")
+  )
+})
+
+test_that("methods_section writes the fixture's facts into its sentences", {
+  res <- fixture_results()
+  text <- format(methods_section(res))
+  coder <- read_fixture_json("coders/smollm2.json")
   expect_match(text, "^## Methods")
-  expect_match(text, "codebook \u201cCAP major topics\u201d (3 labels; one label per document; SHA-256 `c0ffee00c0ff`)", fixed = TRUE)
-  expect_match(text, "is google/gemma-3-270m-it (version q4_k_m, weights SHA-256 `ab12cd34ef56`)", fixed = TRUE)
-  expect_match(text, "prompt SHA-256 `9f8e7d6c5b4a`, temperature 0, greedy decoding, at most 8 output tokens, seed 1", fixed = TRUE)
-  expect_match(text, "gold standard of 100 documents (stratified random sample by year and party)", fixed = TRUE)
-  expect_match(text, "Human coders agreed with each other with Krippendorff's alpha 0.81 [0.75, 0.87] (n = 200).", fixed = TRUE)
-  expect_match(text, "gemma3-270m vs gold, Cohen's kappa 0.72 [0.65, 0.79] (n = 100); LLM coders, Cohen's kappa 0.64 [0.56, 0.72]", fixed = TRUE)
-  expect_match(text, "95% percentile bootstrap confidence intervals over documents, 1,000 resamples", fixed = TRUE)
-  expect_match(text, "`minilm-ft`: Accuracy 0.93 [0.88, 0.97], Macro F1 0.91 [0.86, 0.96], Cohen's kappa 0.83 [0.76, 0.90].", fixed = TRUE)
-  # Krippendorff's alpha has no interval in the fixture: not a headline metric
-  expect_false(grepl("Krippendorff's alpha 0.70", text, fixed = TRUE))
-  chosen <- format(methods_section(res, metrics = c("krippendorff_alpha", "accuracy")))
-  expect_match(chosen, "`gemma3-270m`: Krippendorff's alpha 0.70, Accuracy 0.81 [0.76, 0.85];", fixed = TRUE)
-  expect_match(text, "Changed after validation: merged two labels whose definitions overlapped.", fixed = TRUE)
-  expect_match(text, "llmcoder 0.1.0 (git `0123456789`)", fixed = TRUE)
-  # per-class F1 range of gemma3-270m, from the confusion counts of the fixture
-  cm <- matrix(c(30, 5, 5, 4, 26, 0, 2, 3, 25), 3, byrow = TRUE)
-  f1 <- 2 * diag(cm) / (rowSums(cm) + colSums(cm))
-  expect_match(
-    text,
-    sprintf("from %.2f (health) to %.2f (defense) for `gemma3-270m`", min(f1), max(f1)),
-    fixed = TRUE
-  )
-  # the minilm coder has no run record: no model sentence is invented for it
-  expect_false(grepl("The coder `minilm-ft`", text, fixed = TRUE))
-  expect_match(text, "under rotated label orders, `gemma3-270m` changed its answer for 0.12 (12 of 100) of documents and chose the first-listed label in 0.40 of codings against a base rate of 0.33 (binomial test p = < 0.01)", fixed = TRUE)
-  expect_match(text, "classes of `gemma3-270m` flagged for recall asymmetry: health (recall \u2212 0.20 from the mean, most often coded as economy)" |> gsub(pattern = "\u2212 ", replacement = "\u2212", fixed = TRUE), fixed = TRUE)
-  expect_match(text, "metrics were computed per stratum of party, and 1 stratum-metric estimate had a confidence interval entirely below the overall estimate", fixed = TRUE)
+  expect_match(text, paste0(
+    "codebook \u201c", coder$codebook$name, "\u201d (10 labels; one label per document; SHA-256 `",
+    substr(coder$codebook$sha256, 1, 12), "`)."
+  ), fixed = TRUE)
+  expect_match(text, paste0(
+    "The coder `smollm2` is smollm2-135m (weights SHA-256 `", substr(coder$model$gguf_sha256, 1, 12),
+    "`), run with prompt SHA-256 `", substr(coder$prompt_template_sha256, 1, 12), "`, temperature 0, seed 0."
+  ), fixed = TRUE)
+  expect_match(text, "gold standard of 46 (`smollm2`) and 264 (`tfidf`) documents.", fixed = TRUE)
+  expect_match(text, paste(
+    "The labels the LLM coders proposed for 104 documents were verified by 2 simulated verifiers",
+    "(`anna` and `ben`), 21 documents by two or more: 186 decisions, 68 rejections, 61 labels supplied and",
+    "9 documents adjudicated. In all, 104 documents have a verified label."
+  ), fixed = TRUE)
+  # the human verifiers' agreement over all labels, as verify/ingest/reliability.csv has it
+  expect_match(text, "Simulated verifiers agreed with each other with Percent agreement 0.67 [0.49, 0.85] (n = 30); Cohen's kappa 0.31 [-0.04, 0.65] (n = 30)", fixed = TRUE)
+  expect_false(grepl("Fleiss", text, fixed = TRUE)) # the text names four coefficients; the table has all
+  expect_match(text, "Agreement between coders: smollm2 vs gold, Percent agreement 0.48 [0.29, 0.67] (n = 264)", fixed = TRUE)
+  expect_match(text, "95% percentile bootstrap confidence intervals over documents, 200 resamples", fixed = TRUE)
+  expect_match(text, "`tfidf`: Accuracy 0.22 [0.17, 0.27], Macro F1 0.18 [0.13, 0.23], Cohen's kappa 0.13 [0.08, 0.18].", fixed = TRUE)
+  # Krippendorff's alpha has no interval in metrics.csv: not a headline metric
+  expect_false(grepl("Krippendorff's alpha 0.41,", text, fixed = TRUE))
+  pc <- read_fixture_csv("evaluation/smollm2/per_class.csv")
+  f1 <- as.numeric(pc$f1)
+  expect_match(text, sprintf(
+    "from %.2f (%s) to %.2f (%s) for `smollm2`",
+    min(f1), pc$label[which.min(f1)], max(f1), pc$label[which.max(f1)]
+  ), fixed = TRUE)
+  expect_match(text, "under rotated label orders, `smollm2` changed its answer for 0.16 (24 of 150) of documents and chose the first-listed label in 0.06 of codings against a base rate of 0.06 (binomial test p = 0.70)", fixed = TRUE)
+  expect_match(text, "classes of `smollm2` flagged for recall asymmetry: macro (recall \u22120.52 from the mean, most often coded as housing)", fixed = TRUE)
+  # transport is the one class of smollm2 the check did not flag
+  expect_false(grepl("transport (recall \u22120.02", text, fixed = TRUE))
+  n_below <- sum(read_fixture_csv("bias/strata.csv")$below_overall == "true")
+  expect_match(text, sprintf(
+    "metrics were computed per stratum of party, and %d stratum-metric estimates had a confidence interval entirely below the overall estimate",
+    n_below
+  ), fixed = TRUE)
+  expect_match(text, "Results were computed with llmcoder 0.1.0 (git `b10eb65aef`).", fixed = TRUE)
+  # no phantom facts: nothing the workflow does not record
+  expect_false(grepl("Changed after validation|decoding|top-p|sampling|sampled", text))
 })
 
-test_that("methods_section omits sentences whose facts are absent", {
-  res <- read_results(make_results_dir(parts = c("metrics")))
-  text <- format(methods_section(res, heading = FALSE))
-  # metrics.csv has no n and there is no metrics.json: the gold size is not stated
+test_that("methods_section reports chosen metrics in the order given", {
+  text <- format(methods_section(fixture_results(), metrics = c("krippendorff_alpha", "accuracy")))
+  expect_match(text, "`smollm2`: Krippendorff's alpha 0.41, Accuracy 0.48 [0.33, 0.61];", fixed = TRUE)
+})
+
+test_that("methods_section omits paragraphs whose facts the manifest does not list", {
+  dir <- local_fixture()
+  keep_listed(dir, "evaluation_metrics")
+  text <- format(methods_section(read_results(dir), heading = FALSE))
   expect_match(text, "^Agreement with the gold standard \\(brackets: percentile bootstrap")
-  expect_false(grepl("documents.", text, fixed = TRUE))
-  expect_false(grepl("codebook", text, fixed = TRUE))
-  expect_false(grepl("SHA", text, fixed = TRUE))
-  expect_false(grepl("Human coders", text, fixed = TRUE))
-  expect_false(grepl("Per-class", text, fixed = TRUE))
-  expect_false(grepl("Bias", text, fixed = TRUE))
-  expect_false(grepl("llmcoder", text, fixed = TRUE))
-  empty <- read_results(withr::local_tempdir())
-  expect_equal(format(methods_section(empty, heading = FALSE)), "")
+  # no evaluation record: no gold standard size, no resamples
+  expect_false(grepl("gold standard of", text, fixed = TRUE))
+  expect_false(grepl("resamples", text, fixed = TRUE))
+  for (absent in c("codebook", "SHA", "verified", "agreed", "Per-class", "Bias", "llmcoder", "The coder")) {
+    expect_false(grepl(absent, text, fixed = TRUE), label = absent)
+  }
+  keep_listed(dir, character())
+  expect_equal(format(methods_section(read_results(dir), heading = FALSE)), "")
 })
 
-test_that("methods_section reports bias checks when recorded", {
-  dir <- make_results_dir()
-  write_json_fixture(
-    list(bias = list(attribute = "party", metric = "macro_f1", min = 0.71, max = 0.83,
-                     test = "chi-squared test of error rates", p_value = 0.41)),
-    file.path(dir, "bias", "provenance.json")
-  )
-  text <- format(methods_section(read_results(make_results_dir(parts = "metrics") |> (\(d) {
-    file.copy(file.path(dir, "bias"), d, recursive = TRUE)
-    unlink(file.path(d, "bias", "positional.csv"))
-    unlink(file.path(d, "bias", "recall_asymmetry.csv"))
-    unlink(file.path(d, "bias", "strata.csv"))
-    d
-  })())))
+test_that("a codebook without a coder record is described by the evaluation's labels", {
+  dir <- local_fixture()
+  keep_listed(dir, c("evaluation_metrics", "evaluation_record"))
+  text <- format(methods_section(read_results(dir)))
+  expect_match(text, "Documents were coded with a codebook of 10 labels (one label per document).", fixed = TRUE)
+  expect_match(text, "Every coder|Coders were validated")
+})
+
+test_that("an HTTP coder's maximum output tokens are stated", {
+  dir <- local_fixture()
+  edit_json(dir, "coders/smollm2.json", function(doc) {
+    doc$coder$backend <- "http"
+    doc
+  })
+  text <- format(methods_section(read_results(dir)))
+  max_tokens <- read_fixture_json("coders/smollm2.json")$coder$http_max_tokens
+  expect_match(text, sprintf("temperature 0, at most %d output tokens, seed 0.", max_tokens), fixed = TRUE)
+})
+
+test_that("people who verified are called human coders", {
+  dir <- local_fixture()
+  edit_json(dir, "verify/ingest/summary.json", function(doc) {
+    doc$simulated <- FALSE
+    doc
+  })
+  text <- format(methods_section(read_results(dir)))
+  expect_match(text, "verified by 2 people (`anna` and `ben`)", fixed = TRUE)
+  expect_match(text, "Human coders agreed with each other with Percent agreement 0.67", fixed = TRUE)
+})
+
+test_that("methods_section states flagged verification sheets and missing verifiers", {
+  dir <- local_fixture()
+  # a flag as llmcoder.verify.messages.no_rejection_flags writes it (coder, sheet, rows, why); the
+  # contract's verification_summary entry says only that `flags` is a list
+  edit_json(dir, "verify/ingest/summary.json", function(doc) {
+    doc$flags <- list(list(
+      coder = "ben", sheet = "ben.xlsx", rows = 46L,
+      why = "no rejection in 46 rows: check that the coder read every text (an empty cell means keep)"
+    ))
+    doc$coders_missing <- list("chiara")
+    doc
+  })
+  text <- format(methods_section(read_results(dir), heading = FALSE))
   expect_match(
     text,
-    "Bias checks: by party, Macro F1 ranged from 0.71 to 0.83, chi-squared test of error rates p = 0.41.",
+    "Human verification: the sheet of verifier `ben` was finished with no rejection in 46 rows; its decisions were kept and flagged; the sheets of `chiara` were not returned, so their documents are not verified.",
     fixed = TRUE
   )
+  clean <- format(methods_section(fixture_results(), heading = FALSE))
+  expect_false(grepl("Human verification:", clean, fixed = TRUE))
+})
+
+test_that("multi-label results are described as such", {
+  res <- read_results(local_multi_fixture())
+  text <- format(methods_section(res))
+  expect_match(text, "(10 labels; any number of labels per document;", fixed = TRUE)
+  expect_match(text, "`tfidf`: Hamming loss 0.12 [0.10, 0.14], Jaccard (samples) 0.61 [0.57, 0.65]", fixed = TRUE)
 })
 
 test_that("methods_section escapes LaTeX", {
-  res <- read_results(make_results_dir())
-  tex <- format(methods_section(res, format = "latex"))
+  tex <- format(methods_section(fixture_results(), format = "latex"))
   expect_match(tex, "^\\\\section\\*\\{Methods\\}")
-  expect_match(tex, "\\texttt{gemma3-270m}", fixed = TRUE)
+  expect_match(tex, "\\texttt{smollm2}", fixed = TRUE)
   expect_match(tex, "95\\% percentile", fixed = TRUE)
-  expect_match(tex, "gemma3-270m vs gold", fixed = TRUE)
+  expect_match(tex, "smollm2 vs gold", fixed = TRUE)
   expect_false(grepl("(?<!\\\\)_", gsub("\\\\texttt\\{[^}]*\\}", "", tex), perl = TRUE))
 })
 
@@ -88,66 +176,24 @@ test_that("escape_latex handles every special character", {
 })
 
 test_that("methods_section carries provenance and prints invisibly", {
-  res <- read_results(make_results_dir())
+  res <- fixture_results()
   m <- methods_section(res)
   expect_equal(attr(m, "provenance")$verb, "methods_section")
-  expect_true("codebook" %in% attr(m, "provenance")$paragraphs)
+  expect_equal(attr(m, "provenance")$paragraphs, names(attr(m, "facts")))
+  expect_equal(attr(m, "provenance")$parent$verb, "read_results")
   expect_output(vis <- withVisible(print(m)), "Methods")
   expect_false(vis$visible)
   expect_error(methods_section(res, format = "docx"), "should be one of")
+  expect_error(methods_section(list()), "llmcoder_results")
 })
 
-test_that("an unnamed codebook is described by its label count", {
-  dir <- make_results_dir(parts = c("metrics", "records"))
-  unlink(file.path(dir, "provenance.json"))
-  text <- format(methods_section(read_results(dir)))
-  expect_match(text, "Documents were coded with a codebook of 3 labels (one label per document).", fixed = TRUE)
-})
-
-test_that("files inside model folders (tokenizer vocabularies) are not read as run records", {
-  d <- make_results_dir()
-  # A tokenizer vocabulary maps words to ids; words such as "temperature" must not become facts.
-  write_json_fixture(
-    list(model = list(vocab = list(temperature = 4860, sampling = 16227, revision = 13921))),
-    file.path(d, "finetune", "minilm-ft", "size1.0_seed1", "model", "tokenizer.json")
+test_that("each paragraph function returns NULL without its facts", {
+  empty <- new_llmcoder_results(list(task = NA_character_))
+  style <- methods_style("markdown", 2)
+  writers <- list(
+    methods_codebook, methods_coders, methods_gold, methods_verification, methods_human_agreement,
+    methods_coder_agreement, methods_validation, methods_per_class, methods_bias,
+    methods_verification_flags, methods_software
   )
-  res <- read_results(d)
-  expect_false(any(grepl("(^|/)model/", names(res$records))))
-  text <- format(methods_section(res))
-  expect_false(grepl("4860|16227|13921", text))
-})
-
-test_that("a coder's provenance as llmcoder code writes it names the model, weights and prompt", {
-  d <- make_results_dir()
-  write_json_fixture(list(
-    coder_id = "smollm2-fb7190d0", temperature = 0, seed = 0,
-    prompt_template_sha256 = "e526bfcddae8aaaa",
-    model = list(model = "smollm2-135m", kind = "gguf", gguf_sha256 = "b179c9523d0eaaaa")
-  ), file.path(d, "coders", "minilm-ft.json"))
-  text <- format(methods_section(read_results(d)))
-  expect_match(
-    text,
-    "The coder `minilm-ft` is smollm2-135m (weights SHA-256 `b179c9523d0e`), run with prompt SHA-256 `e526bfcddae8`",
-    fixed = TRUE
-  )
-})
-
-test_that("methods_section states flagged verification sheets and missing verifiers", {
-  dir <- make_results_dir(parts = "metrics")
-  # verify/ingest/summary.json as llmcoder's ingest writes it (keys flags and coders_missing)
-  dir.create(file.path(dir, "verify", "ingest"), recursive = TRUE)
-  writeLines(
-    '{"coders_missing": ["chiara"], "flags": [{"coder": "ben", "rows": 46, "sheet": "ben.xlsx",
-      "why": "no rejection in 46 rows: check that the coder read every text (an empty cell means keep)"}],
-      "n_verified": 32}',
-    file.path(dir, "verify", "ingest", "summary.json")
-  )
-  text <- format(methods_section(read_results(dir), heading = FALSE))
-  expect_match(
-    text,
-    "Human verification: the sheet of verifier `ben` was finished with no rejection in 46 rows; its decisions were kept and flagged; the sheets of `chiara` were not returned, so their documents are not verified.",
-    fixed = TRUE
-  )
-  clean <- format(methods_section(read_results(make_results_dir(parts = "metrics")), heading = FALSE))
-  expect_false(grepl("Human verification:", clean, fixed = TRUE))
+  for (write in writers) expect_null(write(empty, style))
 })

@@ -1,6 +1,5 @@
 test_that("write_table writes the table text and nothing else", {
-  res <- read_results(make_results_dir())
-  tab <- metrics_table(res, format = "latex")
+  tab <- metrics_table(fixture_results(), format = "latex")
   out <- file.path(withr::local_tempdir(), "sub", "metrics.tex")
   expect_equal(write_table(tab, out), out)
   expect_equal(paste(readLines(out, encoding = "UTF-8"), collapse = "\n"), format(tab))
