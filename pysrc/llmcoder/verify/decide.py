@@ -20,7 +20,13 @@ import polars as pl
 from llmcoder.codebook import Codebook
 from llmcoder.io import provenance, staged_dir, write_csv, write_json, write_parquet
 from llmcoder.verify._common import SHEET_COLUMNS, Sheets, order_key
-from llmcoder.verify.measures import RELIABILITY_SCHEMA, acceptance_rates, human_reliability, workload
+from llmcoder.verify.measures import (
+    RELIABILITY_SCHEMA,
+    acceptance_rates,
+    human_reliability,
+    verifier_ceiling,
+    workload,
+)
 
 OverlapPolicy = Literal["adjudicate", "union", "intersection"]
 #: What a decision log records per (document, verifier, label): a proposal kept or rejected, or a
@@ -47,6 +53,7 @@ class VerifyResult:
     workload: pl.DataFrame
     reliability: pl.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    ceiling: pl.DataFrame | None = None  # the human ceiling (single-label), see measures.verifier_ceiling
     adjudication_sheet: pl.DataFrame | None = None
     simulated: bool = False
     study: str | None = None
@@ -58,6 +65,8 @@ class VerifyResult:
         written: dict[str, Path] = {}
         tables = {"verified": self.verified, "decisions": self.decisions, "adjudication_queue": self.queue,
                   "acceptance": self.acceptance, "workload": self.workload, "reliability": self.reliability}
+        if self.ceiling is not None:
+            tables["human_ceiling"] = self.ceiling
         from llmcoder.results import checked
 
         with staged_dir(out) as stage:  # every table, the adjudication sheet and the summary, or none
@@ -329,11 +338,15 @@ def verify_decisions(
     acceptance = acceptance_rates(first, proposals, {r.doc_id: set(r.labels) for r in verified_rows})
     rel, rel_note = (human_reliability(first, task=task) if reliability
                      else (pl.DataFrame(schema=RELIABILITY_SCHEMA), None))
+    ceiling, ceiling_note = verifier_ceiling(first, task=task, labels=codebook.ids if codebook is not None else None) \
+        if reliability else (None, None)
     summary = _summary(first, units, verified_rows, queue_rows, adjudicated, study=study, task=task,
                        overlap_policy=overlap_policy, simulated=simulated)
     if rel_note:
         summary["reliability_note"] = rel_note
+    if ceiling_note:
+        summary["human_ceiling_note"] = ceiling_note
     summary.update(summary_extra or {})
     return VerifyResult(task=task, verified=_verified_table(verified_rows, task), decisions=log, queue=queue,
                         acceptance=acceptance, workload=workload(d), reliability=rel, summary=summary,
-                        adjudication_sheet=adj_sheet, simulated=simulated, study=study)
+                        adjudication_sheet=adj_sheet, simulated=simulated, study=study, ceiling=ceiling)

@@ -120,3 +120,35 @@ def human_reliability(first: pl.DataFrame, min_units: int = 10,
     out = pl.concat(frames, how="diagonal_relaxed")
     cols = ["scope"] + [c for c in out.columns if c != "scope"]
     return out.select(cols), "; ".join(notes) or None
+
+
+def human_labels(first: pl.DataFrame) -> pl.DataFrame:
+    """Each person's own label of each document (single-label) as ``doc_id, coder, label``: the right label
+    they supplied, else the one proposal they kept; a person who kept none or several gives no label."""
+    supplied = first.filter(pl.col("decision") == "supplied").select("doc_id", "coder", "label")
+    kept = (first.filter(pl.col("decision") == "keep").group_by("doc_id", "coder")
+            .agg(pl.col("label").unique().alias("labels"))
+            .filter(pl.col("labels").list.len() == 1)
+            .select("doc_id", "coder", pl.col("labels").list.first().alias("label"))
+            .join(supplied, on=["doc_id", "coder"], how="anti"))
+    return pl.concat([supplied, kept]).unique(["doc_id", "coder"], keep="first").sort("doc_id", "coder")
+
+
+def verifier_ceiling(first: pl.DataFrame, *, task: str,
+                     labels: list[str] | None = None) -> tuple[pl.DataFrame, str | None]:
+    """The human ceiling: agreement of the people's own labels on the documents two or more of them
+    verified (:func:`llmcoder.reliability.human_ceiling`), the level a coder's agreement with gold is read
+    against. Single-label only; an empty table and a note otherwise."""
+    from llmcoder.reliability import _SCHEMA, human_ceiling
+
+    if task != "single":
+        return pl.DataFrame(schema=_SCHEMA), "not computed: the human ceiling is for single-label codebooks"
+    own = human_labels(first)
+    shared = own.group_by("doc_id").len().filter(pl.col("len") > 1).select("doc_id")
+    own = own.join(shared, on="doc_id")
+    if shared.height < 2:
+        return pl.DataFrame(schema=_SCHEMA), "not computed: fewer than two documents labelled by two people"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = human_ceiling(own, level="nominal", categories=labels)
+    return table, None
