@@ -90,49 +90,15 @@ read_results <- function(path) {
   check_listed_exist(listed, dir, manifest_path)
   used <- listed[listed$key %in% results_keys, , drop = FALSE]
   check_listed_md5(used, dir, manifest_path)
-
   data <- lapply(seq_len(nrow(used)), function(i) {
     read_listed(used[i, , drop = FALSE], manifest, dir, manifest_path)
   })
-  of_key <- function(key) data[used$key == key]
-  wildcard_of <- function(key, name) {
-    vapply(used$wildcards[used$key == key], function(w) as.character(w[[name]] %||% NA), "")
-  }
-
-  records <- results_records(used, data, of_key, wildcard_of)
-  metrics <- bind_rows_fill(of_key("evaluation_metrics"))
-  if (!is.null(metrics)) {
-    n_of <- vapply(records$evaluation, function(r) as.integer(r$n %||% NA), integer(1))
-    metrics$n <- unname(n_of[metrics$system])
-  }
-  confusion <- bind_rows_fill(of_key("evaluation_confusion"))
-  if (!is.null(confusion)) {
-    names(confusion)[names(confusion) == "n"] <- "count"
-  }
-  bias <- list(
-    positional = bind_rows_fill(of_key("bias_positional")),
-    recall_asymmetry = bind_rows_fill(of_key("bias_recall_asymmetry")),
-    strata = bind_rows_fill(of_key("bias_strata"))
-  )
-  bias <- Filter(Negate(is.null), bias)
-  if (length(bias) == 0) bias <- NULL
 
   new_llmcoder_results(
-    list(
-      study = as.character(manifest$study),
-      dir = dir,
-      metrics = metrics,
-      per_class = bind_rows_fill(of_key("evaluation_per_class")),
-      confusion = confusion,
-      reliability = results_reliability(
-        bind_rows_fill(of_key("coders_vs_gold")),
-        bind_rows_fill(of_key("verifier_reliability_csv"))
-      ),
-      learning_curve = bind_rows_fill(of_key("learning_curve")),
-      bias = bias,
-      task = results_task(records$evaluation),
-      records = records,
-      manifest = manifest
+    c(
+      list(study = as.character(manifest$study %||% NA_character_), dir = dir),
+      results_parts(used, data),
+      list(manifest = manifest)
     ),
     provenance = new_provenance(
       "read_results",
@@ -470,19 +436,53 @@ convert_column <- function(values, type, file, column, call = rlang::caller_env(
 
 # --- the parts ---------------------------------------------------------------------------------
 
+#' The parts of the results from the files read (`used`, the listing; `data`, their contents)
+#' @noRd
+results_parts <- function(used, data) {
+  of_key <- function(key) data[used$key == key]
+  table_of <- function(key) bind_rows_fill(of_key(key))
+  records <- results_records(used, data)
+  metrics <- table_of("evaluation_metrics")
+  if (!is.null(metrics)) {
+    # metrics.csv has no n: the test documents scored are in the system's evaluation record
+    n_of <- vapply(records$evaluation, function(r) as.integer(r$n %||% NA), integer(1))
+    metrics$n <- unname(n_of[metrics$system])
+  }
+  confusion <- table_of("evaluation_confusion")
+  if (!is.null(confusion)) {
+    names(confusion)[names(confusion) == "n"] <- "count"
+  }
+  bias <- Filter(Negate(is.null), list(
+    positional = table_of("bias_positional"),
+    recall_asymmetry = table_of("bias_recall_asymmetry"),
+    strata = table_of("bias_strata")
+  ))
+  list(
+    metrics = metrics,
+    per_class = table_of("evaluation_per_class"),
+    confusion = confusion,
+    reliability = results_reliability(table_of("coders_vs_gold"), table_of("verifier_reliability_csv")),
+    learning_curve = table_of("learning_curve"),
+    bias = if (length(bias) > 0) bias,
+    task = results_task(records$evaluation),
+    records = records
+  )
+}
+
 #' The records part: the JSON records by kind, named by their wildcards
 #' @noRd
-results_records <- function(used, data, of_key, wildcard_of) {
+results_records <- function(used, data) {
   by_wildcard <- function(key, wildcard) {
-    recs <- of_key(key)
-    if (length(recs) == 0) {
+    hit <- used$key == key
+    if (!any(hit)) {
       return(NULL)
     }
-    stats::setNames(recs, wildcard_of(key, wildcard))
+    values <- vapply(used$wildcards[hit], function(w) as.character(w[[wildcard]] %||% NA), "")
+    stats::setNames(data[hit], values)
   }
   single <- function(key) {
-    recs <- of_key(key)
-    if (length(recs) == 0) NULL else recs[[1]]
+    hit <- which(used$key == key)
+    if (length(hit) == 0) NULL else data[[hit[[1]]]]
   }
   finetune <- NULL
   ft <- used$key == "finetune_record"
