@@ -34,12 +34,15 @@ def verification_sheets(corpus: PathLike, splits: PathLike, codings: Sequence[Pa
     docs = all_docs.filter(pl.col("split").is_in(list(settings["splits"]))).drop("split")
     all_codings = pl.concat([pl.read_parquet(p) for p in codings], how="diagonal_relaxed")
     codings_df = all_codings.filter(pl.col("doc_id").is_in(docs["doc_id"].implode()))
-    prop = settings.get("proposals") or {}
-    policy = ProposalPolicy(policy=prop.get("policy", "chosen"), k=prop.get("k", 3), mass=prop.get("mass", 0.9),
-                            coverage=prop.get("coverage", 0.9), min_prob=settings["min_prob"])
+    from llmcoder.study import with_defaults
+
+    settings = with_defaults("verify", settings)  # the keys a caller left out take the schema's defaults
+    prop = settings["proposals"]
+    policy = ProposalPolicy(policy=prop["policy"], k=prop["k"], mass=prop["mass"], coverage=prop["coverage"],
+                            min_prob=settings["min_prob"])
     thresholds = None
     if policy.policy == "conformal":
-        thresholds = conformal_thresholds(all_codings, _calibration_gold(all_docs, cb, prop.get("calibration", "dev")),
+        thresholds = conformal_thresholds(all_codings, _calibration_gold(all_docs, cb, prop["calibration"]),
                                           policy.coverage)
     sheets = make_sheets(docs, codings_df, cb, coders=list(settings["humans"]),
                          overlap=settings["overlap"], overlap_coders=settings["overlap_coders"],
@@ -299,12 +302,14 @@ def coders_vs_gold_reliability(codings: Mapping[str, PathLike], corpus: PathLike
         raise InputError(str(out_csv), "no LLM coder output to compare with gold",
                          fix="list the study's LLM coders under 'coders' in config.yaml")
     gold = gold_table(corpus, splits)
-    preds = []
+    preds, tables = [], []
     for name, path in codings.items():
         p = coder_predictions(_read_scored(path, ("doc_id", "label", "chosen", "rotation")))
         p = p.filter(pl.col("doc_id").is_in(gold["doc_id"].implode()))
         preds.append(p.select("doc_id", pl.lit(name).alias("coder"), "label"))
-    tables = [agreement_with_gold(pl.concat(preds), gold.select("doc_id", "label"))]
+        # the gold documents this coder coded (all of the test split, but with coding.limit), as in evaluate
+        coded = gold.filter(pl.col("doc_id").is_in(p["doc_id"].implode()))
+        tables.append(agreement_with_gold(preds[-1], coded.select("doc_id", "label")))
     if len(preds) > 1:
         tables.append(reliability(pl.concat(preds)).select(pl.lit("LLM coders").alias("comparison"), pl.all()))
     from llmcoder.results import checked

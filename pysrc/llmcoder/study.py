@@ -50,6 +50,16 @@ def _fill_defaults(node: Any, schema: dict[str, Any], root: dict[str, Any]) -> A
     return node
 
 
+def with_defaults(block: str, settings: dict[str, Any], *,
+                  schema_path: str | os.PathLike[str] = SCHEMA_PATH) -> dict[str, Any]:
+    """A study's settings block (``verify``, ``split``, ...) given in part, completed with the schema's
+    defaults: the one place defaults come from when a step is called without a validated config."""
+    root = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    if block not in root["$defs"]:
+        raise KeyError(f"{block!r} is not a block of a study; known: {', '.join(sorted(root['$defs']))}")
+    return _fill_defaults(deepcopy(dict(settings)), root["$defs"][block], root)
+
+
 def _path_of(error: Any) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
