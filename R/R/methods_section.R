@@ -26,6 +26,9 @@
 #'   \item `human_human`: agreement of the human verifiers (the
 #'     `reliability` rows of `verify/ingest/reliability.csv`, all labels;
 #'     "simulated verifiers" when `records$verification$simulated`);
+#'   \item `human_ceiling`: agreement of the people's own labels on the
+#'     documents two or more of them verified, with the range of their
+#'     pairwise kappas (`verify/ingest/human_ceiling.csv`, single-label);
 #'   \item `other_agreement`: agreement of each LLM coder with gold and of
 #'     the LLM coders among themselves (`reliability/coders_vs_gold.csv`);
 #'   \item `validation`: the metrics of each system with their confidence
@@ -78,6 +81,7 @@ methods_section <- function(x,
     gold = methods_gold,
     verification = methods_verification,
     human_human = methods_human_agreement,
+    human_ceiling = methods_human_ceiling,
     other_agreement = methods_coder_agreement,
     validation = function(x, style) methods_validation(x, style, metrics),
     per_class = methods_per_class,
@@ -302,6 +306,38 @@ methods_human_agreement <- function(x, style) {
   paragraph(
     paste0(who, " agreed with each other with ", agreement_clauses(hh, style$digits, style$esc), "."),
     hh
+  )
+}
+
+#' The human ceiling: agreement of the people's own labels on shared documents
+#' @noRd
+methods_human_ceiling <- function(x, style) {
+  rel <- x$reliability
+  if (is.null(rel)) {
+    return(NULL)
+  }
+  hc <- rel[rel$source %in% "human_ceiling_csv" & rel$coefficient %in% agreement_in_text, , drop = FALSE]
+  if (nrow(hc) == 0) {
+    return(NULL)
+  }
+  range <- rel[rel$source %in% "human_ceiling_csv" &
+    rel$coefficient %in% c("pairwise_kappa_min", "pairwise_kappa_max"), , drop = FALSE]
+  spread <- if (nrow(range) == 2 && !identical(range$estimate[[1]], range$estimate[[2]])) {
+    paste0(
+      " (pairwise Cohen's kappa from ", style$num(min(range$estimate)), " to ",
+      style$num(max(range$estimate)), ")"
+    )
+  } else {
+    ""
+  }
+  hc$comparison <- rep("labels of two or more people", nrow(hc))
+  paragraph(
+    paste0(
+      "On the documents two or more people verified, their own labels (the proposal kept, or the ",
+      "right label supplied) agreed with ", agreement_clauses(hc, style$digits, style$esc), spread,
+      ": the human ceiling against which a coder's agreement with gold is read."
+    ),
+    list(ceiling = hc, pairwise = range)
   )
 }
 

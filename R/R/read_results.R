@@ -22,9 +22,10 @@
 #'     `metrics`, with `n` added from the system's `evaluation_record`.}
 #'   \item{`evaluation_per_class`}{part `per_class`.}
 #'   \item{`evaluation_confusion`}{part `confusion` (`n` read as `count`).}
-#'   \item{`coders_vs_gold`, `verifier_reliability_csv`}{part `reliability`:
-#'     agreement of each LLM coder with gold, and of the human verifiers
-#'     (comparison `"human verifiers"`); `coefficient` is also read as
+#'   \item{`coders_vs_gold`, `verifier_reliability_csv`, `human_ceiling_csv`}{part
+#'     `reliability`: agreement of each LLM coder with gold, of the human
+#'     verifiers' decisions (comparison `"human verifiers"`) and of their own
+#'     labels (comparison `"human ceiling"`); `coefficient` is also read as
 #'     `metric` and `n_units` as `n`, and `source` names the key.}
 #'   \item{`learning_curve`}{part `learning_curve`.}
 #'   \item{`bias_positional`, `bias_recall_asymmetry`, `bias_strata`}{part
@@ -118,7 +119,8 @@ results_contract_version <- 1L
 #' @noRd
 results_keys <- c(
   "evaluation_metrics", "evaluation_per_class", "evaluation_confusion", "evaluation_record",
-  "evaluation_provenance", "coders_vs_gold", "verifier_reliability_csv", "learning_curve",
+  "evaluation_provenance", "coders_vs_gold", "verifier_reliability_csv", "human_ceiling_csv",
+  "learning_curve",
   "bias_positional", "bias_recall_asymmetry", "bias_strata", "coder_provenance",
   "verification_summary", "sheets_manifest", "finetune_record", "corpus_predictions_provenance"
 )
@@ -461,7 +463,9 @@ results_parts <- function(used, data) {
     metrics = metrics,
     per_class = table_of("evaluation_per_class"),
     confusion = confusion,
-    reliability = results_reliability(table_of("coders_vs_gold"), table_of("verifier_reliability_csv")),
+    reliability = results_reliability(
+      table_of("coders_vs_gold"), table_of("verifier_reliability_csv"), table_of("human_ceiling_csv")
+    ),
     learning_curve = table_of("learning_curve"),
     bias = if (length(bias) > 0) bias,
     task = results_task(records$evaluation),
@@ -505,9 +509,9 @@ results_records <- function(used, data) {
   Filter(Negate(is.null), out)
 }
 
-#' The reliability part: coders vs gold, then the human verifiers
+#' The reliability part: coders vs gold, the human verifiers, the human ceiling
 #' @noRd
-results_reliability <- function(coders, verifiers) {
+results_reliability <- function(coders, verifiers, ceiling = NULL) {
   if (!is.null(coders)) {
     coders$source <- rep("coders_vs_gold", nrow(coders))
   }
@@ -515,7 +519,11 @@ results_reliability <- function(coders, verifiers) {
     verifiers$comparison <- rep("human verifiers", nrow(verifiers))
     verifiers$source <- rep("verifier_reliability_csv", nrow(verifiers))
   }
-  rel <- bind_rows_fill(list(coders, verifiers))
+  if (!is.null(ceiling)) {
+    ceiling$comparison <- rep("human ceiling", nrow(ceiling))
+    ceiling$source <- rep("human_ceiling_csv", nrow(ceiling))
+  }
+  rel <- bind_rows_fill(list(coders, verifiers, ceiling))
   if (is.null(rel)) {
     return(NULL)
   }

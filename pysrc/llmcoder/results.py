@@ -294,8 +294,9 @@ def validate_results(results_dir: str | os.PathLike[str]) -> dict[str, list[str]
 
 def manifest_files(results_dir: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
     """The files a manifest lists for the declared ``inputs`` of a step: each input, and the files beside
-    it that the same workflow job wrote (same step, same wildcards: ``coders/x.json`` goes with
-    ``coders/x.parquet``, ``coders/y.json`` does not). A step's folder is replaced whole, so none is stale."""
+    it that the same workflow job wrote (same step, and the same value of every wildcard they share:
+    ``coders/x.json`` goes with ``coders/x.parquet``, ``coders/y.json`` does not; every person's sheet goes
+    with ``verify/sheets/manifest.json``). A step's folder is replaced whole, so none is stale."""
     root = Path(results_dir).absolute()
     chosen: dict[str, None] = {}
     for inp in inputs:
@@ -303,12 +304,14 @@ def manifest_files(results_dir: str | os.PathLike[str], inputs: Sequence[str | o
         hit = match(rel)
         if hit is None:
             raise ValueError(f"{rel}: not a results file of the contract")
-        job = (hit[0].step, hit[1])
+        step, wildcards = hit[0].step, hit[1]
         chosen[rel.as_posix()] = None
         for sib in sorted((root / rel.parent).iterdir()):
             sib_rel = rel.parent / sib.name
             h = match(sib_rel)
-            if sib.is_file() and h is not None and (h[0].step, h[1]) == job:
+            same_job = h is not None and h[0].step == step and all(
+                wildcards[k] == v for k, v in h[1].items() if k in wildcards)  # verify/sheets/<human>.xlsx: yes
+            if sib.is_file() and same_job:
                 chosen[sib_rel.as_posix()] = None
     return list(chosen)
 

@@ -28,8 +28,8 @@ test_that("methods_section's facts are the fixture's recorded values", {
   expect_equal(facts$software, list(llmcoder_version = prov$llmcoder_version, git_revision = prov$git_revision))
   expect_equal(
     names(facts),
-    c("codebook", "coders", "gold", "verification", "human_human", "other_agreement", "validation",
-      "per_class", "bias", "software")
+    c("codebook", "coders", "gold", "verification", "human_human", "human_ceiling", "other_agreement",
+      "validation", "per_class", "bias", "software")
   )
 })
 
@@ -53,9 +53,25 @@ test_that("methods_section writes the fixture's facts into its sentences", {
     "9 documents adjudicated. In all, 104 documents have a verified label."
   ), fixed = TRUE)
   # the human verifiers' agreement over all labels, as verify/ingest/reliability.csv has it
-  expect_match(text, "Simulated verifiers agreed with each other with Percent agreement 0.67 [0.49, 0.85] (n = 30); Cohen's kappa 0.31 [-0.04, 0.65] (n = 30)", fixed = TRUE)
+  clause <- function(tbl, coefficient, label) {
+    r <- tbl[tbl$coefficient == coefficient, ][1, ]
+    sprintf("%s %.2f [%.2f, %.2f] (n = %s)", label, as.numeric(r$estimate), as.numeric(r$ci_low),
+            as.numeric(r$ci_high), r$n_units)
+  }
+  verifiers <- read_fixture_csv("verify/ingest/reliability.csv")
+  verifiers <- verifiers[verifiers$scope == "all labels", ]
+  expect_match(text, paste0(
+    "Simulated verifiers agreed with each other with ", clause(verifiers, "percent_agreement", "Percent agreement"),
+    "; ", clause(verifiers, "cohen_kappa", "Cohen's kappa")
+  ), fixed = TRUE)
   expect_false(grepl("Fleiss", text, fixed = TRUE)) # the text names four coefficients; the table has all
-  expect_match(text, "Agreement between coders: smollm2 vs gold, Percent agreement 0.48 [0.29, 0.67] (n = 264)", fixed = TRUE)
+  vs_gold <- read_fixture_csv("reliability/coders_vs_gold.csv")
+  vs_gold <- vs_gold[vs_gold$comparison == "smollm2 vs gold", ]
+  expect_match(text, paste0(
+    "Agreement between coders: smollm2 vs gold, ", clause(vs_gold, "percent_agreement", "Percent agreement")
+  ), fixed = TRUE)
+  # each coder is compared with the gold documents it coded (coding.limit: 46 of the 264 test documents)
+  expect_equal(unique(vs_gold$n_units), as.character(read_fixture_json("evaluation/smollm2/metrics.json")$n))
   expect_match(text, "95% percentile bootstrap confidence intervals over documents, 200 resamples", fixed = TRUE)
   expect_match(text, "`tfidf`: Accuracy 0.22 [0.17, 0.27], Macro F1 0.18 [0.13, 0.23], Cohen's kappa 0.13 [0.08, 0.18].", fixed = TRUE)
   # Krippendorff's alpha has no interval in metrics.csv: not a headline metric
@@ -75,7 +91,10 @@ test_that("methods_section writes the fixture's facts into its sentences", {
     "metrics were computed per stratum of party, and %d stratum-metric estimates had a confidence interval entirely below the overall estimate",
     n_below
   ), fixed = TRUE)
-  expect_match(text, "Results were computed with llmcoder 0.1.0 (git `b10eb65aef`).", fixed = TRUE)
+  prov <- read_fixture_json("evaluation/tfidf/provenance.json")
+  expect_match(text, paste0(
+    "Results were computed with llmcoder ", prov$llmcoder_version, " (git `", substr(prov$git_revision, 1, 10), "`)."
+  ), fixed = TRUE)
   # no phantom facts: nothing the workflow does not record
   expect_false(grepl("Changed after validation|decoding|top-p|sampling|sampled", text))
 })
@@ -196,4 +215,18 @@ test_that("each paragraph function returns NULL without its facts", {
     methods_verification_flags, methods_software
   )
   for (write in writers) expect_null(write(empty, style))
+})
+
+test_that("the human ceiling is the fixture's human_ceiling.csv, in the table and the text", {
+  res <- fixture_results()
+  ceiling <- read_fixture_csv("verify/ingest/human_ceiling.csv")
+  kappa <- ceiling[ceiling$coefficient == "cohen_kappa", ]
+  rel <- res$reliability[res$reliability$comparison == "human ceiling", ]
+  expect_equal(sort(rel$coefficient), sort(ceiling$coefficient))
+  expect_equal(rel$estimate[rel$coefficient == "cohen_kappa"], as.numeric(kappa$estimate))
+  m <- methods_section(res)
+  facts <- attr(m, "facts")$human_ceiling
+  expect_equal(facts$ceiling$estimate[facts$ceiling$coefficient == "cohen_kappa"], as.numeric(kappa$estimate))
+  expect_match(format(m), "human ceiling against which", fixed = TRUE)
+  expect_match(format(m), formatC(as.numeric(kappa$estimate), format = "f", digits = 2), fixed = TRUE)
 })

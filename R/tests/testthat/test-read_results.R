@@ -30,17 +30,19 @@ test_that("read_results reads every part of the fixture with the manifest's colu
   expect_equal(res$bias$positional$n_flipped, 24L)
 })
 
-test_that("reliability holds coders vs gold and the human verifiers, with the verbs' aliases", {
+test_that("reliability holds coders vs gold, the human verifiers and the human ceiling, with the verbs' aliases", {
   rel <- fixture_results()$reliability
   gold <- read_fixture_csv("reliability/coders_vs_gold.csv")
   humans <- read_fixture_csv("verify/ingest/reliability.csv")
-  expect_equal(nrow(rel), nrow(gold) + nrow(humans))
-  expect_equal(rel$source, rep(c("coders_vs_gold", "verifier_reliability_csv"), c(nrow(gold), nrow(humans))))
-  expect_equal(rel$comparison, c(gold$comparison, rep("human verifiers", nrow(humans))))
+  ceiling <- read_fixture_csv("verify/ingest/human_ceiling.csv")
+  n <- c(nrow(gold), nrow(humans), nrow(ceiling))
+  expect_equal(nrow(rel), sum(n))
+  expect_equal(rel$source, rep(c("coders_vs_gold", "verifier_reliability_csv", "human_ceiling_csv"), n))
+  expect_equal(rel$comparison, c(gold$comparison, rep(c("human verifiers", "human ceiling"), n[2:3])))
   expect_equal(rel$metric, rel$coefficient)
   expect_equal(rel$n, rel$n_units)
-  expect_equal(rel$n, as.integer(c(gold$n_units, humans$n_units)))
-  expect_equal(rel$scope, c(rep(NA, nrow(gold)), humans$scope))
+  expect_equal(rel$n, as.integer(c(gold$n_units, humans$n_units, ceiling$n_units)))
+  expect_equal(rel$scope, c(rep(NA, nrow(gold)), humans$scope, rep(NA, nrow(ceiling))))
 })
 
 test_that("records are the JSON files of the manifest, by kind and wildcard", {
@@ -241,5 +243,5 @@ test_that("print returns its input invisibly", {
   expect_false(vis$visible)
   expect_identical(vis$value, res)
   expect_match(msgs, "study \"mini\"", fixed = TRUE)
-  expect_match(msgs, "56 files listed")
+  expect_match(msgs, paste(length(read_manifest_json()$files), "files listed"), fixed = TRUE)
 })
