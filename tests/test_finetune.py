@@ -280,6 +280,39 @@ def test_cli_finetune(tmp_path: Path, job_files: dict) -> None:
     assert res.exit_code == 2 and "unknown key 'epoch'" in res.output
 
 
+def test_cli_finetune_with_the_codebook_is_the_workflows_job(tmp_path: Path, job_files: dict,
+                                                            codebook_path: Path) -> None:
+    """--codebook gives the labels the codebook's order, as the workflow's finetune rule does; without it
+    the labels are those of the training data, sorted (another output layer, so another model)."""
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from llmcoder.cli.finetune import register
+    from llmcoder.jobs import train_and_predict
+
+    app = typer.Typer()
+    register(app)
+    cfg = tmp_path / "ft.yaml"
+    cfg.write_text("kind: tfidf\nname: baseline\n")
+    args = ["finetune", "--config", str(cfg), "--corpus", str(job_files["corpus"]), "--splits",
+            str(job_files["splits"])]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "cb"), "--codebook", str(codebook_path)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "plain")])
+    assert res.exit_code == 0, res.output
+    labels = {d: json.loads((tmp_path / d / "model" / "finetune.json").read_text())["labels"] for d in ("cb", "plain")}
+    assert labels == {"cb": ["health", "education", "energy"], "plain": ["education", "energy", "health"]}
+    # the same job as the workflow's (its config with the study's codebook)
+    train_and_predict({"kind": "tfidf", "name": "baseline", "codebook": str(codebook_path)}, job_files["corpus"],
+                      job_files["splits"], None, size=1.0, seed=1, out_dir=tmp_path / "workflow")
+    for name in ("predictions_test.parquet",):
+        assert (tmp_path / "cb" / name).read_bytes() == (tmp_path / "workflow" / name).read_bytes()
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x"), "--codebook", str(tmp_path / "none.yaml")])
+    assert res.exit_code == 2 and "none.yaml" in res.output
+
+
 def test_job_data_order_does_not_depend_on_file_order(tmp_path: Path, job_files: dict) -> None:
     """The training rows come out in one order whatever the order of the verified file and the
     splits (joins run in parallel): the same data give the same batches, and the same model."""

@@ -25,6 +25,9 @@ def finetune(
         help="Verified labels (doc_id + label/labels); default: the corpus gold.")] = None,
     size: Annotated[float, typer.Option(help="Training-size fraction: a nested subset of the splits table.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed (overrides the config's).")] = 1,
+    codebook: Annotated[Path | None, typer.Option(
+        help="Codebook YAML: the labels and their order, as the workflow gives them (the same model as the "
+             "workflow's job); default: the config's codebook, else the labels of the training data.")] = None,
 ) -> None:
     """Fine-tune a coder on the training split (a nested subset), predict and score the test split."""
     import logging
@@ -39,7 +42,12 @@ def finetune(
         logger.setLevel(logging.INFO)
 
     try:
-        rec = train_and_predict(config, corpus, splits, verified, size=size, seed=seed, out_dir=out)
+        job_config = config
+        if codebook is not None:  # as the workflow's finetune rule does: the study's codebook in place of its own
+            from llmcoder.finetune.config import load_config
+
+            job_config = load_config(config).replace(codebook=str(codebook))
+        rec = train_and_predict(job_config, corpus, splits, verified, size=size, seed=seed, out_dir=out)
     except InputError as err:
         fail(err)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in rec["metrics"].items())
