@@ -417,7 +417,7 @@ convert_column <- function(values, type, file, column, call = rlang::caller_env(
     out <- unname(out)
   } else {
     out <- suppressWarnings(as.numeric(values))
-    bad <- given & is.na(out)
+    bad <- given & is.na(out) & !is.nan(out) # "NaN" (an undefined ratio, as polars writes it) is a number
     if (type == "integer") {
       bad <- bad | (given & is.finite(out) & out != round(out))
       if (!any(bad) && all(abs(out[given]) <= .Machine$integer.max)) out <- as.integer(out)

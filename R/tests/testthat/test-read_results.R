@@ -245,3 +245,20 @@ test_that("print returns its input invisibly", {
   expect_match(msgs, "study \"mini\"", fixed = TRUE)
   expect_match(msgs, paste(length(read_manifest_json()$files), "files listed"), fixed = TRUE)
 })
+
+test_that("NaN and Inf in a number column are numbers (an undefined ratio, as polars writes it)", {
+  dir <- local_fixture()
+  path <- file.path(dir, "bias", "positional.csv")
+  tbl <- utils::read.csv(path, colClasses = "character", check.names = FALSE)
+  tbl$first_ratio <- "NaN"
+  tbl$p_value <- "inf"
+  utils::write.csv(tbl, path, row.names = FALSE, quote = FALSE)
+  relist(dir, "bias/positional.csv")
+  pos <- read_results(dir)$bias$positional
+  expect_true(all(is.nan(pos$first_ratio)))
+  expect_equal(pos$p_value, rep(Inf, nrow(pos)))
+  tbl$first_ratio <- "n/a"
+  utils::write.csv(tbl, path, row.names = FALSE, quote = FALSE)
+  relist(dir, "bias/positional.csv")
+  expect_error(read_results(dir), "first_ratio")
+})
