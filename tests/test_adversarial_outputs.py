@@ -235,8 +235,15 @@ def _bias_inputs(root: Path) -> dict[str, Path]:
             zip(corpus["doc_id"], corpus["label"], strict=True) for lab in ("health", "education", "energy")]
     pl.DataFrame(rows, schema=["doc_id", "coder_id", "rotation", "label", "prob", "chosen"],
                  orient="row").write_parquet(root / "llm.parquet")
-    return {"corpus": root / "corpus.parquet", "splits": root / "splits.parquet", "codebook": root / "cb.yaml",
-            "llm": root / "llm.parquet"}
+    pl.DataFrame({"coder_id": ["llm"] * 3, "rotation": [0] * 3, "position": [0, 1, 2],
+                  "label": ["health", "education", "energy"]}).write_parquet(root / "llm_orders.parquet")
+    files = {"corpus": root / "corpus.parquet", "splits": root / "splits.parquet", "codebook": root / "cb.yaml",
+             "llm": root / "llm.parquet", "orders": root / "llm_orders.parquet", "evaluation": root / "evaluation"}
+    from llmcoder.stages import evaluate_coder
+
+    evaluate_coder(files["llm"], files["corpus"], files["splits"], files["codebook"], files["evaluation"],
+                   system="llm", n_boot=0, seed=0)
+    return files
 
 
 @pytest.mark.parametrize("fail_at", [1, 3])
@@ -249,6 +256,7 @@ def test_bias_checks_failing_at_kth_file_keeps_the_old_folder(tmp_path: Path, mo
 
     def run(strata: list[str]) -> dict[str, Path]:
         return bias_checks({"llm": f["llm"]}, {"llm": f["llm"]}, f["corpus"], f["splits"], f["codebook"], out,
+                           evaluations={"llm": f["evaluation"]}, orders={"llm": f["orders"]},
                            strata=strata, n_boot=0, seed=0)
 
     run(["party"])

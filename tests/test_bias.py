@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import polars as pl
 import pytest
@@ -106,6 +108,42 @@ def test_recall_asymmetry_multilabel():
     assert t["flag"].to_list() == [True, True]
 
 
+@pytest.mark.parametrize("task", ["single", "multi"])
+def test_recall_asymmetry_reads_the_written_evaluation(tmp_path, task):
+    """The bias step reads evaluation/<system>/ instead of scoring again: the same table either way,
+    and per_class.csv's ``predicted`` counts what the system gave (sklearn's column sums)."""
+    from sklearn.metrics import multilabel_confusion_matrix
+
+    from llmcoder.metrics import read_evaluation, write_evaluation
+
+    rng = np.random.default_rng(3)
+    labs = ["a", "b", "c", "d"]
+    ids = [str(i) for i in range(60)]
+    if task == "single":
+        g, q = rng.choice(labs, 60).tolist(), rng.choice(labs, 60, p=[0.4, 0.3, 0.2, 0.1]).tolist()
+        gold, pred = pl.DataFrame({"doc_id": ids, "label": g}), pl.DataFrame({"doc_id": ids, "label": q})
+        expected_pred = [q.count(lab) for lab in labs]
+    else:
+        y, p = rng.random((60, 4)) < 0.3, rng.random((60, 4)) < 0.4
+        y[:, 0] |= ~y.any(1)  # every document has a gold and a predicted label (long tables)
+        p[:, 1] |= ~p.any(1)
+        long = lambda m: pl.DataFrame([(i, lab) for i, row in zip(ids, m, strict=True)  # noqa: E731
+                                       for lab, on in zip(labs, row, strict=True) if on], schema=["doc_id", "label"],
+                                      orient="row")
+        gold, pred = long(y), long(p)
+        mcm = multilabel_confusion_matrix(y, p)
+        expected_pred = (mcm[:, 0, 1] + mcm[:, 1, 1]).tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = evaluate(gold, pred, labels=labs, task=task, n_boot=0)
+    write_evaluation(result, tmp_path / "ev", system="s")
+    back = read_evaluation(tmp_path / "ev")
+    assert back["task"] == task and back["system"] == "s" and back["labels"] == labs
+    assert back["per_class"]["predicted"].to_list() == expected_pred
+    assert back["per_class"].equals(result["per_class"])
+    assert recall_asymmetry(back).equals(recall_asymmetry(result))
+
+
 def test_stratum_metrics_flags_the_bad_stratum():
     rng = np.random.default_rng(0)
     n = 600
@@ -152,7 +190,7 @@ def test_error_sample_multilabel():
 
 def test_bias_stage_drops_a_table_it_has_no_data_for(tmp_path):
     """Rotated codings give positional.csv; rerun with one label order, the old table is not left behind."""
-    from llmcoder.stages import bias_checks
+    from llmcoder.stages import bias_checks, evaluate_coder
 
     codings, orders = _rotated_codings(0.3, n_docs=40)
     truth = codings.filter(pl.col("rotation") == 1, pl.col("chosen")).select("doc_id", pl.col("label"))
@@ -164,12 +202,17 @@ def test_bias_stage_drops_a_table_it_has_no_data_for(tmp_path):
     pl.DataFrame(order_rows, schema=["rotation", "position", "label"], orient="row").with_columns(
         pl.lit("llm").alias("coder_id")).write_parquet(tmp_path / "llm_orders.parquet")
     files = [tmp_path / f for f in ("corpus.parquet", "splits.parquet", "cb.yaml")]
+    llm = {"llm": tmp_path / "llm.parquet"}
+
+    def run() -> dict:
+        evaluate_coder(llm["llm"], *files, tmp_path / "evaluation" / "llm", system="llm", n_boot=0, seed=0)
+        return bias_checks(llm, llm, *files, tmp_path / "bias", evaluations={"llm": tmp_path / "evaluation" / "llm"},
+                           orders={"llm": tmp_path / "llm_orders.parquet"}, strata=[], n_boot=0, seed=0)
+
     codings.write_parquet(tmp_path / "llm.parquet")
-    written = bias_checks({"llm": tmp_path / "llm.parquet"}, {"llm": tmp_path / "llm.parquet"}, *files,
-                          tmp_path / "bias", strata=[], n_boot=0, seed=0)
+    written = run()
     assert "positional" in written and (tmp_path / "bias" / "positional.csv").is_file()
     codings.filter(pl.col("rotation") == 0).write_parquet(tmp_path / "llm.parquet")
-    written = bias_checks({"llm": tmp_path / "llm.parquet"}, {"llm": tmp_path / "llm.parquet"}, *files,
-                          tmp_path / "bias", strata=[], n_boot=0, seed=0)
+    written = run()
     assert "positional" not in written and not (tmp_path / "bias" / "positional.csv").exists()
     assert (tmp_path / "bias" / "recall_asymmetry.csv").is_file()

@@ -187,7 +187,8 @@ def recall_asymmetry(result: dict[str, Any], *, threshold: float = 0.15) -> pl.D
     Parameters
     ----------
     result : dict
-        The output of :func:`llmcoder.metrics.evaluate`.
+        The output of :func:`llmcoder.metrics.evaluate`, or an evaluation read back by
+        :func:`llmcoder.metrics.read_evaluation` (``task``, ``per_class``, ``confusion``).
     threshold : float, default=0.15
         A class is flagged when its recall differs from the macro mean recall by more than this,
         or when the coder predicts it ``1 + threshold`` times as often as it occurs (or
@@ -203,7 +204,6 @@ def recall_asymmetry(result: dict[str, Any], *, threshold: float = 0.15) -> pl.D
     pc = result["per_class"]
     conf = result["confusion"]
     if result["task"] == "single":
-        predicted = conf.group_by("pred").agg(pl.col("n").sum().alias("predicted")).rename({"pred": "label"})
         off = conf.filter(pl.col("gold") != pl.col("pred")).sort(["gold", "n"], descending=[False, True])
         worst = (
             off.group_by("gold", maintain_order=True)
@@ -211,14 +211,8 @@ def recall_asymmetry(result: dict[str, Any], *, threshold: float = 0.15) -> pl.D
             .rename({"gold": "label"})
         )
     else:
-        predicted = result["label_counts"].select("label", (pl.col("tp") + pl.col("fp")).alias("predicted"))
         worst = pl.DataFrame(schema={"label": pl.Utf8, "most_confused_as": pl.Utf8, "n_confused_as": pl.Int64})
-    t = (
-        pc.select("label", "support", "recall", "precision")
-        .join(predicted, on="label", how="left")
-        .join(worst, on="label", how="left")
-        .with_columns(pl.col("predicted").fill_null(0).cast(pl.Int64))
-    )
+    t = pc.select("label", "support", "predicted", "recall", "precision").join(worst, on="label", how="left")
     mean_recall = t.filter(pl.col("support") > 0)["recall"].mean()
     t = t.with_columns(
         (pl.col("recall") - mean_recall).alias("recall_gap"),

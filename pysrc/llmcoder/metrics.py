@@ -19,7 +19,7 @@ Output files (``write_evaluation``, as in the shared contract), one folder per s
 ``metrics.csv``
     ``system, metric, estimate, ci_low, ci_high`` (CI empty when not bootstrapped).
 ``per_class.csv``
-    ``system, label, precision, recall, f1, sensitivity, specificity, support``.
+    ``system, label, precision, recall, f1, sensitivity, specificity, support, predicted``.
 ``confusion.csv``
     ``system, gold, pred, n``. Single-label: every (gold, pred) cell including zeros, with
     ``pred = "(none)"`` for missing or out-of-label-set predictions when there are any.
@@ -321,12 +321,13 @@ def _single_from_confusion(cm: np.ndarray, n_labels: int, zero_division: float) 
 
 
 def _per_class_frame(labels: Sequence[str], prec: np.ndarray, rec: np.ndarray, f1: np.ndarray,
-                     spec: np.ndarray, support: np.ndarray) -> pl.DataFrame:
-    """The per-class table; sensitivity is recall under the name clinicians and psychologists use."""
+                     spec: np.ndarray, support: np.ndarray, predicted: np.ndarray) -> pl.DataFrame:
+    """The per-class table; sensitivity is recall under the name clinicians and psychologists use.
+    ``support`` counts the documents with the label in gold, ``predicted`` those the system gave it."""
     return pl.DataFrame({
         "label": list(labels), "precision": prec.astype(float), "recall": rec.astype(float),
         "f1": f1.astype(float), "sensitivity": rec.astype(float), "specificity": spec.astype(float),
-        "support": support.astype(np.int64),
+        "support": support.astype(np.int64), "predicted": np.asarray(predicted).astype(np.int64),
     })
 
 
@@ -448,7 +449,7 @@ def _evaluate_single(
                 raise AssertionError(f"bootstrap formula for {key} disagrees with sklearn")
             cis[key] = list(percentile_ci(boot[key], ci))
 
-    per_class = _per_class_frame(labels, prec, rec, f1, spec, support)
+    per_class = _per_class_frame(labels, prec, rec, f1, spec, support, tp + fp)
     confusion = pl.DataFrame(
         {
             "gold": np.repeat(np.array(all_labels, dtype=object), len(all_labels)).tolist(),
@@ -566,7 +567,7 @@ def _evaluate_multi(
         boot = _multi_from_sums(bootstrap_sums(cols, n_boot, random_state=random_state), k, zero_division)
         for key in HEADLINE_MULTI:
             cis[key] = list(percentile_ci(boot[key], ci))
-    per_class = _per_class_frame(labels, prec, rec, f1, spec, support)
+    per_class = _per_class_frame(labels, prec, rec, f1, spec, support, tp + fp)
     label_counts = pl.DataFrame(
         {
             "label": labels,
@@ -856,6 +857,41 @@ def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *,
         write_json(checked("evaluation_provenance", provenance(artifact="evaluation", system=system)),
                    stage / "provenance.json")
     return Path(out_dir)
+
+
+def read_evaluation(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """An evaluation written by :func:`write_evaluation`, read back through the results contract.
+
+    Returns what :func:`evaluate` returned, less the bootstrap draws: ``task``, ``n``, ``labels``,
+    ``metrics``, ``ci``, ``per_class`` and ``confusion`` (without the ``system`` column) and the counts.
+    Steps that need a system's scores (the bias checks) read them here instead of scoring again.
+    """
+    import json
+
+    from llmcoder.results import check_record, read_table
+
+    out = Path(folder)
+    record_path = out / "metrics.json"
+    if not record_path.is_file():
+        raise InputError(str(record_path), "evaluation not found", fix="run the evaluate step first")
+    try:
+        doc = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(str(record_path), f"not a readable JSON file ({e})", fix="run the evaluate step again") from e
+    problems = check_record("evaluation_record", doc)
+    if problems:
+        raise InputError(str(record_path), "does not match the results contract (evaluation_record)",
+                         [Problem(x) for x in problems], fix="run the evaluate step again")
+    settings = {"task", "n", "labels", "ci", "system", "n_boot", "ci_level", "random_state", "zero_division",
+                "n_ignored_pred", "n_invalid_pred", "warnings"}
+    return {
+        **{k: doc[k] for k in settings if k in doc and k not in ("system", "ci")},
+        "system": doc["system"],
+        "metrics": {k: math.nan if v is None else v for k, v in doc.items() if k not in settings},
+        "ci": doc["ci"],
+        "per_class": read_table("evaluation_per_class", out / "per_class.csv").drop("system"),
+        "confusion": read_table("evaluation_confusion", out / "confusion.csv").drop("system"),
+    }
 
 
 def evaluate_files(

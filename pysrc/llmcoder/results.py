@@ -41,6 +41,7 @@ __all__ = [
     "match",
     "path_of",
     "read_manifest",
+    "read_table",
     "validate_file",
     "validate_results",
     "write_manifest",
@@ -259,6 +260,46 @@ def validate_file(path: str | os.PathLike[str], key: str) -> list[str]:
     if e.format == "json":
         return check_record(key, json.loads(p.read_text(encoding="utf-8")))
     return [] if p.exists() else ["is missing"]
+
+
+#: The polars type a CSV column of each contract type is read as.
+_POLARS_TYPES: dict[str, Any] = {"string": pl.Utf8, "integer": pl.Int64, "number": pl.Float64}
+
+
+def read_table(key: str, path: str | os.PathLike[str], *,
+               fix: str = "run the workflow step that writes it again") -> pl.DataFrame:
+    """A results table (CSV or Parquet) read through its contract entry: checked, columns typed.
+
+    The Python counterpart of R's ``read_results()``: a CSV is read as text, checked against the entry
+    ``key`` and each column cast to its contract type (``NaN``/``inf`` stay numbers, ``true``/``false``
+    booleans), so no reader guesses a type. A missing, unreadable or non-conforming file raises
+    :class:`~llmcoder.errors.InputError` naming it.
+    """
+    from llmcoder.errors import InputError, Problem
+
+    e = entry(key)
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), f"{e.what.rstrip('.')}: file not found", fix=fix)
+    try:
+        df = pl.read_parquet(p) if e.format == "parquet" else pl.read_csv(p, infer_schema=False)
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise InputError(str(p), f"not a readable {e.format.upper()} file ({err})", fix=fix) from err
+    problems = check_frame(key, df, from_csv=e.format == "csv")
+    if problems:
+        raise InputError(str(p), f"does not match the results contract ({key})", [Problem(x) for x in problems],
+                         fix=fix)
+    if e.format != "csv":
+        return df
+    casts = []
+    for c in e.fields:
+        if c.name not in df.columns:
+            continue
+        if c.type == "boolean":
+            casts.append((pl.col(c.name) == "true").alias(c.name))
+        elif c.type in _POLARS_TYPES:
+            casts.append(pl.col(c.name).cast(_POLARS_TYPES[c.type]))
+    return df.with_columns(casts) if casts else df
 
 
 _SKIP_PARTS = ("model", "adapter", "logs", "benchmarks")

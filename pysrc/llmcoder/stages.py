@@ -1,8 +1,29 @@
-"""Study-level steps of the workflow: each Snakemake rule calls one function here.
+"""Study-level steps of the workflow: each Snakemake rule calls one function here (or, for the last two
+steps, one function of the module named below), and the CLI calls the same functions.
 
-These functions only join the stage modules (coders, verify, finetune, metrics, reliability, bias,
-report) to the study's files under ``results/<study>/``; the statistics and models live in those
-modules. Every function takes paths and plain settings and writes its outputs atomically.
+==================  ==========================================  ==============================
+rule                step function                               CLI
+==================  ==========================================  ==============================
+prepare_corpus      :func:`canonical_corpus`                    ``llmcoder prepare``
+split               :func:`study_splits`                        ``llmcoder split``
+code_llm            :func:`llm_codings`                         ``llmcoder code``
+verify_sheets       :func:`verification_sheets`                 ``llmcoder verify sheets``
+verify_simulate     :func:`simulated_verification`              ``llmcoder verify simulate``
+verify_ingest       :func:`ingest_verification`                 ``llmcoder verify ingest``
+verify_import       :func:`import_verification`                 ``llmcoder verify import``
+finetune            :func:`finetuned_model`                     ``llmcoder finetune``
+learning_curve      :func:`write_learning_curve`
+predict_corpus      :func:`corpus_predictions`                  ``llmcoder predict``
+evaluate            :func:`evaluate_coder`, :func:`evaluate_finetuned`  ``llmcoder evaluate``
+coders_vs_gold      :func:`coders_vs_gold_reliability`
+bias_checks         :func:`bias_checks`
+manifest            :func:`llmcoder.results.write_manifest`
+report              :func:`llmcoder.report.build_report`        ``llmcoder report``
+==================  ==========================================  ==============================
+
+These functions only join the stage modules (corpus, coders, verify, finetune, metrics, reliability,
+bias, report) to the study's files under ``results/<study>/``; the statistics and models live in
+those modules. Every function takes paths and plain settings and writes its outputs atomically.
 """
 
 from __future__ import annotations
@@ -17,6 +38,54 @@ import polars as pl
 from llmcoder.io import provenance, write_csv, write_json
 
 PathLike = str | os.PathLike[str]
+
+
+# -- data and coding -----------------------------------------------------------------------------
+
+def canonical_corpus(corpus: Mapping[str, Any], codebook: PathLike, out: PathLike, *, study: str) -> str:
+    """Validate a study's raw corpus (its ``corpus`` block) against the codebook; write the canonical
+    Parquet; return a one-line summary. Nothing is written when the corpus or the codebook is invalid,
+    or when ``out`` is the raw corpus itself."""
+    from llmcoder.codebook import load_codebook
+    from llmcoder.corpus import CorpusSpec, prepare_corpus, summarize
+    from llmcoder.errors import InputError
+
+    spec = CorpusSpec.from_config(corpus).resolved()
+    if Path(out).resolve() == Path(spec.path).resolve():
+        raise InputError(str(out), "the output would overwrite the raw corpus",
+                         fix=f"write the canonical corpus elsewhere (--out results/{study}/corpus.parquet)")
+    cb = load_codebook(codebook)
+    df = prepare_corpus(spec, cb, out)
+    return f"{study}: {summarize(df, cb, spec)}"
+
+
+def study_splits(corpus: PathLike, split: Mapping[str, Any] | Any, out: PathLike, *, source: str) -> pl.DataFrame:
+    """Stratified train/dev/test splits with nested training sizes (``split``: a study's ``split`` block
+    or a :class:`~llmcoder.splits.SplitConfig`); write them; return the split sizes."""
+    from llmcoder.corpus import read_corpus
+    from llmcoder.splits import SplitConfig, make_splits, write_splits
+
+    cfg = split if isinstance(split, SplitConfig) else SplitConfig.from_config(dict(split))
+    splits = make_splits(read_corpus(corpus), cfg, source=source)
+    write_splits(splits, out)
+    return splits.group_by("split").len().sort("split")
+
+
+def llm_codings(corpus: PathLike, codebook: PathLike, coder: PathLike, out: PathLike, *, rotations: int = 1,
+                limit: int | None = None, threads: int | None = None, progress: bool = False) -> str:
+    """Code every document with the LLM coder of ``coder`` (its YAML), resuming from the journal of an
+    earlier, killed run; write the codings, label orders and provenance; return a one-line summary.
+    ``threads`` sets torch's CPU threads without changing the coder's id."""
+    from llmcoder.codebook import load_codebook
+    from llmcoder.coders.config import CoderConfig
+    from llmcoder.coders.run import code_corpus, side_paths, summary_line
+
+    cfg = CoderConfig.from_yaml(coder)
+    if threads:
+        cfg.threads = threads
+    res = code_corpus(corpus, load_codebook(codebook), cfg, out, rotations=rotations, limit=limit, progress=progress)
+    return summary_line(cfg.coder_id, res["doc_id"].n_unique(), rotations, Path(out), side_paths(out)["provenance"],
+                        source=cfg.source)
 
 
 # -- verification ---------------------------------------------------------------------------------
@@ -161,6 +230,39 @@ def import_verification(decisions: PathLike, corpus: PathLike, codebook: PathLik
         result.summary["vs_corpus_gold"] = compare_label_sets(ver, gold)
     result.write(out_dir)
     return result.summary
+
+
+# -- fine-tuning and prediction ------------------------------------------------------------------
+
+def finetuned_model(config: PathLike, corpus: PathLike, splits: PathLike, verified: PathLike | None,
+                    out_dir: PathLike, *, size: float, seed: int, codebook: PathLike | None = None) -> dict[str, Any]:
+    """Fine-tune the model of ``config`` (a YAML) on a nested training subset (``size``) with ``seed``,
+    predict and score the test split; write ``out_dir`` (model, predictions, metrics); return the record.
+
+    ``verified`` (``verify/ingest/verified.parquet``) trains on the people's labels instead of gold.
+    ``codebook`` (the study's) replaces the config's own, so the labels are in the codebook's order.
+    """
+    from llmcoder.finetune.config import FinetuneConfig
+    from llmcoder.jobs import train_and_predict
+
+    job = FinetuneConfig.from_yaml(config, codebook=codebook)
+    return train_and_predict(job, corpus, splits, verified, size=size, seed=seed, out_dir=out_dir)
+
+
+def corpus_predictions(model: PathLike, corpus: PathLike, out: PathLike, *, routed: PathLike | None = None,
+                       route_share: float | None = None, route_threshold: float | None = None,
+                       route_by: str = "max_prob", precision: str = "fp32", batch_size: int = 64,
+                       chunk_rows: int = 50_000, doc_ids: Sequence[str] | None = None,
+                       progress: bool = False) -> Path:
+    """Code every document of ``corpus`` with a fine-tuned model (resumable); with ``routed``, write the
+    least confident documents (``route_share`` or below ``route_threshold``) there for human review."""
+    from llmcoder.predict import Routing, predict
+
+    route = None
+    if routed is not None:
+        route = Routing(out=Path(routed), share=route_share, threshold=route_threshold, by=route_by)
+    return predict(model, corpus, out, batch_size=batch_size, chunk_rows=chunk_rows, precision=precision,
+                   doc_ids=doc_ids, route=route, progress=progress)
 
 
 # -- evaluation -----------------------------------------------------------------------------------
@@ -324,21 +426,24 @@ def coders_vs_gold_reliability(codings: Mapping[str, PathLike], corpus: PathLike
 BIAS_FILES = ("positional.csv", "recall_asymmetry.csv", "strata.csv", "provenance.json")
 
 
-def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathLike], corpus: PathLike,
-                splits: PathLike, codebook: PathLike, out_dir: PathLike, *, strata: Sequence[str],
-                n_boot: int, seed: int, orders: Mapping[str, PathLike] | None = None) -> dict[str, Path]:
+def bias_checks(codings: Mapping[str, PathLike], predictions: Mapping[str, PathLike], corpus: PathLike,
+                splits: PathLike, codebook: PathLike, out_dir: PathLike, *, evaluations: Mapping[str, PathLike],
+                orders: Mapping[str, PathLike], strata: Sequence[str], n_boot: int, seed: int) -> dict[str, Path]:
     """Positional bias (rotated codings), per-class recall asymmetry and per-stratum metrics, as CSV.
 
-    ``orders`` maps each LLM coder to its label orders (``coders/<coder>_orders.parquet``, a declared input
-    of the workflow's rule); by default they are looked up beside the codings. Every table is computed
-    first; the folder is then written all or nothing (a staged copy replaces it).
+    ``codings`` and ``orders`` map each LLM coder to its output and its label orders
+    (``coders/<coder>.parquet``, ``coders/<coder>_orders.parquet``); ``predictions`` maps every system
+    (LLM coders and fine-tuned models) to its test-split labels, for the per-stratum metrics, and
+    ``evaluations`` to its evaluation folder (``evaluation/<system>``), whose per-class scores the recall
+    asymmetry reads rather than scoring again. Every table is computed first; the folder is then written
+    all or nothing (a staged copy replaces it).
     """
     from llmcoder import bias
     from llmcoder.codebook import load_codebook
     from llmcoder.corpus import read_corpus
     from llmcoder.errors import InputError
     from llmcoder.io import staged_dir
-    from llmcoder.metrics import check_output_folder, evaluate
+    from llmcoder.metrics import check_output_folder, read_evaluation
 
     out = check_output_folder(out_dir, BIAS_FILES, option="out_dir", what="bias checks")
     cb = load_codebook(codebook)
@@ -346,9 +451,8 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
     pos = []
     for name, path in codings.items():
         c = _read_scored(path, ("doc_id", "label", "chosen", "rotation"))
-        orders_path = Path(orders[name]) if orders is not None else \
-            Path(str(path).removesuffix(".parquet") + "_orders.parquet")
-        if c["rotation"].n_unique() > 1 and orders_path.exists():
+        orders_path = Path(orders[name])
+        if c["rotation"].n_unique() > 1:
             try:
                 res = bias.positional_bias(c, _read_parquet(orders_path, "label orders"))
             except InputError as e:  # name the files rather than "orders" and "codings"
@@ -361,11 +465,12 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
     corpus_df = read_corpus(corpus)
     gold = gold_table(corpus, splits)
     recall, strata_tables = [], []
-    for system, pred_path in evaluations.items():
+    for system, pred_path in predictions.items():
         pred, coded = _system_predictions(pred_path)
         gold_s = gold.filter(pl.col("doc_id").is_in(coded.implode()))  # all of the test split but with coding.limit
         pred = pred.filter(pl.col("doc_id").is_in(gold_s["doc_id"].implode()))
-        result = evaluate(gold_s, pred, labels=cb.ids, task=cb.task, n_boot=0)
+        folder = Path(evaluations[system])
+        result = read_evaluation(folder.parent if folder.name == "metrics.json" else folder)
         recall.append(bias.recall_asymmetry(result).select(pl.lit(system).alias("system"), pl.all()))
         for stratum in strata:
             if stratum in corpus_df.columns:
@@ -383,7 +488,7 @@ def bias_checks(codings: Mapping[str, PathLike], evaluations: Mapping[str, PathL
     with staged_dir(out) as stage:
         for name, table in tables.items():
             write_csv(checked(f"bias_{name}", table), stage / f"{name}.csv")
-        write_json(checked("bias_provenance", provenance(artifact="bias_checks", systems=sorted(evaluations))),
+        write_json(checked("bias_provenance", provenance(artifact="bias_checks", systems=sorted(predictions))),
                    stage / "provenance.json")
     return {name: Path(out_dir) / f"{name}.csv" for name in tables}
 

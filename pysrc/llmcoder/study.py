@@ -157,14 +157,7 @@ def prepare_study_corpus(config: dict[str, Any], study: str, out: str | os.PathL
 
     Nothing is written when the corpus or the codebook is invalid, or when ``out`` is the raw corpus itself.
     """
-    from llmcoder.codebook import load_codebook
-    from llmcoder.corpus import CorpusSpec, prepare_corpus, summarize
+    from llmcoder.stages import canonical_corpus
 
     block = study_config(config, study, source)
-    spec = CorpusSpec.from_config(block["corpus"]).resolved()
-    if Path(out).resolve() == Path(spec.path).resolve():
-        raise InputError(str(out), "the output would overwrite the raw corpus",
-                         fix=f"write the canonical corpus elsewhere (--out results/{study}/corpus.parquet)")
-    codebook = load_codebook(block["codebook"])
-    corpus = prepare_corpus(spec, codebook, out)
-    return f"{study}: {summarize(corpus, codebook, spec)}"
+    return canonical_corpus(block["corpus"], block["codebook"], out, study=study)

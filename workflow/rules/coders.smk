@@ -28,11 +28,7 @@ rule code_llm:
         f"{RESULTS}/{{study}}/benchmarks/code_{{coder}}.tsv"
     params:
         rotations=lambda wc: study_cfg(wc.study)["coding"]["rotations"],
-        limit=lambda wc: (
-            f"--limit {study_cfg(wc.study)['coding']['limit']}"
-            if study_cfg(wc.study)["coding"]["limit"]
-            else ""
-        ),
+        limit=lambda wc: study_cfg(wc.study)["coding"]["limit"],
     threads: lambda wc: study_cfg(wc.study)["coding"]["threads"]
     resources:
         mem_mb=8000,
@@ -40,8 +36,5 @@ rule code_llm:
         gpu=lambda wc: int(study_cfg(wc.study)["coding"]["gpu"]),
     conda:
         lambda wc: gpu_conda_env(study_cfg(wc.study)["coding"]["gpu"])
-    shell:
-        "OMP_NUM_THREADS={threads} python -m llmcoder.cli code {input.corpus} --codebook {input.codebook} "
-        "--coder {input.coder} --out {output.codings} --rotations {params.rotations} {params.limit} "
-        "--threads {threads} --no-progress "
-        "> {log} 2>&1"
+    script:
+        "../scripts/code_llm.py"

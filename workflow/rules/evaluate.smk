@@ -52,8 +52,9 @@ rule coders_vs_gold:
 
 rule bias_checks:
     input:
-        predictions=lambda wc: list(systems(wc.study).values()),
+        codings=lambda wc: [result(wc.study, "coders", f"{c}.parquet") for c in coder_names(wc.study)],
         orders=lambda wc: [result(wc.study, "coders", f"{c}_orders.parquet") for c in coder_names(wc.study)],
+        predictions=lambda wc: list(systems(wc.study).values()),
         evaluations=lambda wc: [result(wc.study, "evaluation", s, "metrics.json") for s in systems(wc.study)],
         corpus=rules.prepare_corpus.output.corpus,
         splits=rules.split.output.splits,
@@ -65,9 +66,8 @@ rule bias_checks:
     benchmark:
         f"{RESULTS}/{{study}}/benchmarks/bias_checks.tsv"
     params:
-        systems=lambda wc: systems(wc.study),
-        coders=lambda wc: {c: result(wc.study, "coders", f"{c}.parquet") for c in coder_names(wc.study)},
-        orders=lambda wc: {c: result(wc.study, "coders", f"{c}_orders.parquet") for c in coder_names(wc.study)},
+        coders=lambda wc: coder_names(wc.study),
+        systems=lambda wc: list(systems(wc.study)),
         strata=lambda wc: study_cfg(wc.study)["corpus"]["strata"] or [],
         settings=lambda wc: study_cfg(wc.study)["evaluate"],
     threads: 1

@@ -10,8 +10,11 @@ from llmcoder.stages import bias_checks  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with rule_errors():
+    coders, systems = sm.params.coders, sm.params.systems
     written = bias_checks(
-        sm.params.coders, sm.params.systems, sm.input.corpus, sm.input.splits, sm.input.codebook,
-        Path(sm.output.done).parent, strata=sm.params.strata, n_boot=sm.params.settings["n_boot"],
-        seed=sm.params.settings["seed"], orders=sm.params.orders)
+        dict(zip(coders, sm.input.codings, strict=True)), dict(zip(systems, sm.input.predictions, strict=True)),
+        sm.input.corpus, sm.input.splits, sm.input.codebook, Path(sm.output.done).parent,
+        evaluations=dict(zip(systems, sm.input.evaluations, strict=True)),
+        orders=dict(zip(coders, sm.input.orders, strict=True)),
+        strata=sm.params.strata, n_boot=sm.params.settings["n_boot"], seed=sm.params.settings["seed"])
 print(written, file=sys.stderr)

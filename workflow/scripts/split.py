@@ -7,13 +7,11 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 
-from llmcoder.corpus import read_corpus  # noqa: E402
 from llmcoder.errors import rule_errors  # noqa: E402
-from llmcoder.splits import SplitConfig, make_splits, write_splits  # noqa: E402
+from llmcoder.stages import study_splits  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with rule_errors():
-    splits = make_splits(read_corpus(sm.input.corpus), SplitConfig.from_config(sm.params.split),
+    sizes = study_splits(sm.input.corpus, sm.params.split, sm.output.splits,
                          source=f"{sm.input.corpus} (studies.{sm.wildcards.study}.split)")
-    write_splits(splits, sm.output.splits)
-print(splits.group_by("split").len().sort("split"), file=sys.stderr)
+print(sizes, file=sys.stderr)

@@ -1,12 +1,11 @@
 """``llmcoder code``: code a corpus with an LLM coder (resumable, with rotations and estimates).
 
 Wired into the main CLI with ``register(app)``; the workflow runs it as
-``python -m llmcoder.cli code CORPUS --codebook CB --coder CODER.yaml --out OUT.parquet``.
+the same step through :func:`llmcoder.stages.llm_codings`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -34,49 +33,24 @@ def code(
     from llmcoder.errors import InputError
 
     try:
-        from llmcoder.codebook import load_codebook
-        from llmcoder.coders.config import CoderConfig
-
-        cfg = CoderConfig.from_yaml(coder)
-        cb = load_codebook(codebook)
-        if threads:
-            cfg.threads = threads
         if estimate:
+            from llmcoder.codebook import load_codebook
+            from llmcoder.coders.config import CoderConfig
             from llmcoder.coders.estimate import estimate as run_estimate
 
-            run_estimate(corpus, cb, cfg, rotations=rotations, limit=limit)
+            cfg = CoderConfig.from_yaml(coder)
+            if threads:
+                cfg.threads = threads
+            run_estimate(corpus, load_codebook(codebook), cfg, rotations=rotations, limit=limit)
             return
         if out is None:
             raise InputError("--out", "no output path given", fix="pass --out results/code/<coder>.parquet")
-        from llmcoder.coders.run import code_corpus, side_paths
+        from llmcoder.stages import llm_codings
 
-        res = code_corpus(corpus, cb, cfg, out, rotations=rotations, limit=limit, progress=progress)
-        typer.echo(summary_line(cfg.coder_id, res["doc_id"].n_unique(), rotations, out,
-                                side_paths(out)["provenance"], source=cfg.source), err=True)
+        typer.echo(llm_codings(corpus, codebook, coder, out, rotations=rotations, limit=limit, threads=threads,
+                               progress=progress), err=True)
     except InputError as e:
         fail(e)
-
-
-def summary_line(coder_id: str, n_docs: int, rotations: int, out: Path, provenance: Path, *,
-                 source: str = "the coder config") -> str:
-    """What a run did, in one line: documents x rotations, where, and what was truncated or left unanswered."""
-    from llmcoder.coders.run import truncation_note
-
-    line = f"{coder_id}: coded {n_docs} documents x {rotations} rotation(s) -> {out}"
-    try:
-        prov = json.loads(provenance.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return line
-    trunc = prov.get("truncation") or {}
-    if trunc.get("n_docs_truncated"):
-        line += f"; {truncation_note(trunc, source=source)}"
-    else:
-        line += "; no document truncated" if trunc else ""
-    missing = prov.get("n_codings_without_answer") or 0
-    if missing:
-        line += (f"; {missing} codings got no valid answer from the model (prob is NaN there; "
-                 "see the log for the answers)")
-    return line
 
 
 def register(app: typer.Typer) -> None:

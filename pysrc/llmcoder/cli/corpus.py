@@ -143,18 +143,14 @@ def split(
     stratify: Annotated[bool, typer.Option(help="Stratify by the gold label(s).")] = True,
 ) -> None:
     """Write stratified train/dev/test splits with nested training-size subsets."""
-    from llmcoder.corpus import read_corpus
-    from llmcoder.splits import make_splits, write_splits
+    from llmcoder.stages import study_splits
 
     try:
         cfg = _split_config(train, dev, test, sizes, seed, stratify)
-        docs = read_corpus(corpus)
         _check_output(out, corpus)
-        s = make_splits(docs, cfg, source=str(corpus))
+        counts = dict(study_splits(corpus, cfg, out, source=str(corpus)).iter_rows())
     except InputError as err:
         fail(err)
-    write_splits(s, out)
-    counts = dict(s.group_by("split").len().sort("split").iter_rows())
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 

@@ -32,7 +32,7 @@ def finetune(
     """Fine-tune a coder on the training split (a nested subset), predict and score the test split."""
     import logging
 
-    from llmcoder.jobs import train_and_predict
+    from llmcoder.stages import finetuned_model
 
     logger = logging.getLogger("llmcoder.finetune")  # epoch progress on stderr
     if not logger.handlers:
@@ -42,12 +42,7 @@ def finetune(
         logger.setLevel(logging.INFO)
 
     try:
-        job_config = config
-        if codebook is not None:  # as the workflow's finetune rule does: the study's codebook in place of its own
-            from llmcoder.finetune.config import load_config
-
-            job_config = load_config(config).replace(codebook=str(codebook))
-        rec = train_and_predict(job_config, corpus, splits, verified, size=size, seed=seed, out_dir=out)
+        rec = finetuned_model(config, corpus, splits, verified, out, size=size, seed=seed, codebook=codebook)
     except InputError as err:
         fail(err)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in rec["metrics"].items())
@@ -74,30 +69,29 @@ def predict(
     split: Annotated[str | None, typer.Option(help="Split to code (train, dev, test...); default all.")] = None,
 ) -> None:
     """Code every document of a corpus with a fine-tuned model (resumable); optionally route the doubtful."""
-    from llmcoder.predict import Routing
-    from llmcoder.predict import predict as run_predict
+    from llmcoder.stages import corpus_predictions
 
     if (model_dir / "model" / "finetune.json").is_file():
         model_dir = model_dir / "model"
     try:
-        route = None
+        routed = None
         if route_share is not None or route_threshold is not None:
-            route = Routing(out=route_out or out.with_name(f"{out.stem}_review.csv"), share=route_share,
-                            threshold=route_threshold, by=route_by)
+            routed = route_out or out.with_name(f"{out.stem}_review.csv")
         elif route_out is not None:
             raise InputError("--route-out", "a routed CSV is named but nothing is routed",
                              fix="add --route-share (e.g. 0.15) or --route-threshold, or leave out --route-out")
         doc_ids = _split_ids(splits, split)
-        path = run_predict(model_dir, corpus, out, batch_size=batch_size, chunk_rows=chunk_rows,
-                           precision=precision, doc_ids=doc_ids, route=route)
+        path = corpus_predictions(model_dir, corpus, out, routed=routed, route_share=route_share,
+                                  route_threshold=route_threshold, route_by=route_by, precision=precision,
+                                  batch_size=batch_size, chunk_rows=chunk_rows, doc_ids=doc_ids, progress=True)
     except InputError as err:
         fail(err)
     msg = f"{path}: predictions written"
-    if route is not None:
+    if routed is not None:
         import polars as pl
 
-        n_routed = pl.scan_csv(route.out).select(pl.len()).collect().item()
-        msg += f"; {n_routed} documents routed to review in {route.out}"
+        n_routed = pl.scan_csv(routed).select(pl.len()).collect().item()
+        msg += f"; {n_routed} documents routed to review in {routed}"
     print(msg)
 
 

@@ -609,3 +609,23 @@ def _provenance(cfg: CoderConfig, codebook: Codebook, be: Any, fp: dict[str, Any
         package_versions=_versions(),
         seconds_last_session=round(elapsed, 3),
     )
+
+
+def summary_line(coder_id: str, n_docs: int, rotations: int, out: Path, provenance: Path, *,
+                 source: str = "the coder config") -> str:
+    """What a run did, in one line: documents x rotations, where, and what was truncated or left unanswered."""
+    line = f"{coder_id}: coded {n_docs} documents x {rotations} rotation(s) -> {out}"
+    try:
+        prov = json.loads(provenance.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return line
+    trunc = prov.get("truncation") or {}
+    if trunc.get("n_docs_truncated"):
+        line += f"; {truncation_note(trunc, source=source)}"
+    else:
+        line += "; no document truncated" if trunc else ""
+    missing = prov.get("n_codings_without_answer") or 0
+    if missing:
+        line += (f"; {missing} codings got no valid answer from the model (prob is NaN there; "
+                 "see the log for the answers)")
+    return line

@@ -238,7 +238,9 @@ class FinetuneConfig:
             raise InputError(source, f"invalid fine-tuning config ({e})") from None
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike[str]) -> FinetuneConfig:
+    def from_yaml(cls, path: str | os.PathLike[str], *, codebook: str | os.PathLike[str] | None = None
+                  ) -> FinetuneConfig:
+        """The config of a YAML file; ``codebook`` (a study's) replaces the file's own codebook."""
         p = Path(path)
         if not p.is_file():
             raise InputError(str(p), "fine-tuning config not found", fix="check the --config path")
@@ -246,6 +248,11 @@ class FinetuneConfig:
             data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
             raise InputError(str(p), f"not valid YAML: {e}", fix="check indentation and quoting") from e
+        if not isinstance(data, dict):
+            raise InputError(str(p), "a fine-tuning config must be a mapping (key: value lines)",
+                             fix="see the examples in config/finetune/")
+        if codebook is not None:
+            data = data | {"codebook": str(codebook)}
         return cls.from_dict(data, source=str(p))
 
     def replace(self, **changes: Any) -> FinetuneConfig:
