@@ -1,105 +1,131 @@
 #' Write a methods section from the recorded results
 #'
-#' Writes the methods text of a study from its results files and provenance
-#' records only: every number and name in it is read from a named field of
-#' `x` (see [read_results()]), and a sentence whose facts are not recorded
-#' is left out rather than guessed.
+#' Writes the methods section of a study as a journal prints it, from its
+#' results files and provenance records only, in the order of the workflow.
+#' Every number in it is read from a named field of `x` (see
+#' [read_results()]) and recorded with its source: [methods_sources()] lists
+#' them and [write_methods()] saves them beside the text, so each number can
+#' be followed back to its file, key and row. A sentence whose facts are not
+#' recorded is left out rather than guessed.
 #'
 #' Paragraphs, each written only when its facts are present, and the fields
 #' they read:
-#' \enumerate{
-#'   \item `codebook`: name, labels, task and SHA-256 of the codebook
-#'     (`records$coders[[coder]]$codebook`; else the `labels` of an
-#'     evaluation record and the task of the results);
-#'   \item `coders`: for each LLM coder (`records$coders[[coder]]`), the
-#'     model (`model$model`), its revision (`model$revision`) or weights
-#'     hash (`model$gguf_sha256`), the prompt template hash
-#'     (`prompt_template_sha256`), temperature and seed (`coder$temperature`,
-#'     `coder$seed`) and, for an HTTP coder, the maximum output tokens
-#'     (`coder$http_max_tokens`);
-#'   \item `gold`: the number of test documents each coder was scored on
-#'     (`records$evaluation[[system]]$n`);
-#'   \item `verification`: the human verification
-#'     (`records$verification`: `coders`, `simulated`, `n_documents`,
-#'     `n_overlap_documents`, `n_decisions`, `n_rejected`, `n_supplied`,
-#'     `n_adjudicated`, `n_verified`);
-#'   \item `human_human`: agreement of the human verifiers (the
-#'     `reliability` rows of `verify/ingest/reliability.csv`, all labels;
-#'     "simulated verifiers" when `records$verification$simulated`);
-#'   \item `human_ceiling`: agreement of the people's own labels on the
-#'     documents two or more of them verified, with the range of their
-#'     pairwise kappas (`verify/ingest/human_ceiling.csv`, single-label);
-#'   \item `other_agreement`: agreement of each LLM coder with gold and of
-#'     the LLM coders among themselves (`reliability/coders_vs_gold.csv`);
-#'   \item `validation`: the metrics of each system with their confidence
-#'     intervals (`metrics`), the interval level and bootstrap resamples
-#'     (`records$evaluation[[system]]$ci_level`, `n_boot`);
-#'   \item `per_class`: the range of per-class F1 of each system
-#'     (`per_class`);
-#'   \item `bias`: the bias checks (`bias$positional`,
-#'     `bias$recall_asymmetry`, `bias$strata`);
-#'   \item `verification_flags`: verification sheets accepted with a flag
-#'     and sheets not returned (`records$verification$flags`,
-#'     `records$verification$coders_missing`);
-#'   \item `software`: the llmcoder version and git revision that computed
-#'     the evaluation (`records$evaluation_provenance[[system]]`).
+#' \describe{
+#'   \item{`corpus`}{Corpus and samples: the corpus size
+#'     (`records$predictions[[model]]$n_docs` of a prediction of the whole
+#'     corpus), the documents each LLM coder coded (`records$coders[[coder]]$n_docs`),
+#'     the training, development and test documents of the fine-tuned models
+#'     (`n_train`, `n_dev`, `n_test` of the full-size `records$finetune`).}
+#'   \item{`codebook`}{Name, labels, task and SHA-256 of the codebook
+#'     (`records$coders[[coder]]$codebook`; else the `labels` of an evaluation
+#'     record and the task of the results).}
+#'   \item{`coders`}{Each LLM coder: model, weights hash or revision, prompt
+#'     template hash (the template itself in an appendix), few-shot examples,
+#'     how labels were scored (`prompts[["0"]]$mode`, contextual calibration),
+#'     temperature, document truncation, label orders (`rotations`), and how
+#'     often its label changed under a rotated order (`bias$positional`).}
+#'   \item{`verification`}{Human verification (`records$verification`,
+#'     `records$sheets$settings`): who, the proposals shown per document and
+#'     how often they held the gold label, overlap, the verifiers' agreement
+#'     (`verify/ingest/reliability.csv`, all labels), adjudication, the share
+#'     of each LLM coder's proposals kept with its Wilson interval
+#'     (`acceptance`), the counts, the human ceiling
+#'     (`verify/ingest/human_ceiling.csv`), sheets with no rejection and
+#'     sheets not returned.}
+#'   \item{`finetune`}{Each fine-tuned model: kind, base model, epochs,
+#'     learning rate and class weights (when its record has a `config`),
+#'     training sizes and seeds, the learning curve of the main metric
+#'     against the zero-shot LLM coders, and which job coded the corpus.}
+#'   \item{`validation`}{The main metrics with confidence intervals of the
+#'     final (fine-tuned) model and of the LLM coders (`metrics`), the
+#'     interval level and resamples, one sentence against the human ceiling
+#'     (Cohen's kappa), and the range of per-class F1 of the final model.}
+#'   \item{`bias`}{Only what a test or an interval supports: the binomial
+#'     test of positional bias, recall gaps whose interval excludes zero
+#'     (when `bias$recall_asymmetry` has `ci_low`, `ci_high`), and strata
+#'     whose accuracy or kappa interval lies entirely below the overall
+#'     estimate (macro-F1 is left out: a stratum lacking a class lowers it
+#'     without any coder being worse).}
+#'   \item{`routing`}{The share of the corpus routed to people, and by what
+#'     (`records$predictions[[model]]`).}
+#'   \item{`limitations`}{What was simulated, and coders scored on part of the
+#'     test split.}
+#'   \item{`software`}{The llmcoder version and git revision of the evaluation.}
 #' }
-#' The agreement sentences name percent agreement, Cohen's kappa,
-#' Krippendorff's alpha and Gwet's AC1; [reliability_table()] has every
-#' coefficient.
+#' An appendix gives each LLM coder's system message and prompt template.
 #'
 #' @param x An `llmcoder_results` object from [read_results()].
 #' @param format `"markdown"` or `"latex"`.
 #' @param digits Decimals of the reported statistics.
 #' @param metrics Metrics to report for each system, in order. `NULL`
-#'   reports the headline metrics (those with confidence intervals), or all
-#'   when none has one.
+#'   reports accuracy, macro-F1 and Cohen's kappa (single-label) or the
+#'   metrics with confidence intervals (multi-label).
 #' @param heading Whether to start with a "Methods" heading.
+#' @param appendix Whether to end with the prompt templates.
 #'
 #' @return An `llmcoder_methods` object: the text (one string), with
-#'   `format`, `facts` (the values used, by paragraph, for checking) and
-#'   `provenance` attributes. Print it, or save it with
-#'   `writeLines(format(m), path)`.
-#' @seealso [read_results()], [metrics_table()]
+#'   `format`, `facts` (the values used, by paragraph and name), `sources`
+#'   (see [methods_sources()]) and `provenance` attributes. Print it, or save
+#'   it with [write_methods()].
+#' @seealso [read_results()], [methods_sources()], [write_methods()],
+#'   [metrics_table()]
 #' @examples
 #' \dontrun{
-#' cat(methods_section(read_results("results/demo")))
+#' m <- methods_section(read_results("results/demo"))
+#' m
+#' write_methods(m, "report/methods.md")
 #' }
 #' @export
 methods_section <- function(x,
                             format = c("markdown", "latex"),
                             digits = 2,
                             metrics = NULL,
-                            heading = TRUE) {
+                            heading = TRUE,
+                            appendix = TRUE) {
   check_results(x)
   format <- match.arg(format)
   check_digits(digits)
-  style <- methods_style(format, digits)
+  led <- new_ledger(x)
+  st <- ledger_style(led, format, digits)
   writers <- list(
+    corpus = methods_corpus,
     codebook = methods_codebook,
     coders = methods_coders,
-    gold = methods_gold,
     verification = methods_verification,
-    human_human = methods_human_agreement,
-    human_ceiling = methods_human_ceiling,
-    other_agreement = methods_coder_agreement,
-    validation = function(x, style) methods_validation(x, style, metrics),
-    per_class = methods_per_class,
+    finetune = methods_finetune,
+    validation = function(x, st) methods_validation(x, st, metrics),
     bias = methods_bias,
-    verification_flags = methods_verification_flags,
+    routing = methods_routing,
+    limitations = methods_limitations,
     software = methods_software
   )
-  paras <- Filter(Negate(is.null), lapply(writers, function(write) write(x, style)))
+  titles <- c(
+    corpus = "Corpus and samples", codebook = "Codebook", coders = "LLM coders",
+    verification = "Human verification", finetune = "Fine-tuning", validation = "Validation",
+    bias = "Bias checks", routing = "Routing", limitations = "Limitations", software = "Software"
+  )
+  paras <- list()
+  for (name in names(writers)) {
+    led$paragraph <- name
+    text <- writers[[name]](x, st)
+    if (!is.null(text)) paras[[name]] <- paste0(run_in(titles[[name]], format), text)
+  }
+  led$paragraph <- "appendix"
+  extra <- if (isTRUE(appendix)) methods_appendix(x, st)
 
   head <- if (isTRUE(heading)) {
     if (format == "latex") "\\section*{Methods}" else "## Methods"
   }
-  text <- paste(c(head, vapply(paras, function(p) p$text, "")), collapse = "\n\n")
+  text <- paste(c(head, unlist(paras), extra), collapse = "\n\n")
   structure(
     text,
     class = "llmcoder_methods",
     format = format,
-    facts = lapply(paras, function(p) p$facts),
+    facts = stats::setNames(lapply(names(paras), function(p) ledger_facts(led, p)), names(paras)),
+    sources = list(
+      study = x$study,
+      numbers = Filter(function(e) e$paragraph %in% names(paras), led$entries)
+    ),
     provenance = new_provenance(
       "methods_section", match.call(), attr(x, "provenance"),
       format = format, digits = digits, paragraphs = names(paras)
@@ -118,375 +144,1230 @@ format.llmcoder_methods <- function(x, ...) {
   unclass(x)[[1]]
 }
 
-# --- the paragraphs ------------------------------------------------------------------------------
-# Each takes the results and the style, and returns NULL (no facts recorded) or
-# list(text = <the paragraph>, facts = <the values it states>).
-
-#' How text is marked up: escaping, code, numbers
-#' @noRd
-methods_style <- function(format, digits) {
-  esc <- if (format == "latex") escape_latex else identity
-  list(
-    format = format,
-    digits = digits,
-    esc = esc,
-    code = function(s) {
-      if (format == "latex") paste0("\\texttt{", escape_latex(s), "}") else paste0("`", s, "`")
-    },
-    num = function(v) fmt_num(v, digits)
+#' The sources of the numbers in a methods section
+#'
+#' One row per number (or recorded name or hash) that [methods_section()]
+#' wrote, and per results field it was read from: a value derived from
+#' several fields (a mean over seeds, a share) has one row per field and
+#' says how it was derived.
+#'
+#' @param m An `llmcoder_methods` object.
+#' @return A tibble with `paragraph`, `name`, `text` (as printed), `value`,
+#'   `how` (for a derived value), `file` (relative to the results folder),
+#'   `key` (of the results contract), `field` (a JSON pointer into a record,
+#'   RFC 6901 with 0-based indices, or a CSV column) and `row` (for a CSV:
+#'   the column values that select the row, as JSON).
+#' @seealso [write_methods()]
+#' @examples
+#' \dontrun{
+#' methods_sources(methods_section(read_results("results/demo")))
+#' }
+#' @export
+methods_sources <- function(m) {
+  check_methods(m)
+  rows <- lapply(attr(m, "sources")$numbers, function(e) {
+    lapply(e$sources, function(s) {
+      tibble::tibble(
+        paragraph = e$paragraph, name = e$name, text = e$text, value = format(e$value, digits = 15),
+        how = e$how %||% NA_character_, file = s$file, key = s$key, field = s$field,
+        row = if (is.null(s$row)) NA_character_ else as.character(jsonlite::toJSON(s$row, auto_unbox = TRUE))
+      )
+    })
+  })
+  bind_rows_fill(unlist(rows, recursive = FALSE)) %||% tibble::tibble(
+    paragraph = character(), name = character(), text = character(), value = character(),
+    how = character(), file = character(), key = character(), field = character(), row = character()
   )
 }
 
-#' A paragraph and its facts
-#' @noRd
-paragraph <- function(text, facts) {
-  list(text = text, facts = facts)
+#' Save a methods section and the sources of its numbers
+#'
+#' Writes the text to `path` and, unless `sources` is `NULL`, the sources of
+#' its numbers as JSON (by default beside it: `methods.md` gets
+#' `methods.json`): the study and, for each number, its paragraph, the text
+#' printed, the value and its results file, contract key and field (JSON
+#' pointer or CSV column and row). Both are written through a temporary file.
+#'
+#' @param m An `llmcoder_methods` object from [methods_section()].
+#' @param path File to write, e.g. `"report/methods.md"`.
+#' @param sources File for the sources, or `NULL` for none.
+#' @return The paths written, invisibly.
+#' @seealso [methods_section()], [methods_sources()]
+#' @examples
+#' \dontrun{
+#' write_methods(methods_section(read_results("results/demo")), "report/methods.md")
+#' }
+#' @export
+write_methods <- function(m, path, sources = sub("\\.[A-Za-z]+$", ".json", path)) {
+  check_methods(m)
+  if (!is.character(path) || length(path) != 1 || is.na(path)) {
+    cli::cli_abort("{.arg path} must be a single file path.")
+  }
+  if (!is.null(sources) && identical(normalizePath(sources, mustWork = FALSE), normalizePath(path, mustWork = FALSE))) {
+    cli::cli_abort(c(
+      "The sources would overwrite the text.",
+      "x" = "{.arg path} and {.arg sources} are both {.file {path}}.",
+      "i" = "Give the text a file extension ({.file methods.md}) or name {.arg sources}."
+    ))
+  }
+  write_atomic(format(m), path)
+  if (is.null(sources)) {
+    return(invisible(path))
+  }
+  doc <- list(
+    study = attr(m, "sources")$study,
+    text = basename(path),
+    format = attr(m, "format"),
+    note = paste(
+      "Each number of the text, with the results file (relative to the results folder), its key in",
+      "the results contract and the field it was read from: a JSON pointer (RFC 6901, 0-based) into",
+      "a record, or a CSV column with the values that select its row."
+    ),
+    numbers = attr(m, "sources")$numbers
+  )
+  write_atomic(jsonlite::toJSON(doc, auto_unbox = TRUE, pretty = TRUE, digits = NA, null = "null", na = "null"), sources)
+  invisible(c(path, sources))
 }
 
-#' Codebook: name, number of labels, single- or multi-label, SHA-256
+#' Abort unless `m` is an `llmcoder_methods` object
 #' @noRd
-methods_codebook <- function(x, style) {
-  cb <- x$records$coders[[1]]$codebook
-  labels <- cb$labels %||% x$records$evaluation[[1]]$labels
-  n_labels <- if (length(labels) > 0) length(labels)
-  name <- cb$name
-  sha <- cb$sha256 %||% x$records$sheets$codebook_sha256
-  task <- if (!is.na(x$task)) x$task else cb$task
-  if (is.null(name) && is.null(n_labels)) {
+check_methods <- function(m, call = rlang::caller_env()) {
+  if (!inherits(m, "llmcoder_methods")) {
+    cli::cli_abort(
+      c(
+        "{.arg m} must be an {.cls llmcoder_methods} object.",
+        "x" = "It is {.obj_type_friendly {m}}.",
+        "i" = "Make one with {.fn methods_section}."
+      ),
+      call = call
+    )
+  }
+}
+
+#' A run-in heading: "**Codebook.** " or "\paragraph{Codebook.} "
+#' @noRd
+run_in <- function(title, format) {
+  if (format == "latex") paste0("\\paragraph{", title, ".} ") else paste0("**", title, ".** ")
+}
+
+# --- who is who --------------------------------------------------------------------------------
+
+#' The LLM coders: the coders with a provenance record
+#' @noRd
+llm_coders <- function(x) {
+  names(x$records$coders)
+}
+
+#' The fine-tuned models: with a fine-tuning record, a learning curve or a corpus prediction
+#' @noRd
+finetuned_models <- function(x) {
+  from_records <- vapply(x$records$finetune, function(f) as.character(f$record$model %||% f$wildcards$model %||% NA), "")
+  out <- unique(c(names(x$records$predictions), from_records, unique(x$learning_curve$model)))
+  out[!is.na(out)]
+}
+
+#' The final model(s): fine-tuned models that were evaluated, the one that coded the corpus first
+#' @noRd
+final_models <- function(x) {
+  evaluated <- unique(x$metrics$system)
+  intersect(finetuned_models(x), evaluated)
+}
+
+#' The full-size fine-tuning records of a model (largest size), by seed
+#' @noRd
+finetune_records_of <- function(x, model) {
+  Filter(function(f) identical(as.character(f$record$model %||% f$wildcards$model), model), x$records$finetune)
+}
+
+#' A source in a fine-tuning record (its wildcards pick the file)
+#' @noRd
+ft_src <- function(f, field) {
+  src("finetune_record", field, f$wildcards[c("model", "size", "seed")])
+}
+
+# --- the paragraphs ------------------------------------------------------------------------------
+# Each takes the results and the style (whose formatters record every number in the ledger) and
+# returns NULL (no facts recorded) or the paragraph's text.
+
+#' Corpus and samples: corpus size, documents coded by the LLMs, training, development and test sets
+#' @noRd
+methods_corpus <- function(x, st) {
+  s <- character()
+  full <- Filter(function(p) isFALSE(p$subset) && !is.null(p$n_docs), x$records$predictions)
+  n_corpus <- NULL
+  if (length(full) > 0) {
+    n_corpus <- full[[1]]$n_docs
+    s <- c(s, paste0(
+      "The corpus comprises ",
+      st$int(n_corpus, src("corpus_predictions_provenance", "/n_docs", list(model = names(full)[[1]])), "n_corpus"),
+      " documents."
+    ))
+  }
+  coders <- x$records$coders
+  if (length(coders) > 0) {
+    n <- vapply(coders, function(r) as.numeric(r$n_docs %||% NA), 1)
+    parts <- vapply(seq_along(coders), function(i) {
+      if (is.na(n[[i]])) {
+        return(NA_character_)
+      }
+      paste0(
+        st$code(names(coders)[[i]]), " coded ",
+        if (!is.null(n_corpus) && n[[i]] == n_corpus) "all " else "",
+        st$int(n[[i]], src("coder_provenance", "/n_docs", list(coder = names(coders)[[i]])), paste0("n_coded_", names(coders)[[i]]))
+      )
+    }, "")
+    parts <- parts[!is.na(parts)]
+    if (length(parts) > 0) {
+      s <- c(s, paste0(
+        "The LLM coder", if (length(coders) > 1) "s", " ", and_list(parts),
+        if (!is.null(n_corpus)) " of them" else " documents", "."
+      ))
+    }
+  }
+  sizes <- finetune_split_sizes(x)
+  if (!is.null(sizes)) {
+    f <- sizes$record
+    r <- f$record
+    s <- c(s, paste0(
+      "For fine-tuning, ",
+      st$int(r$n_train, ft_src(f, "/n_train"), "n_train"), " documents with ",
+      if (isTRUE(r$verified)) "verified" else "gold", " labels formed the training set and ",
+      st$int(r$n_dev, ft_src(f, "/n_dev"), "n_dev"), " the development set; every system was validated on a held-out test set of ",
+      st$int(r$n_test, ft_src(f, "/n_test"), "n_test"), " documents with gold labels."
+    ))
+  } else if (length(x$records$evaluation) > 0) {
+    n <- vapply(x$records$evaluation, function(r) as.numeric(r$n %||% NA), 1)
+    sys <- names(n)[which.max(n)]
+    s <- c(s, paste0(
+      "Every system was validated against gold labels on a test set of up to ",
+      st$int(max(n, na.rm = TRUE), src("evaluation_record", "/n", list(system = sys)), "n_test"), " documents."
+    ))
+  }
+  if (length(s) == 0) NULL else paste(s, collapse = " ")
+}
+
+#' The record of the job that fixes the split sizes: the largest size of the model that coded the corpus
+#' @noRd
+finetune_split_sizes <- function(x) {
+  ft <- x$records$finetune
+  if (length(ft) == 0) {
     return(NULL)
   }
-  s <- if (!is.null(name)) {
-    paste0("Documents were coded with the codebook \u201c", style$esc(name), "\u201d")
-  } else {
-    paste("Documents were coded with a codebook of", n_labels, "labels")
+  ok <- Filter(function(f) !is.null(f$record$n_train) && !is.null(f$record$n_dev) && !is.null(f$record$n_test), ft)
+  if (length(ok) == 0) {
+    return(NULL)
   }
-  details <- c(
-    if (!is.null(n_labels) && !is.null(name)) paste(n_labels, "labels"),
-    if (identical(task, "single")) "one label per document",
-    if (identical(task, "multi")) "any number of labels per document",
-    if (!is.null(sha)) paste("SHA-256", style$code(short_hash(sha)))
-  )
-  if (length(details) > 0) s <- paste0(s, " (", paste(details, collapse = "; "), ")")
-  paragraph(
-    paste0(s, "."),
-    list(name = name, n_labels = n_labels, labels = labels, task = task, sha256 = sha)
-  )
+  size <- vapply(ok, function(f) as.numeric(f$record$size %||% NA), 1)
+  list(record = ok[[which.max(size)]])
 }
 
-#' LLM coders: model, revision or weights hash, prompt hash, temperature, seed
+#' Codebook: name, labels, single- or multi-label, SHA-256
 #' @noRd
-methods_coders <- function(x, style) {
+methods_codebook <- function(x, st) {
+  coder <- names(x$records$coders)[1]
+  cb <- x$records$coders[[1]]$codebook
+  cb_src <- function(field) src("coder_provenance", paste0("/codebook/", field), list(coder = coder))
+  labels <- cb$labels
+  labels_src <- cb_src("labels")
+  if (length(labels) == 0 && length(x$records$evaluation) > 0) {
+    labels <- x$records$evaluation[[1]]$labels
+    labels_src <- src("evaluation_record", "/labels", list(system = names(x$records$evaluation)[[1]]))
+  }
+  name <- cb$name
+  if (is.null(name) && length(labels) == 0) {
+    return(NULL)
+  }
+  task <- if (!is.na(x$task)) x$task else cb$task
+  s <- if (!is.null(name)) {
+    paste0("Documents were coded with the codebook \u201c", st$text(name, cb_src("name"), "name"), "\u201d")
+  } else {
+    "Documents were coded with a codebook"
+  }
+  if (length(labels) > 0) {
+    n_labels <- st$int(length(labels), labels_src, "n_labels", how = "length")
+    s <- paste0(s, " of ", n_labels, " labels")
+    if (length(labels) <= 12) {
+      s <- paste0(s, " (", and_list(vapply(labels, st$code, "")), ")")
+    }
+  }
+  s <- paste0(s, if (identical(task, "single")) ", one per document" else if (identical(task, "multi")) ", any number per document", ".")
+  sha <- cb$sha256
+  if (!is.null(sha)) {
+    s <- paste0(s, " Its SHA-256 is ", st$hash(sha, cb_src("sha256"), "sha256"), ".")
+  } else if (!is.null(x$records$sheets$codebook_sha256)) {
+    s <- paste0(s, " Its SHA-256 is ", st$hash(x$records$sheets$codebook_sha256, src("sheets_manifest", "/codebook_sha256"), "sha256"), ".")
+  }
+  s
+}
+
+#' LLM coders: model, weights, prompt, scoring, decoding, label orders, stability under rotation
+#' @noRd
+methods_coders <- function(x, st) {
   coders <- x$records$coders
   if (length(coders) == 0) {
     return(NULL)
   }
-  facts <- lapply(coders, function(rec) {
-    list(
-      model = rec$model$model,
-      kind = rec$model$kind,
-      revision = rec$model$revision,
-      weights_sha256 = rec$model$gguf_sha256,
-      prompt_sha256 = rec$prompt_template_sha256,
-      temperature = rec$coder$temperature,
-      max_output_tokens = if (identical(rec$coder$backend, "http")) rec$coder$http_max_tokens,
-      seed = rec$coder$seed
-    )
-  })
-  sentences <- vapply(names(coders), function(name) {
-    coder_sentence(name, facts[[name]], style)
-  }, character(1))
-  keep <- !is.na(sentences)
-  if (!any(keep)) {
-    return(NULL)
+  s <- vapply(names(coders), function(name) coder_model_sentence(name, coders[[name]], st), "")
+  s <- s[nzchar(s)]
+  signatures <- vapply(coders, function(r) paste(deparse(coder_settings(r)), collapse = ""), "")
+  if (length(unique(signatures)) == 1) {
+    subject <- if (length(coders) == 1) "It" else paste(if (length(coders) == 2) "Both" else "All", "coders")
+    s <- c(s, coder_settings_sentences(names(coders)[[1]], coders[[1]], st, subject))
+  } else {
+    for (name in names(coders)) s <- c(s, coder_settings_sentences(name, coders[[name]], st, st$code(name)))
   }
-  paragraph(paste(sentences[keep], collapse = " "), facts[keep])
+  s <- c(s, rotation_stability(x, st))
+  s <- s[nzchar(s)]
+  if (length(s) == 0) NULL else paste(s, collapse = " ")
 }
 
-#' "The coder `x` is <model> (...), run with ...", or NA when nothing is recorded
+#' "`smollm2` was smollm2-135m (weights SHA-256 `...`), prompted with template `...` (Appendix)."
 #' @noRd
-coder_sentence <- function(name, f, style) {
-  parts <- c(
-    if (!is.null(f$revision)) paste("revision", style$code(short_hash(f$revision))),
-    if (!is.null(f$weights_sha256)) paste("weights SHA-256", style$code(short_hash(f$weights_sha256)))
-  )
-  settings <- c(
-    if (!is.null(f$prompt_sha256)) paste("prompt SHA-256", style$code(short_hash(f$prompt_sha256))),
-    if (!is.null(f$temperature)) paste("temperature", format(f$temperature)),
-    if (!is.null(f$max_output_tokens)) paste("at most", f$max_output_tokens, "output tokens"),
-    if (!is.null(f$seed)) paste("seed", f$seed)
-  )
-  if (is.null(f$model) && length(settings) == 0) {
-    return(NA_character_)
+coder_model_sentence <- function(name, rec, st) {
+  s_of <- function(field) src("coder_provenance", field, list(coder = name))
+  model <- rec$model$model
+  if (is.null(model)) {
+    return("")
   }
-  s <- paste0("The coder ", style$code(name))
-  if (!is.null(f$model)) {
-    s <- paste0(s, " is ", style$esc(as.character(f$model)))
-    if (length(parts) > 0) s <- paste0(s, " (", paste(parts, collapse = ", "), ")")
-    if (length(settings) > 0) s <- paste0(s, ", run with ", paste(settings, collapse = ", "))
-  } else {
-    s <- paste0(s, " was run with ", paste(settings, collapse = ", "))
+  ids <- c(
+    if (!is.null(rec$model$revision)) paste("revision", st$hash(rec$model$revision, s_of("/model/revision"), paste0(name, "_revision"))),
+    if (!is.null(rec$model$gguf_sha256)) paste("weights SHA-256", st$hash(rec$model$gguf_sha256, s_of("/model/gguf_sha256"), paste0(name, "_weights_sha256")))
+  )
+  s <- paste0(
+    "The LLM coder ", st$code(name), " was ", st$text(model, s_of("/model/model"), paste0(name, "_model")),
+    if (length(ids) > 0) paste0(" (", paste(ids, collapse = ", "), ")")
+  )
+  if (!is.null(rec$prompt_template_sha256)) {
+    s <- paste0(
+      s, ", prompted with the codebook through a template (SHA-256 ",
+      st$hash(rec$prompt_template_sha256, s_of("/prompt_template_sha256"), paste0(name, "_prompt_sha256")),
+      if (!is.null(rec$prompt_template)) "; Appendix", ")"
+    )
   }
   paste0(s, ".")
 }
 
-#' Gold standard: the test documents each coder was scored on
+#' The settings that the settings sentences describe (to say them once when coders share them)
 #' @noRd
-methods_gold <- function(x, style) {
-  n <- unlist(lapply(x$records$evaluation, function(r) r$n))
-  if (length(n) == 0) {
-    return(NULL)
-  }
-  big <- function(v) format(v, big.mark = ",", trim = TRUE)
-  text <- if (length(unique(n)) == 1) {
-    paste0("Every coder was validated against a gold standard of ", big(n[[1]]), " documents.")
-  } else {
-    each <- paste0(vapply(n, big, ""), " (", vapply(names(n), style$code, ""), ")")
-    paste0("Coders were validated against a gold standard of ", and_list(each), " documents.")
-  }
-  paragraph(text, list(n = n))
+coder_settings <- function(rec) {
+  p0 <- rec$prompts[[1]]
+  list(
+    few_shot = rec$coder$few_shot, mode = p0$mode, calibrate = isTRUE(p0$calibrate),
+    method = p0$calibration$method, temperature = rec$coder$temperature, backend = rec$coder$backend,
+    max_tokens = rec$coder$http_max_tokens, max_doc = rec$truncation$max_doc_tokens,
+    truncated = rec$truncation$n_docs_truncated, rotations = rec$rotations,
+    threshold = rec$coder$multi_threshold
+  )
 }
 
-#' Human verification: who verified how many documents, with what decisions
+#' How the coder's labels were scored and decoded, and the label orders
 #' @noRd
-methods_verification <- function(x, style) {
+coder_settings_sentences <- function(name, rec, st, subject) {
+  s_of <- function(field) src("coder_provenance", field, list(coder = name))
+  p_key <- names(rec$prompts)[1]
+  p0 <- rec$prompts[[1]]
+  out <- character()
+  shots <- rec$coder$few_shot
+  scoring <- switch(p0$mode %||% "",
+    choice = "scored each label as the answer: a softmax over the length-normalised log-probabilities of the label names",
+    yesno = paste0(
+      "scored each label separately as the probability of \u201cyes\u201d after it",
+      if (!is.null(rec$coder$multi_threshold)) paste0(", assigning labels above ", st$num(rec$coder$multi_threshold, s_of("/coder/multi_threshold"), "multi_threshold"))
+    ),
+    NULL
+  )
+  head <- c(
+    if (!is.null(shots)) {
+      if (shots == 0) {
+        "coded zero-shot"
+      } else {
+        paste0("coded with ", st$int(shots, s_of("/coder/few_shot"), "few_shot"), " examples in the prompt")
+      }
+    },
+    scoring
+  )
+  if (length(head) > 0) {
+    s <- paste0(subject, " ", paste(head, collapse = " and "))
+    if (isTRUE(p0$calibrate) && !is.null(p0$calibration$method)) {
+      s <- paste0(
+        s, ", corrected by ",
+        st$text(p0$calibration$method, s_of(paste0("/prompts/", p_key, "/calibration/method")), "calibration")
+      )
+    }
+    out <- c(out, paste0(s, "."))
+  }
+  decoding <- c(
+    if (!is.null(rec$coder$temperature)) paste("temperature", st$note(format(rec$coder$temperature), rec$coder$temperature, s_of("/coder/temperature"), "temperature")),
+    if (identical(rec$coder$backend, "http") && !is.null(rec$coder$http_max_tokens)) {
+      paste("at most", st$int(rec$coder$http_max_tokens, s_of("/coder/http_max_tokens"), "max_output_tokens"), "output tokens")
+    },
+    if (!is.null(rec$coder$seed)) paste("seed", st$int(rec$coder$seed, s_of("/coder/seed"), "seed"))
+  )
+  tr <- rec$truncation
+  if (length(decoding) > 0 || !is.null(tr$max_doc_tokens)) {
+    s <- if (length(decoding) > 0) paste0(subject, " ran with ", and_list(decoding)) else "Documents"
+    if (!is.null(tr$max_doc_tokens)) {
+      s <- paste0(
+        s, if (length(decoding) > 0) "; documents" else "", " were cut after ",
+        st$int(tr$max_doc_tokens, s_of("/truncation/max_doc_tokens"), "max_doc_tokens"), " tokens",
+        if (!is.null(tr$n_docs_truncated)) {
+          if (tr$n_docs_truncated == 0) {
+            paste0(" (", st$note("none", tr$n_docs_truncated, s_of("/truncation/n_docs_truncated"), "n_docs_truncated"), " was)")
+          } else {
+            paste0(" (", st$int(tr$n_docs_truncated, s_of("/truncation/n_docs_truncated"), "n_docs_truncated"), " were)")
+          }
+        }
+      )
+    }
+    out <- c(out, paste0(s, "."))
+  }
+  if (!is.null(rec$rotations) && rec$rotations > 1) {
+    out <- c(out, paste0(
+      "Each document was coded under ", st$int(rec$rotations, s_of("/rotations"), "rotations", words = TRUE),
+      " label orders: the codebook's and ",
+      if (rec$rotations == 2) "a rotation" else paste(count_words(rec$rotations - 1), "rotations"),
+      " of it."
+    ))
+  }
+  out
+}
+
+#' How often the label changed under a rotated label order (bias/positional.csv)
+#' @noRd
+rotation_stability <- function(x, st) {
+  pos <- x$bias$positional
+  if (is.null(pos) || nrow(pos) == 0) {
+    return(character())
+  }
+  parts <- vapply(seq_len(nrow(pos)), function(i) {
+    r <- pos[i, ]
+    row <- list(system = r$system)
+    paste0(
+      st$pct(r$flip_rate, src("bias_positional", "flip_rate", row = row), paste0(r$system, "_flip_rate")),
+      " of documents",
+      if (!is.na(r$n_flipped)) {
+        paste0(
+          " (", st$int(r$n_flipped, src("bias_positional", "n_flipped", row = row), paste0(r$system, "_n_flipped")), " of ",
+          st$int(r$n_docs, src("bias_positional", "n_docs", row = row), paste0(r$system, "_n_docs")), ")"
+        )
+      },
+      " with ", st$code(r$system)
+    )
+  }, "")
+  paste0("Under rotated label orders, the label changed for ", and_list(parts), ".")
+}
+
+#' Human verification: design, proposals, overlap and agreement, adjudication, acceptance, counts, ceiling
+#' @noRd
+methods_verification <- function(x, st) {
   v <- x$records$verification
   if (is.null(v) || is.null(v$n_documents)) {
     return(NULL)
   }
+  vs <- function(field) src("verification_summary", field)
   people <- as.character(unlist(v$coders))
   simulated <- isTRUE(v$simulated)
   n_people <- length(people)
-  who <- paste(n_people, if (simulated) "simulated verifier" else "person")
-  if (n_people != 1) who <- paste(n_people, if (simulated) "simulated verifiers" else "people")
-  if (n_people > 0) who <- paste0(who, " (", and_list(vapply(people, style$code, "")), ")")
-  s <- paste0(
-    "The labels the LLM coders proposed for ", v$n_documents, " documents were verified",
-    if (n_people > 0) paste0(" by ", who),
-    if (!is.null(v$n_overlap_documents)) paste0(", ", v$n_overlap_documents, " documents by two or more")
-  )
-  counts <- c(
-    if (!is.null(v$n_decisions)) paste(v$n_decisions, "decisions"),
-    if (!is.null(v$n_rejected)) paste(v$n_rejected, "rejections"),
-    if (!is.null(v$n_supplied)) paste(v$n_supplied, "labels supplied"),
-    if (isTRUE(v$n_adjudicated > 0)) paste(v$n_adjudicated, "documents adjudicated")
-  )
-  if (length(counts) > 0) s <- paste0(s, ": ", and_list(counts))
-  s <- paste0(s, ".")
-  if (!is.null(v$n_verified)) {
-    s <- paste0(s, " In all, ", v$n_verified, " documents have a verified label.")
+  who <- if (n_people > 0) {
+    paste0(
+      st$int(n_people, vs("/coders"), "n_verifiers", how = "length", words = TRUE),
+      if (simulated) " simulated verifier" else if (n_people == 1) " person" else " people",
+      if (simulated && n_people != 1) "s",
+      " (", and_list(vapply(people, st$code, "")), ")"
+    )
+  } else if (simulated) {
+    "simulated verifiers"
+  } else {
+    "people"
   }
-  paragraph(s, list(
-    coders = people, simulated = simulated, n_documents = v$n_documents,
-    n_overlap_documents = v$n_overlap_documents, n_decisions = v$n_decisions,
-    n_rejected = v$n_rejected, n_supplied = v$n_supplied, n_adjudicated = v$n_adjudicated,
-    n_verified = v$n_verified
-  ))
+  s <- paste0(
+    capitalise(who), " verified the labels the LLM coder", if (length(x$records$coders) != 1) "s",
+    " proposed for ", st$int(v$n_documents, vs("/n_documents"), "n_documents"),
+    " documents by rejection: they rejected each proposed label that did not apply and",
+    " supplied the right one when none did."
+  )
+  s <- c(s, proposals_sentence(x, st))
+  s <- c(s, overlap_sentence(x, st))
+  s <- c(s, acceptance_sentence(x, st))
+  made <- if (!is.null(v$n_decisions)) {
+    parts <- c(
+      if (!is.null(v$n_rejected)) paste(st$int(v$n_rejected, vs("/n_rejected"), "n_rejected"), "rejections"),
+      if (!is.null(v$n_supplied)) paste(st$int(v$n_supplied, vs("/n_supplied"), "n_supplied"), "labels supplied")
+    )
+    paste0(
+      "the verifiers made ", st$int(v$n_decisions, vs("/n_decisions"), "n_decisions"), " decisions",
+      if (length(parts) > 0) paste0(" (", paste(parts, collapse = ", "), ")")
+    )
+  }
+  tail <- if (!is.null(v$n_verified)) {
+    paste0(st$int(v$n_verified, vs("/n_verified"), "n_verified"), " documents received a verified label")
+  }
+  if (!is.null(made) || !is.null(tail)) {
+    s <- c(s, paste0("In all, ", paste(c(made, tail), collapse = ", and "), "."))
+  }
+  s <- c(s, ceiling_sentence(x, st))
+  s <- c(s, sheets_sentences(x, st))
+  paste(s, collapse = " ")
 }
 
-#' Coefficients named in the agreement sentences
+#' "Sheets showed the label each coder chose (1.0 per document on average; the gold label in 47.1%)"
 #' @noRd
-agreement_in_text <- c("percent_agreement", "cohen_kappa", "krippendorff_alpha", "gwet_ac1")
+proposals_sentence <- function(x, st) {
+  p <- x$records$sheets$settings$proposals
+  if (is.null(p) || is.null(p$policy)) {
+    return(character())
+  }
+  ps <- function(field) src("sheets_manifest", paste0("/settings/proposals/", field))
+  what <- switch(p$policy,
+    chosen = "the labels each LLM coder chose",
+    top_k = if (!is.null(p$k)) paste("the", st$int(p$k, ps("k"), "k"), "most probable labels of each LLM coder") else "the most probable labels of each LLM coder",
+    mass = if (!is.null(p$mass)) paste0("each LLM coder's most probable labels up to a probability of ", st$num(p$mass, ps("mass"), "mass")) else "each LLM coder's most probable labels",
+    conformal = "split-conformal label sets (APS score) of each LLM coder, calibrated on gold labels",
+    NULL
+  )
+  if (is.null(what)) {
+    return(character())
+  }
+  details <- c(
+    if (!is.null(p$mean_set_size)) {
+      paste0(
+        st$num(p$mean_set_size, ps("mean_set_size"), "mean_set_size", d = 1), " label",
+        if (p$mean_set_size != 1) "s", " per document on average"
+      )
+    },
+    if (!is.null(p$coverage) && isTRUE(p$n_with_gold > 0)) {
+      paste0(
+        "holding the gold label for ", st$pct(p$coverage, ps("coverage"), "coverage"), " of the ",
+        st$int(p$n_with_gold, ps("n_with_gold"), "n_with_gold"), " documents with one"
+      )
+    }
+  )
+  paste0("Sheets showed ", what, if (length(details) > 0) paste0(" (", paste(details, collapse = "; "), ")"), ".")
+}
 
-#' Human-human agreement: the verifiers' reliability over all labels
+#' Overlap, the verifiers' agreement on it, and how disagreements were settled
 #' @noRd
-methods_human_agreement <- function(x, style) {
+overlap_sentence <- function(x, st) {
+  v <- x$records$verification
+  out <- character()
+  if (!is.null(v$n_overlap_documents) && v$n_overlap_documents > 0) {
+    overlap <- paste0(
+      "Of these, ", st$int(v$n_overlap_documents, src("verification_summary", "/n_overlap_documents"), "n_overlap_documents"),
+      " were verified by ",
+      if (length(unlist(v$coders)) == 2) "both verifiers" else "two or more verifiers"
+    )
+    agree <- agreement_phrase(x, "verifier_reliability_csv", "human verifiers", st, scope = "all labels", name = "verifiers")
+    out <- c(out, paste0(
+      overlap,
+      if (!is.null(agree)) paste0("; their keep-or-reject decisions agreed with ", agree$text, " (", agree$n, " shared decisions)"),
+      "."
+    ))
+  }
+  if (isTRUE(v$n_adjudicated > 0)) {
+    adj <- v$adjudication
+    sim <- isTRUE(adj$simulated)
+    out <- c(out, paste0(
+      "Disagreements on ", st$int(v$n_adjudicated, src("verification_summary", "/n_adjudicated"), "n_adjudicated"),
+      " documents were settled by ", if (sim) "a simulated adjudicator" else "adjudication",
+      if (sim && !is.null(adj$error_rate)) {
+        paste0(" (error rate ", st$pct(adj$error_rate, src("verification_summary", "/adjudication/error_rate"), "adjudicator_error_rate", d = 0), ")")
+      },
+      "."
+    ))
+  } else if (identical(v$overlap_policy, "union") || identical(v$overlap_policy, "intersection")) {
+    out <- c(out, paste0(
+      "Where they disagreed, the ", st$text(v$overlap_policy, src("verification_summary", "/overlap_policy"), "overlap_policy"),
+      " of their kept labels was taken."
+    ))
+  }
+  out
+}
+
+#' Cohen's (two coders) or Fleiss' kappa, Krippendorff's alpha and Gwet's AC1 of one comparison
+#'
+#' Returns list(text, n) or NULL.
+#' @noRd
+agreement_phrase <- function(x, source, comparison, st, scope = NULL, name = "agreement",
+                             coefficients = c("krippendorff_alpha", "gwet_ac1")) {
   rel <- x$reliability
   if (is.null(rel)) {
     return(NULL)
   }
-  hh <- rel[rel$source %in% "verifier_reliability_csv" & rel$coefficient %in% agreement_in_text, , drop = FALSE]
-  if (any(hh$scope %in% "all labels")) {
-    hh <- hh[hh$scope %in% "all labels", , drop = FALSE] # the per-label rows stay in the table
-  }
-  if (nrow(hh) == 0) {
+  d <- rel[rel$source %in% source & rel$comparison %in% comparison, , drop = FALSE]
+  if (!is.null(scope) && "scope" %in% names(d)) d <- d[d$scope %in% scope, , drop = FALSE]
+  if (nrow(d) == 0) {
     return(NULL)
   }
-  # the verifiers of a demo are simulated: the sentence says so rather than calling them human
-  who <- if (isTRUE(x$records$verification$simulated)) "Simulated verifiers" else "Human coders"
-  paragraph(
-    paste0(who, " agreed with each other with ", agreement_clauses(hh, style$digits, style$esc), "."),
-    hh
+  kappa <- main_kappa(d)
+  wanted <- c(kappa, coefficients)
+  d <- d[d$coefficient %in% wanted, , drop = FALSE]
+  d <- d[order(match(d$coefficient, wanted)), , drop = FALSE]
+  if (nrow(d) == 0) {
+    return(NULL)
+  }
+  items <- vapply(seq_len(nrow(d)), function(i) {
+    r <- d[i, ]
+    row <- c(if (!is.null(scope)) list(scope = scope), if (source == "coders_vs_gold") list(comparison = comparison), list(coefficient = r$coefficient))
+    s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src(source, col, row = row))
+    paste0(st$esc(metric_label(r$coefficient)), " ", st$ci(r$estimate, r$ci_low, r$ci_high, s3, paste0(name, "_", r$coefficient)))
+  }, "")
+  n_row <- c(if (!is.null(scope)) list(scope = scope), if (source == "coders_vs_gold") list(comparison = comparison), list(coefficient = d$coefficient[[1]]))
+  list(
+    text = and_list(items),
+    n = st$int(d$n_units[[1]], src(source, "n_units", row = n_row), paste0(name, "_n"))
+  )
+}
+
+#' Cohen's kappa for two coders, Fleiss' for more (the first present)
+#' @noRd
+main_kappa <- function(d) {
+  n_coders <- suppressWarnings(max(d$n_coders, na.rm = TRUE))
+  order <- if (is.finite(n_coders) && n_coders > 2) c("fleiss_kappa", "cohen_kappa") else c("cohen_kappa", "fleiss_kappa")
+  hit <- order[order %in% d$coefficient]
+  if (length(hit) == 0) NA_character_ else hit[[1]]
+}
+
+#' "People kept 45.6% [37.1%, 54.3%] of the 125 proposals of `smollm2` they decided on"
+#' @noRd
+acceptance_sentence <- function(x, st) {
+  acc <- x$acceptance
+  if (is.null(acc) || nrow(acc) == 0) {
+    return(character())
+  }
+  ids <- vapply(x$records$coders, function(r) as.character(r$coder_id %||% NA), "")
+  simulated <- isTRUE(x$records$verification$simulated)
+  parts <- vapply(seq_len(nrow(acc)), function(i) {
+    r <- acc[i, ]
+    row <- list(llm_coder = r$llm_coder)
+    name <- names(ids)[match(r$llm_coder, ids)]
+    if (is.na(name)) name <- r$llm_coder
+    paste0(
+      "the proposals of ", st$code(name), " in ",
+      st$pct(r$acceptance, src("acceptance_csv", "acceptance", row = row), paste0(name, "_acceptance")),
+      if (!is.na(r$ci_low)) {
+        paste0(
+          " [", st$pct(r$ci_low, src("acceptance_csv", "ci_low", row = row), paste0(name, "_acceptance_ci_low")), ", ",
+          st$pct(r$ci_high, src("acceptance_csv", "ci_high", row = row), paste0(name, "_acceptance_ci_high")), "]"
+        )
+      },
+      " of ", st$int(r$n_decisions, src("acceptance_csv", "n_decisions", row = row), paste0(name, "_acceptance_n")),
+      " decisions"
+    )
+  }, "")
+  paste0(
+    if (simulated) "The verifiers" else "People", " kept ", and_list(parts),
+    if (any(!is.na(acc$ci_low))) paste0(" (Wilson interval", if (nrow(acc) > 1) "s", ")"), "."
   )
 }
 
 #' The human ceiling: agreement of the people's own labels on shared documents
 #' @noRd
-methods_human_ceiling <- function(x, style) {
+ceiling_sentence <- function(x, st) {
+  agree <- agreement_phrase(x, "human_ceiling_csv", "human ceiling", st, name = "ceiling", coefficients = character())
+  if (is.null(agree)) {
+    return(character())
+  }
   rel <- x$reliability
-  if (is.null(rel)) {
-    return(NULL)
-  }
-  hc <- rel[rel$source %in% "human_ceiling_csv" & rel$coefficient %in% agreement_in_text, , drop = FALSE]
-  if (nrow(hc) == 0) {
-    return(NULL)
-  }
   range <- rel[rel$source %in% "human_ceiling_csv" &
     rel$coefficient %in% c("pairwise_kappa_min", "pairwise_kappa_max"), , drop = FALSE]
-  spread <- if (nrow(range) == 2 && !identical(range$estimate[[1]], range$estimate[[2]])) {
-    paste0(
-      " (pairwise Cohen's kappa from ", style$num(min(range$estimate)), " to ",
-      style$num(max(range$estimate)), ")"
+  spread <- ""
+  if (nrow(range) == 2 && !identical(range$estimate[[1]], range$estimate[[2]])) {
+    lo <- range[range$coefficient == "pairwise_kappa_min", ]
+    hi <- range[range$coefficient == "pairwise_kappa_max", ]
+    spread <- paste0(
+      "; pairwise Cohen's kappa from ",
+      st$num(lo$estimate, src("human_ceiling_csv", "estimate", row = list(coefficient = "pairwise_kappa_min")), "ceiling_pairwise_min"),
+      " to ", st$num(hi$estimate, src("human_ceiling_csv", "estimate", row = list(coefficient = "pairwise_kappa_max")), "ceiling_pairwise_max")
     )
-  } else {
-    ""
   }
-  hc$comparison <- rep("labels of two or more people", nrow(hc))
-  paragraph(
-    paste0(
-      "On the documents two or more people verified, their own labels (the proposal kept, or the ",
-      "right label supplied) agreed with ", agreement_clauses(hc, style$digits, style$esc), spread,
-      ": the human ceiling against which a coder's agreement with gold is read."
-    ),
-    list(ceiling = hc, pairwise = range)
+  paste0(
+    "On the ", agree$n, " documents labelled by two or more verifiers, their own labels (the proposal kept or the",
+    " label supplied) agreed with ", agree$text, spread, ": the human ceiling."
   )
 }
 
-#' Agreement of the LLM coders with gold and among themselves
+#' Sheets finished with no rejection, and sheets not returned
 #' @noRd
-methods_coder_agreement <- function(x, style) {
-  rel <- x$reliability
-  if (is.null(rel)) {
+sheets_sentences <- function(x, st) {
+  v <- x$records$verification
+  flags <- v$flags %||% list()
+  out <- character()
+  for (i in seq_along(flags)) {
+    f <- flags[[i]]
+    if (!is.list(f) || is.null(f$coder)) next
+    out <- c(out, paste0(
+      "The sheet of ", st$code(f$coder), " had no rejection in ",
+      st$int(f$rows, src("verification_summary", paste0("/flags/", i - 1, "/rows")), paste0("no_rejection_rows_", f$coder)),
+      " rows; its decisions were kept."
+    ))
+  }
+  missing <- unique(as.character(unlist(v$coders_missing)))
+  if (length(missing) > 0) {
+    out <- c(out, paste0(
+      "The sheet", if (length(missing) > 1) "s", " of ", and_list(vapply(missing, st$code, "")),
+      if (length(missing) > 1) " were" else " was", " not returned, so ",
+      if (length(missing) > 1) "their" else "its", " documents are not verified."
+    ))
+  }
+  out
+}
+
+#' Fine-tuning: model, settings, sizes and seeds, learning curve against the LLM coders, corpus model
+#' @noRd
+methods_finetune <- function(x, st) {
+  models <- finetuned_models(x)
+  if (length(models) == 0) {
     return(NULL)
   }
-  other <- rel[rel$source %in% "coders_vs_gold" & rel$coefficient %in% agreement_in_text, , drop = FALSE]
-  if (nrow(other) == 0) {
-    return(NULL)
+  s <- unlist(lapply(models, function(m) finetune_sentences(x, m, st)))
+  if (length(s) == 0) NULL else paste(s, collapse = " ")
+}
+
+#' The sentences of one fine-tuned model
+#' @noRd
+finetune_sentences <- function(x, model, st) {
+  recs <- finetune_records_of(x, model)
+  out <- character()
+  if (length(recs) > 0) {
+    r1 <- recs[[1]]
+    cfg <- r1$record$config
+    kind <- r1$record$kind
+    base <- cfg$model %||% cfg$base_model
+    what <- if (!is.null(kind)) {
+      described <- c(
+        tfidf = "TF-IDF word n-grams with logistic regression",
+        encoder = "a pretrained encoder fine-tuned as a classifier",
+        lora = "a causal language model adapted with LoRA"
+      )
+      kind_text <- st$text(kind, ft_src(r1, "/kind"), paste0(model, "_kind"))
+      paste0(
+        " (", if (kind %in% names(described)) paste0(described[[kind]], ", kind ", kind_text) else paste("kind", kind_text),
+        if (!is.null(base)) paste0("; base model ", st$text(base, ft_src(r1, if (!is.null(cfg$model)) "/config/model" else "/config/base_model"), paste0(model, "_base_model"))),
+        ")"
+      )
+    }
+    s <- paste0(
+      "The fine-tuned model ", st$code(model), what,
+      " was trained on the ", if (isTRUE(r1$record$verified)) "verified" else "gold", " labels"
+    )
+    settings <- c(
+      if (!is.null(cfg$epochs)) paste("up to", st$int(cfg$epochs, ft_src(r1, "/config/epochs"), paste0(model, "_epochs")), "epochs"),
+      if (!is.null(cfg$learning_rate)) paste("learning rate", st$note(format(cfg$learning_rate, scientific = FALSE), cfg$learning_rate, ft_src(r1, "/config/learning_rate"), paste0(model, "_learning_rate"))),
+      if (!is.null(cfg$batch_size)) paste("batch size", st$int(cfg$batch_size, ft_src(r1, "/config/batch_size"), paste0(model, "_batch_size"))),
+      if (!is.null(cfg$class_weights)) if (isTRUE(cfg$class_weights)) "class weights" else "no class weights"
+    )
+    if (length(settings) > 0) s <- paste0(s, " (", paste(settings, collapse = ", "), ")")
+    sizes <- sort(unique(vapply(recs, function(f) as.numeric(f$record$size), 1)))
+    by_size <- lapply(sizes, function(z) Filter(function(f) as.numeric(f$record$size) == z, recs))
+    size_text <- vapply(by_size, function(fs) {
+      f <- fs[[1]]
+      paste0(
+        st$int(f$record$n_train, ft_src(f, "/n_train"), paste0(model, "_n_train_", f$record$size)), " (",
+        st$pct(f$record$size, ft_src(f, "/size"), paste0(model, "_size_", f$record$size), d = 0), ")"
+      )
+    }, "")
+    seeds <- sort(unique(vapply(recs, function(f) as.numeric(f$record$seed), 1)))
+    seed_text <- vapply(seeds, function(sd) {
+      f <- Filter(function(f) as.numeric(f$record$seed) == sd, recs)[[1]]
+      st$int(sd, ft_src(f, "/seed"), paste0(model, "_seed_", sd))
+    }, "")
+    s <- paste0(
+      s, " at ", if (length(sizes) == 1) "one training size" else paste(count_words(length(sizes)), "training sizes"),
+      ", ", and_list(size_text), " documents of the training set",
+      ", with ", if (length(seeds) == 1) "seed " else "seeds ", and_list(seed_text), "."
+    )
+    out <- c(out, s)
   }
-  paragraph(
-    paste0(
-      "Agreement between coders: ",
-      agreement_clauses(other, style$digits, style$esc, with_pair = TRUE), "."
-    ),
-    other
+  out <- c(out, curve_sentence(x, model, st))
+  out <- c(out, corpus_model_sentence(x, model, st))
+  out
+}
+
+#' The metric a learning curve is read by: Cohen's kappa when recorded, else macro-F1, else the first
+#' @noRd
+curve_metric <- function(lc) {
+  available <- unique(lc$metric)
+  hit <- intersect(c("cohen_kappa", "macro_f1", "micro_f1"), available)
+  if (length(hit) > 0) hit[[1]] else available[[1]]
+}
+
+#' "Mean Cohen's kappa over seeds rose from 0.08 (44 documents) to 0.13 (87), below the zero-shot ..."
+#' @noRd
+curve_sentence <- function(x, model, st) {
+  lc <- x$learning_curve
+  if (is.null(lc) || !model %in% lc$model) {
+    return(character())
+  }
+  metric <- curve_metric(lc[lc$model == model, , drop = FALSE])
+  d <- lc[lc$model == model & lc$metric == metric & !is.na(lc$value), , drop = FALSE]
+  sizes <- sort(unique(d$train_size))
+  if (length(sizes) < 2) {
+    return(character())
+  }
+  means <- vapply(sizes, function(z) mean(d$value[d$train_size == z]), 1)
+  # a training size is read from one row: that of the first seed
+  size_row <- function(z) list(model = model, train_size = z, metric = metric, seed = min(d$seed[d$train_size == z]))
+  n_seeds <- vapply(sizes, function(z) sum(d$train_size == z), 1)
+  at <- function(i) {
+    row <- list(model = model, train_size = sizes[[i]], metric = metric)
+    st$num(means[[i]], src("learning_curve", "value", row = row), paste0(model, "_curve_", sizes[[i]]),
+      how = if (n_seeds[[i]] > 1) "mean" else NULL
+    )
+  }
+  first <- length(sizes)
+  change <- if (means[[first]] > means[[1]]) "rose" else if (means[[first]] < means[[1]]) "fell" else "stayed"
+  label <- metric_prose(metric)
+  s <- paste0(
+    if (any(n_seeds > 1)) paste0("Its mean ", label, " over seeds") else paste0("Its ", label),
+    " on the test set ", change, " from ", at(1), " with ",
+    st$int(sizes[[1]], src("learning_curve", "train_size", row = size_row(sizes[[1]])), paste0(model, "_curve_size_min")),
+    " training documents to ", at(first), " with ",
+    st$int(sizes[[first]], src("learning_curve", "train_size", row = size_row(sizes[[first]])), paste0(model, "_curve_size_max")),
+    " (learning curve figure)"
+  )
+  refs <- zero_shot_refs(x, metric)
+  if (nrow(refs) > 0) {
+    ref_text <- vapply(seq_len(nrow(refs)), function(i) {
+      r <- refs[i, ]
+      above <- sizes[means >= r$estimate]
+      llm <- paste0(
+        "the zero-shot ", label, " of ", st$code(r$system), " (",
+        st$num(r$estimate, src("evaluation_metrics", "estimate", list(system = r$system), list(metric = metric)), paste0(model, "_vs_", r$system)),
+        ")"
+      )
+      if (length(above) == 0) {
+        paste0("stayed below ", llm, " at every size")
+      } else {
+        z <- min(above)
+        paste0(
+          "reached ", llm, " with ",
+          st$int(z, src("learning_curve", "train_size", row = size_row(z)), paste0(model, "_reaches_", r$system)),
+          " training documents"
+        )
+      }
+    }, "")
+    s <- paste0(s, "; it ", and_list(ref_text))
+  }
+  paste0(s, ".")
+}
+
+#' The zero-shot LLM coders' estimate of `metric` (evaluation metrics)
+#' @noRd
+zero_shot_refs <- function(x, metric) {
+  m <- x$metrics
+  coders <- llm_coders(x)
+  if (is.null(m) || length(coders) == 0) {
+    return(data.frame(system = character(), estimate = numeric()))
+  }
+  if (metric == "cohen_kappa" || metric %in% m$metric) {
+    d <- m[m$system %in% coders & m$metric == metric & !is.na(m$estimate), c("system", "estimate"), drop = FALSE]
+    return(as.data.frame(d))
+  }
+  data.frame(system = character(), estimate = numeric())
+}
+
+#' "The model trained on all 87 documents with seed 1 coded the corpus."
+#' @noRd
+corpus_model_sentence <- function(x, model, st) {
+  p <- x$records$predictions[[model]]
+  if (is.null(p) || is.null(p$artifact)) {
+    return(character())
+  }
+  recs <- finetune_records_of(x, model)
+  job <- Filter(function(f) grepl(paste0(dirname(f$path), "/"), paste0(p$artifact, "/"), fixed = TRUE), recs)
+  if (length(job) == 0) {
+    return(character())
+  }
+  f <- job[[1]]
+  paste0(
+    "The job trained on ", st$int(f$record$n_train, ft_src(f, "/n_train"), paste0(model, "_corpus_n_train")),
+    " documents with seed ", st$int(f$record$seed, ft_src(f, "/seed"), paste0(model, "_corpus_seed")),
+    " is the final model that coded the corpus."
   )
 }
 
-#' Validation metrics of each system with their confidence intervals
+#' Validation: main metrics with CIs of the final model and the LLM coders; the human ceiling; per class
 #' @noRd
-methods_validation <- function(x, style, metrics = NULL) {
+methods_validation <- function(x, st, metrics = NULL) {
   tbl <- x$metrics
   if (is.null(tbl) || nrow(tbl) == 0) {
     return(NULL)
   }
-  systems <- unique(tbl$system)
-  sentences <- vapply(systems, function(sys) {
-    m <- tbl[tbl$system == sys & !is.na(tbl$estimate), , drop = FALSE]
-    if (!is.null(metrics)) {
-      m <- m[m$metric %in% metrics, , drop = FALSE]
-      m <- m[order(match(m$metric, metrics)), , drop = FALSE]
-    } else if (any(!is.na(m$ci_low))) {
-      m <- m[!is.na(m$ci_low), , drop = FALSE] # the headline metrics: those with intervals
-    }
-    if (nrow(m) == 0) {
-      return(NA_character_)
-    }
-    items <- paste0(
-      style$esc(metric_label(m$metric)), " ", fmt_ci(m$estimate, m$ci_low, m$ci_high, style$digits)
-    )
-    paste0(style$code(sys), ": ", paste(items, collapse = ", "))
-  }, character(1))
-  sentences <- sentences[!is.na(sentences)]
-  if (length(sentences) == 0) {
-    return(NULL)
-  }
+  wanted <- metrics %||% main_metrics(x)
   level <- ci_level(x)
+  sys_all <- unique(tbl$system)
+  first_sys <- names(x$records$evaluation)[1]
   n_boot <- unique(unlist(lapply(x$records$evaluation, function(r) r$n_boot)))
-  ci_text <- if (any(!is.na(tbl$ci_low))) {
-    paste0(
-      " (brackets: ",
-      if (!is.na(level)) paste0(round(100 * level), style$esc("%"), " ") else "",
-      "percentile bootstrap confidence intervals over documents",
-      if (length(n_boot) == 1) paste0(", ", format(n_boot, big.mark = ","), " resamples"),
-      ")"
-    )
-  } else {
-    ""
-  }
-  paragraph(
-    paste0("Agreement with the gold standard", ci_text, " was ", paste(sentences, collapse = "; "), "."),
-    list(metrics = tbl, ci_level = level, n_boot = n_boot)
+  has_ci <- any(!is.na(tbl$ci_low))
+  s <- paste0(
+    "Every system was scored against the gold labels of the test set",
+    if (has_ci) {
+      paste0(
+        ", with ",
+        if (!is.na(level)) paste0(st$pct(level, src("evaluation_record", "/ci_level", list(system = first_sys)), "ci_level", d = 0), " ") else "",
+        "percentile bootstrap confidence intervals over documents",
+        if (length(n_boot) == 1) paste0(" (", st$int(n_boot, src("evaluation_record", "/n_boot", list(system = first_sys)), "n_boot"), " resamples)")
+      )
+    },
+    "."
   )
-}
-
-#' Range of per-class F1 of each system
-#' @noRd
-methods_per_class <- function(x, style) {
-  pc <- x$per_class
-  if (is.null(pc) || nrow(pc) == 0) {
-    return(NULL)
-  }
-  sentences <- vapply(unique(pc$system), function(sys) {
-    d <- pc[pc$system == sys & !is.na(pc$f1), , drop = FALSE]
-    if (nrow(d) < 2) {
-      return(NA_character_)
+  finals <- final_models(x)
+  coders <- intersect(llm_coders(x), sys_all)
+  others <- setdiff(sys_all, c(finals, coders))
+  ordered <- c(finals, coders, others)
+  for (sys in ordered) {
+    role <- if (sys %in% finals) {
+      if (length(finals) == 1) "The final model, " else "The fine-tuned model "
+    } else if (sys %in% coders) {
+      if (identical(x$records$coders[[sys]]$coder$few_shot, 0L) || identical(x$records$coders[[sys]]$coder$few_shot, 0)) "The zero-shot LLM coder " else "The LLM coder "
+    } else {
+      "The system "
     }
-    lo <- which.min(d$f1)
-    hi <- which.max(d$f1)
-    paste0(
-      "from ", style$num(d$f1[lo]), " (", style$esc(d$label[lo]), ") to ", style$num(d$f1[hi]),
-      " (", style$esc(d$label[hi]), ") for ", style$code(sys)
-    )
-  }, character(1))
-  sentences <- sentences[!is.na(sentences)]
-  if (length(sentences) == 0) {
-    return(NULL)
-  }
-  paragraph(paste0("Per-class F1 ranged ", paste(sentences, collapse = "; "), "."), pc)
-}
-
-#' Bias checks: positional bias, recall asymmetry, strata
-#' @noRd
-methods_bias <- function(x, style) {
-  clauses <- c(
-    bias_positional_clauses(x$bias$positional, style),
-    bias_recall_clauses(x$bias$recall_asymmetry, style),
-    bias_strata_clause(x$bias$strata, style)
-  )
-  if (length(clauses) == 0) {
-    return(NULL)
-  }
-  paragraph(paste0("Bias checks: ", paste(clauses, collapse = "; "), "."), x$bias)
-}
-
-#' Verification sheets accepted with a flag, and sheets not returned
-#' @noRd
-methods_verification_flags <- function(x, style) {
-  v <- x$records$verification
-  flags <- Filter(function(f) is.list(f) && !is.null(f$coder), v$flags %||% list())
-  missing <- unique(as.character(unlist(v$coders_missing)))
-  text <- vapply(flags, function(f) {
-    sprintf(
-      "the sheet of verifier %s was finished with no rejection in %d rows; its decisions were kept and flagged",
-      style$code(f$coder), as.integer(f$rows)
-    )
-  }, character(1))
-  if (length(missing) > 0) {
-    text <- c(text, paste0(
-      "the sheets of ", paste(vapply(missing, style$code, ""), collapse = ", "),
-      " were not returned, so their documents are not verified"
+    stats <- system_metrics_phrase(x, sys, wanted, st)
+    if (is.null(stats)) next
+    n <- x$records$evaluation[[sys]]$n
+    s <- c(s, paste0(
+      role, st$code(sys), if (sys %in% finals && length(finals) == 1) "," else "", " reached ", stats,
+      if (!is.null(n)) paste0(" on ", st$int(n, src("evaluation_record", "/n", list(system = sys)), paste0(sys, "_n")), " test documents"),
+      "."
     ))
   }
-  if (length(text) == 0) {
+  s <- c(s, ceiling_comparison(x, ordered, st))
+  s <- c(s, per_class_sentence(x, if (length(finals) > 0) finals[[1]] else ordered[[1]], st))
+  paste(s, collapse = " ")
+}
+
+#' The main metrics of a task: Python's headline metrics (`HEADLINE_SINGLE`, `HEADLINE_MULTI` of
+#' llmcoder.metrics) that were recorded, else those with intervals, else all
+#' @noRd
+main_metrics <- function(x) {
+  m <- x$metrics
+  headline <- if (identical(x$task, "multi")) {
+    c("hamming_loss", "jaccard_samples", "micro_f1", "macro_f1")
+  } else {
+    c("accuracy", "macro_f1", "cohen_kappa")
+  }
+  hit <- intersect(headline, unique(m$metric))
+  if (length(hit) > 0) {
+    return(hit)
+  }
+  with_ci <- unique(m$metric[!is.na(m$ci_low)])
+  if (length(with_ci) > 0) with_ci else unique(m$metric)
+}
+
+#' "an accuracy of 0.22 [0.17, 0.27], a macro-F1 of ... and Cohen's kappa of ..."
+#' @noRd
+system_metrics_phrase <- function(x, sys, wanted, st) {
+  m <- x$metrics[x$metrics$system == sys & x$metrics$metric %in% wanted & !is.na(x$metrics$estimate), , drop = FALSE]
+  if (nrow(m) == 0) {
     return(NULL)
   }
-  paragraph(
-    paste0("Human verification: ", paste(text, collapse = "; "), "."),
-    list(flags = flags, coders_missing = missing)
+  m <- m[order(match(m$metric, wanted)), , drop = FALSE]
+  items <- vapply(seq_len(nrow(m)), function(i) {
+    r <- m[i, ]
+    s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src("evaluation_metrics", col, list(system = sys), list(metric = r$metric)))
+    paste0(st$esc(metric_prose(r$metric)), " ", st$ci(r$estimate, r$ci_low, r$ci_high, s3, paste0(sys, "_", r$metric)))
+  }, "")
+  and_list(items)
+}
+
+#' One sentence against the human ceiling: Cohen's kappa of each system against the ceiling's interval
+#' @noRd
+ceiling_comparison <- function(x, systems, st) {
+  rel <- x$reliability
+  if (is.null(rel) || is.null(x$metrics)) {
+    return(character())
+  }
+  hc <- rel[rel$source %in% "human_ceiling_csv" & rel$coefficient %in% "cohen_kappa", , drop = FALSE]
+  if (nrow(hc) != 1 || is.na(hc$ci_low)) {
+    return(character())
+  }
+  k <- x$metrics[x$metrics$metric == "cohen_kappa" & x$metrics$system %in% systems & !is.na(x$metrics$ci_high), , drop = FALSE]
+  if (nrow(k) == 0) {
+    return(character())
+  }
+  k <- k[order(match(k$system, systems)), , drop = FALSE]
+  where <- ifelse(k$ci_high < hc$ci_low, "below", ifelse(k$ci_low > hc$ci_high, "above", "overlap"))
+  ceiling_text <- st$ci(
+    hc$estimate, hc$ci_low, hc$ci_high,
+    lapply(c("estimate", "ci_low", "ci_high"), function(col) src("human_ceiling_csv", col, row = list(coefficient = "cohen_kappa"))),
+    "validation_ceiling_kappa"
   )
+  groups <- list(
+    below = "lie entirely below it",
+    overlap = "overlap it",
+    above = "lie entirely above it"
+  )
+  parts <- unlist(lapply(names(groups), function(g) {
+    who <- k$system[where == g]
+    if (length(who) == 0) {
+      return(NULL)
+    }
+    paste0(
+      "the kappa interval", if (length(who) > 1) "s", " of ", and_list(vapply(who, st$code, "")), " ",
+      if (length(who) == 1) sub("^lie", "lies", sub("^overlap", "overlaps", groups[[g]])) else groups[[g]]
+    )
+  }))
+  paste0("Against the human ceiling (Cohen's kappa ", ceiling_text, "), ", and_list(parts), ".")
+}
+
+#' "Per-class F1 of `tfidf` ranged from 0.00 (crime) to 0.41 (housing)."
+#' @noRd
+per_class_sentence <- function(x, sys, st) {
+  pc <- x$per_class
+  if (is.null(pc)) {
+    return(character())
+  }
+  d <- pc[pc$system == sys & !is.na(pc$f1), , drop = FALSE]
+  if (nrow(d) < 2) {
+    return(character())
+  }
+  lo <- which.min(d$f1)
+  hi <- which.max(d$f1)
+  at <- function(i, name) {
+    paste0(
+      st$num(d$f1[[i]], src("evaluation_per_class", "f1", list(system = sys), list(label = d$label[[i]])), name),
+      " (", st$code(d$label[[i]]), ")"
+    )
+  }
+  paste0("Per-class F1 of ", st$code(sys), " ranged from ", at(lo, paste0(sys, "_f1_min")), " to ", at(hi, paste0(sys, "_f1_max")), ".")
+}
+
+#' Bias checks: only what a test or an interval supports
+#' @noRd
+methods_bias <- function(x, st) {
+  s <- c(
+    bias_positional_sentence(x$bias$positional, st),
+    bias_recall_sentence(x$bias$recall_asymmetry, st, ci_level(x)),
+    bias_strata_sentences(x$bias$strata, st, ci_level(x))
+  )
+  if (length(s) == 0) NULL else paste(s, collapse = " ")
+}
+
+#' Positional bias: the binomial test of the first-listed label against its base rate
+#' @noRd
+bias_positional_sentence <- function(pos, st, alpha = 0.05) {
+  if (is.null(pos) || nrow(pos) == 0 || !"p_value" %in% names(pos)) {
+    return(character())
+  }
+  pos <- pos[!is.na(pos$p_value) & !is.na(pos$first_share), , drop = FALSE]
+  if (nrow(pos) == 0) {
+    return(character())
+  }
+  clause <- function(i) {
+    r <- pos[i, ]
+    row <- list(system = r$system)
+    paste0(
+      st$code(r$system), ": ", st$pct(r$first_share, src("bias_positional", "first_share", row = row), paste0(r$system, "_first_share")),
+      " of codings against ", st$pct(r$first_base_rate, src("bias_positional", "first_base_rate", row = row), paste0(r$system, "_first_base_rate")),
+      " expected, p ", format_p(r$p_value, src("bias_positional", "p_value", row = row), paste0(r$system, "_p_value"), st)
+    )
+  }
+  biased <- which(pos$p_value < alpha & pos$first_share > pos$first_base_rate)
+  unbiased <- setdiff(seq_len(nrow(pos)), biased)
+  out <- character()
+  if (length(biased) > 0) {
+    out <- c(out, paste0(
+      "Under rotated label orders, the first-listed label was chosen more often than its base rate (binomial test; ",
+      paste(vapply(biased, clause, ""), collapse = "; "), ")."
+    ))
+  }
+  if (length(unbiased) > 0) {
+    out <- c(out, paste0(
+      "A binomial test found no preference for the first-listed label under rotated orders (",
+      paste(vapply(unbiased, clause, ""), collapse = "; "), ")."
+    ))
+  }
+  out
+}
+
+#' "p = 0.70" or "p < 0.001"
+#' @noRd
+format_p <- function(p, source, name, st) {
+  if (p < 0.001) {
+    return(st$note("< 0.001", p, source, name))
+  }
+  paste("=", st$num(p, source, name, d = if (p < 0.01) 3 else 2))
+}
+
+#' Recall gaps whose interval excludes zero (needs ci_low and ci_high in recall_asymmetry.csv)
+#' @noRd
+bias_recall_sentence <- function(ra, st, level) {
+  if (is.null(ra) || nrow(ra) == 0 || !all(c("ci_low", "ci_high") %in% names(ra))) {
+    return(character())
+  }
+  d <- ra[!is.na(ra$ci_low) & !is.na(ra$ci_high) & (ra$ci_low > 0 | ra$ci_high < 0), , drop = FALSE]
+  if (nrow(d) == 0) {
+    return(character())
+  }
+  parts <- vapply(seq_len(nrow(d)), function(i) {
+    r <- d[i, ]
+    row <- list(system = r$system, label = r$label)
+    s3 <- lapply(c("recall_gap", "ci_low", "ci_high"), function(col) src("bias_recall_asymmetry", col, row = row))
+    paste0(st$code(r$label), " for ", st$code(r$system), " (", st$ci(r$recall_gap, r$ci_low, r$ci_high, s3, paste0(r$system, "_", r$label, "_recall_gap")), ")")
+  }, "")
+  paste0("Recall differed from the mean recall, with an interval excluding zero, for ", and_list(parts), ".")
+}
+
+#' Strata whose accuracy or kappa interval lies entirely below the overall estimate
+#' @noRd
+bias_strata_sentences <- function(strata, st, level) {
+  if (is.null(strata) || nrow(strata) == 0) {
+    return(character())
+  }
+  d <- strata[strata$metric %in% c("accuracy", "cohen_kappa"), , drop = FALSE]
+  if (nrow(d) == 0) {
+    return(character())
+  }
+  by <- unique(d$stratum)
+  below <- d[d$below_overall %in% TRUE, , drop = FALSE]
+  lvl <- "" # bias/strata.csv does not record the level of its intervals
+  if (nrow(below) == 0) {
+    return(paste0(
+      "No value of ", and_list(vapply(by, st$code, "")), " had an accuracy or Cohen's kappa whose ", lvl,
+      "interval lay entirely below the overall estimate."
+    ))
+  }
+  cells <- unique(below[c("system", "stratum", "value")])
+  parts <- vapply(seq_len(nrow(cells)), function(i) {
+    cell <- cells[i, ]
+    rows <- below[below$system == cell$system & below$stratum == cell$stratum & below$value == cell$value, , drop = FALSE]
+    stats <- vapply(seq_len(nrow(rows)), function(j) {
+      r <- rows[j, ]
+      row <- list(system = r$system, stratum = r$stratum, value = r$value, metric = r$metric)
+      s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src("bias_strata", col, row = row))
+      key <- paste(r$system, r$stratum, r$value, r$metric, sep = "_")
+      paste0(
+        st$esc(metric_prose(r$metric)), " ", st$ci(r$estimate, r$ci_low, r$ci_high, s3, key), " against ",
+        st$num(r$overall, src("bias_strata", "overall", row = row), paste0(key, "_overall"))
+      )
+    }, "")
+    n <- rows$n[[1]]
+    paste0(
+      st$code(cell$system), " in ", st$code(cell$stratum), " = ", st$esc(cell$value), " (",
+      paste(stats, collapse = "; "),
+      if (!is.na(n)) paste0("; n = ", st$int(n, src("bias_strata", "n", row = list(system = cell$system, stratum = cell$stratum, value = cell$value, metric = rows$metric[[1]])), paste(cell$system, cell$stratum, cell$value, "n", sep = "_"))),
+      ")"
+    )
+  }, "")
+  n_tests <- nrow(d)
+  paste0(
+    "Accuracy or Cohen's kappa had an ", lvl, "interval entirely below the overall estimate for ",
+    and_list(parts), ", of ",
+    st$int(n_tests, src("bias_strata", "metric", row = list(metric = c("accuracy", "cohen_kappa"))), "n_strata_estimates", how = "count"),
+    " stratum estimates checked without correction for multiple comparisons."
+  )
+}
+
+#' Routing: the share of the corpus routed to people, by which measure
+#' @noRd
+methods_routing <- function(x, st) {
+  preds <- Filter(function(p) !is.null(p$routed_docs), x$records$predictions)
+  if (length(preds) == 0) {
+    return(NULL)
+  }
+  by_measure <- c(
+    max_prob = "the lowest top probability", margin = "the smallest margin between the two most probable labels",
+    closest = "a label probability closest to its threshold"
+  )
+  s <- vapply(names(preds), function(m) {
+    p <- preds[[m]]
+    ps <- function(field) src("corpus_predictions_provenance", field, list(model = m))
+    measure <- if (!is.null(p$route_by) && p$route_by %in% names(by_measure)) by_measure[[p$route_by]] else NULL
+    paste0(
+      st$code(m), " coded ", if (isFALSE(p$subset)) "the " else "", st$int(p$n_docs, ps("/n_docs"), paste0(m, "_n_docs")),
+      if (isFALSE(p$subset)) " documents of the corpus" else " documents", "; the ",
+      st$int(p$routed_docs, ps("/routed_docs"), paste0(m, "_routed_docs")),
+      if (!is.null(p$route_share)) paste0(" (", st$pct(p$route_share, ps("/route_share"), paste0(m, "_route_share"), d = 0), ")"),
+      if (!is.null(measure)) paste0(" with ", measure) else " least confident",
+      if (!is.null(p$route_threshold)) paste0(" (below ", st$num(p$route_threshold, ps("/route_threshold"), paste0(m, "_route_threshold")), ")"),
+      " were routed to human coding."
+    )
+  }, "")
+  paste(s, collapse = " ")
+}
+
+#' Limitations: what was simulated; coders scored on part of the test set
+#' @noRd
+methods_limitations <- function(x, st) {
+  s <- character()
+  v <- x$records$verification
+  if (isTRUE(v$simulated)) {
+    s <- c(s, paste0(
+      "The verification was simulated: software, not people, made the keep-or-reject decisions",
+      if (isTRUE(v$adjudication$simulated)) " and the adjudications",
+      ", so the verifiers' agreement and the human ceiling describe the simulation, not human coders."
+    ))
+  }
+  n <- vapply(x$records$evaluation, function(r) as.numeric(r$n %||% NA), 1)
+  if (length(n) > 1 && any(n < max(n, na.rm = TRUE), na.rm = TRUE)) {
+    full <- names(n)[which.max(n)]
+    few <- names(n)[!is.na(n) & n < max(n, na.rm = TRUE)]
+    s <- c(s, paste0(
+      and_list(vapply(few, st$code, "")), if (length(few) > 1) " were" else " was", " scored only on the ",
+      and_list(vapply(few, function(sys) st$int(n[[sys]], src("evaluation_record", "/n", list(system = sys)), paste0(sys, "_n_limit")), "")),
+      " of the ", st$int(max(n, na.rm = TRUE), src("evaluation_record", "/n", list(system = full)), "n_test_limit"),
+      " test documents ", if (length(few) > 1) "they" else "it", " coded."
+    ))
+  }
+  if (length(s) == 0) NULL else paste(s, collapse = " ")
 }
 
 #' Software: the llmcoder version and git revision that computed the evaluation
 #' @noRd
-methods_software <- function(x, style) {
+methods_software <- function(x, st) {
   prov <- x$records$evaluation_provenance
+  if (length(prov) == 0) {
+    return(NULL)
+  }
   version <- unique(unlist(lapply(prov, function(p) p$llmcoder_version)))
   git <- unique(unlist(lapply(prov, function(p) p$git_revision)))
   if (length(version) == 0) {
     return(NULL)
   }
-  s <- paste0("Results were computed with llmcoder ", style$esc(and_list(version)))
-  if (length(git) == 1) s <- paste0(s, " (git ", style$code(short_hash(git, 10)), ")")
-  paragraph(paste0(s, "."), list(llmcoder_version = version, git_revision = git))
+  sys <- names(prov)[[1]]
+  s <- paste0(
+    "Results were computed with llmcoder ",
+    if (length(version) == 1) st$text(version, src("evaluation_provenance", "/llmcoder_version", list(system = sys)), "llmcoder_version") else st$esc(and_list(version))
+  )
+  if (length(git) == 1) {
+    s <- paste0(s, " (git ", st$hash(git, src("evaluation_provenance", "/git_revision", list(system = sys)), "git_revision", n = 10), ")")
+  }
+  paste0(s, ".")
+}
+
+#' Appendix: the system message and prompt template of each LLM coder (once per distinct template)
+#' @noRd
+methods_appendix <- function(x, st) {
+  coders <- x$records$coders
+  has <- Filter(function(r) !is.null(r$prompt_template), coders)
+  if (length(has) == 0) {
+    return(NULL)
+  }
+  key <- vapply(has, function(r) paste(r$prompt_template_sha256 %||% r$prompt_template, r$coder$system %||% ""), "")
+  first <- !duplicated(key)
+  blocks <- vapply(which(first), function(i) {
+    r <- has[[i]]
+    who <- names(has)[key == key[[i]]]
+    verbatim <- function(text) {
+      if (st$format == "latex") {
+        paste0("\\begin{verbatim}\n", text, "\n\\end{verbatim}")
+      } else {
+        paste0("```text\n", text, "\n```")
+      }
+    }
+    paste(c(
+      paste0(
+        "Prompt of ", and_list(vapply(who, st$code, "")),
+        if (!is.null(r$prompt_template_sha256)) paste0(" (template SHA-256 ", st$code(substr(r$prompt_template_sha256, 1, 12)), ")"),
+        ". The codebook's instructions, labels and examples fill the placeholders."
+      ),
+      if (!is.null(r$coder$system) && nzchar(r$coder$system)) c("System message:", verbatim(r$coder$system)),
+      "Template:", verbatim(r$prompt_template)
+    ), collapse = "\n\n")
+  }, "")
+  head <- if (st$format == "latex") "\\subsection*{Appendix: prompts}" else "### Appendix: prompts"
+  paste(c(head, blocks), collapse = "\n\n")
 }
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -501,97 +1382,10 @@ and_list <- function(x) {
   paste(paste(x[-length(x)], collapse = ", "), "and", x[[length(x)]])
 }
 
-#' First characters of a hash
+#' First letter upper case
 #' @noRd
-short_hash <- function(h, n = 12) {
-  substr(as.character(h)[[1]], 1, n)
-}
-
-#' "Cohen's kappa 0.81 [0.75, 0.87] (n = 200)" clauses
-#' @noRd
-agreement_clauses <- function(rel, digits, esc, with_pair = FALSE) {
-  pairs <- reliability_pairs(rel)
-  est <- fmt_ci(rel$estimate, rel$ci_low, rel$ci_high, digits)
-  out <- paste0(
-    esc(metric_label(rel$metric)), " ", est,
-    ifelse(is.na(rel$n), "", paste0(" (n = ", rel$n, ")"))
-  )
-  if (with_pair) {
-    out <- paste0(esc(pairs), ", ", out)
-  } else if (length(unique(pairs)) > 1) {
-    out <- paste0(out, " for ", esc(pairs))
-  }
-  paste(out, collapse = "; ")
-}
-
-#' Clauses from bias/positional.csv: answers changed under rotated label orders
-#' @noRd
-bias_positional_clauses <- function(pos, style) {
-  if (is.null(pos) || nrow(pos) == 0) {
-    return(character())
-  }
-  vapply(seq_len(nrow(pos)), function(i) {
-    r <- as.list(pos[i, ])
-    s <- paste0(
-      "under rotated label orders, ", style$code(r$system), " changed its answer for ",
-      style$num(r$flip_rate),
-      if (!is.na(r$n_flipped)) paste0(" (", r$n_flipped, " of ", r$n_docs, ")"),
-      " of documents"
-    )
-    if (!is.na(r$first_share)) {
-      s <- paste0(
-        s, " and chose the first-listed label in ", style$num(r$first_share),
-        " of codings against a base rate of ", style$num(r$first_base_rate),
-        if (!is.na(r$p_value)) paste0(" (binomial test p = ", format_p(r$p_value, style$num), ")")
-      )
-    }
-    s
-  }, character(1))
-}
-
-#' Clauses from bias/recall_asymmetry.csv: the flagged classes of each system
-#' @noRd
-bias_recall_clauses <- function(ra, style) {
-  if (is.null(ra) || nrow(ra) == 0) {
-    return(character())
-  }
-  vapply(unique(ra$system), function(sys) {
-    d <- ra[ra$system == sys & ra$flag %in% TRUE, , drop = FALSE]
-    if (nrow(d) == 0) {
-      return(paste0("no class of ", style$code(sys), " was flagged for recall asymmetry"))
-    }
-    items <- paste0(
-      style$esc(d$label), " (recall ", ifelse(d$recall_gap >= 0, "+", "\u2212"),
-      style$num(abs(d$recall_gap)), " from the mean",
-      ifelse(is.na(d$most_confused_as), "", paste0(", most often coded as ", style$esc(d$most_confused_as))),
-      ")"
-    )
-    paste0(
-      "classes of ", style$code(sys), " flagged for recall asymmetry: ", paste(items, collapse = ", ")
-    )
-  }, character(1), USE.NAMES = FALSE)
-}
-
-#' Clause from bias/strata.csv: strata and estimates below the overall one
-#' @noRd
-bias_strata_clause <- function(st, style) {
-  if (is.null(st) || nrow(st) == 0) {
-    return(character())
-  }
-  by <- unique(as.character(st$stratum))
-  n_below <- sum(st$below_overall %in% TRUE)
-  paste0(
-    "metrics were computed per stratum of ", paste(style$esc(by), collapse = " and "),
-    ", and ", n_below, " stratum-metric estimate", if (n_below != 1) "s", " had a confidence ",
-    "interval entirely below the overall estimate"
-  )
-}
-
-#' p-values: "< 0.001" style below the printed precision
-#' @noRd
-format_p <- function(p, num) {
-  txt <- num(p)
-  if (p > 0 && as.numeric(txt) == 0) paste0("< ", sub("0$", "1", num(0))) else txt
+capitalise <- function(s) {
+  paste0(toupper(substr(s, 1, 1)), substring(s, 2))
 }
 
 #' Escape LaTeX special characters in text

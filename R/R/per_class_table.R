@@ -1,7 +1,8 @@
 #' Table of per-class precision, recall and F1
 #'
 #' One row per label (and system): precision, recall, F1, specificity and
-#' support (the number of gold-standard documents with the label).
+#' support (the number of gold-standard documents with the label) and, when
+#' recorded, the number of documents the system gave the label.
 #'
 #' @inheritParams metrics_table
 #' @param systems Systems to show, in order. `NULL` shows all; with more than
@@ -37,6 +38,9 @@ per_class_table <- function(x,
   }
   if ("support" %in% names(tbl)) {
     out$Support <- fmt_num(tbl$support, 0)
+  }
+  if ("predicted" %in% names(tbl)) {
+    out$Predicted <- fmt_num(tbl$predicted, 0)
   }
   if (is.null(caption)) {
     caption <- if (length(systems) == 1) {

@@ -28,6 +28,9 @@
 #'     labels (comparison `"human ceiling"`); `coefficient` is also read as
 #'     `metric` and `n_units` as `n`, and `source` names the key.}
 #'   \item{`learning_curve`}{part `learning_curve`.}
+#'   \item{`acceptance_csv`, `workload_csv`}{parts `acceptance` (the share of
+#'     each LLM coder's proposals people kept, with a Wilson interval) and
+#'     `workload` (per person and round).}
 #'   \item{`bias_positional`, `bias_recall_asymmetry`, `bias_strata`}{part
 #'     `bias`.}
 #'   \item{`evaluation_record`, `evaluation_provenance`, `coder_provenance`,
@@ -43,7 +46,8 @@
 #'     \item{`study`}{Study name (the manifest's `study`).}
 #'     \item{`dir`}{Normalised path of the folder holding the manifest.}
 #'     \item{`metrics`, `per_class`, `confusion`, `reliability`,
-#'       `learning_curve`}{Tibbles, or `NULL` when the manifest lists none.}
+#'       `learning_curve`, `acceptance`, `workload`}{Tibbles, or `NULL` when
+#'       the manifest lists none.}
 #'     \item{`bias`}{Named list of tibbles (`positional`,
 #'       `recall_asymmetry`, `strata`, those listed), or `NULL`.}
 #'     \item{`task`}{`"single"` or `"multi"` (the `task` of the evaluation
@@ -120,7 +124,7 @@ results_contract_version <- 1L
 results_keys <- c(
   "evaluation_metrics", "evaluation_per_class", "evaluation_confusion", "evaluation_record",
   "evaluation_provenance", "coders_vs_gold", "verifier_reliability_csv", "human_ceiling_csv",
-  "learning_curve",
+  "learning_curve", "acceptance_csv", "workload_csv",
   "bias_positional", "bias_recall_asymmetry", "bias_strata", "coder_provenance",
   "verification_summary", "sheets_manifest", "finetune_record", "corpus_predictions_provenance"
 )
@@ -467,6 +471,8 @@ results_parts <- function(used, data) {
       table_of("coders_vs_gold"), table_of("verifier_reliability_csv"), table_of("human_ceiling_csv")
     ),
     learning_curve = table_of("learning_curve"),
+    acceptance = table_of("acceptance_csv"),
+    workload = table_of("workload_csv"),
     bias = if (length(bias) > 0) bias,
     task = results_task(records$evaluation),
     records = records

@@ -80,20 +80,27 @@ fmt_ci <- function(estimate, low, high, digits) {
   est
 }
 
-#' Display names of the metrics the Python side writes
+#' Display names of the metrics and agreement coefficients the Python side writes
+#'
+#' The names a table prints (a capital first letter); [metric_prose()] gives
+#' the ones a sentence uses. Unknown names lose their underscores.
 #' @noRd
 metric_label <- function(metric) {
   known <- c(
     accuracy = "Accuracy",
     balanced_accuracy = "Balanced accuracy",
-    macro_f1 = "Macro F1",
-    micro_f1 = "Micro F1",
+    macro_f1 = "Macro-F1",
+    micro_f1 = "Micro-F1",
     weighted_f1 = "Weighted F1",
     cohen_kappa = "Cohen's kappa",
     fleiss_kappa = "Fleiss' kappa",
+    conger_kappa = "Conger's kappa",
     krippendorff_alpha = "Krippendorff's alpha",
     percent_agreement = "Percent agreement",
     gwet_ac1 = "Gwet's AC1",
+    brennan_prediger = "Brennan-Prediger",
+    pairwise_kappa_min = "Lowest pairwise Cohen's kappa",
+    pairwise_kappa_max = "Highest pairwise Cohen's kappa",
     hamming_loss = "Hamming loss",
     jaccard_samples = "Jaccard (samples)",
     jaccard_macro = "Jaccard (macro)",
@@ -110,6 +117,14 @@ metric_label <- function(metric) {
   miss <- is.na(out)
   out[miss] <- gsub("_", " ", metric[miss], fixed = TRUE)
   out
+}
+
+#' The names of metrics inside a sentence: "accuracy", "macro-F1", "Cohen's kappa"
+#' @noRd
+metric_prose <- function(metric) {
+  label <- metric_label(metric)
+  proper <- grepl("^(Cohen|Fleiss|Conger|Krippendorff|Gwet|Brennan|Hamming|Jaccard|F1)", label)
+  ifelse(proper, label, paste0(tolower(substr(label, 1, 1)), substring(label, 2)))
 }
 
 #' Bind data frames that may have different columns (missing ones become NA)

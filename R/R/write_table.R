@@ -63,6 +63,9 @@ kable_format <- function(format) {
 #' Render a data frame with knitr::kable (booktabs for LaTeX)
 #' @noRd
 render_kable <- function(df, format, caption, align = NULL, ...) {
+  if (format == "latex" && !is.null(caption)) {
+    caption <- escape_latex(caption) # kable escapes the cells, not the caption
+  }
   args <- list(
     x = as.data.frame(df, stringsAsFactors = FALSE),
     format = kable_format(format),

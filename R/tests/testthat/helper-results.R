@@ -122,3 +122,61 @@ local_multi_fixture <- function(env = parent.frame()) {
   edit_csv(dir, "evaluation/tfidf/metrics.csv", function(tbl) multi[names(tbl)])
   dir
 }
+
+# --- the sources of a methods text ---------------------------------------------------------------
+
+# The value(s) a source of methods.json points to, read from the fixture's file itself: a JSON
+# pointer (RFC 6901, 0-based) into a record, or a CSV column of the rows its `row` selects (a value
+# that is a list selects any of them)
+source_values <- function(s, dir = fixture_path()) {
+  stopifnot(file.exists(file.path(dir, s$file)))
+  if (grepl("\\.json$", s$file)) {
+    doc <- read_fixture_json(s$file, dir)
+    parts <- strsplit(sub("^/", "", s$field), "/", fixed = TRUE)[[1]]
+    for (p in parts) {
+      doc <- if (grepl("^[0-9]+$", p) && is.null(names(doc))) doc[[as.integer(p) + 1]] else doc[[p]]
+    }
+    return(doc)
+  }
+  tbl <- read_fixture_csv(s$file, dir)
+  keep <- rep(TRUE, nrow(tbl))
+  for (col in names(s$row)) {
+    keep <- keep & tbl[[col]] %in% as.character(unlist(s$row[[col]]))
+  }
+  values <- tbl[[s$field]][keep]
+  num <- suppressWarnings(as.numeric(values))
+  if (all(!is.na(num))) num else values
+}
+
+# The value an entry of methods.json states, recomputed from its sources as its `how` says
+expected_value <- function(e, dir = fixture_path()) {
+  values <- lapply(e$sources, source_values, dir = dir)
+  how <- e$how %||% "value"
+  v <- values[[1]]
+  switch(how,
+    value = {
+      stopifnot(length(v) == 1)
+      v
+    },
+    mean = mean(v),
+    length = length(v),
+    count = length(v),
+    stop("unknown how: ", how)
+  )
+}
+
+# The number a printed text stands for ("1,204", "45.6%", "−0.04", "$-$0.04"), or NA for words
+printed_number <- function(text) {
+  t <- gsub("\u2212|\\$-\\$", "-", text)
+  t <- gsub(",", "", t, fixed = TRUE)
+  pct <- grepl("%$", t)
+  t <- sub("\\\\?%$", "", t)
+  v <- suppressWarnings(as.numeric(t))
+  if (pct) v / 100 else v
+}
+
+# Decimals printed in a number's text
+printed_digits <- function(text) {
+  t <- sub("\\\\?%$", "", text)
+  if (grepl(".", t, fixed = TRUE)) nchar(sub("^.*\\.", "", t)) else 0
+}

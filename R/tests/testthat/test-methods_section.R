@@ -1,130 +1,396 @@
-test_that("methods_section's facts are the fixture's recorded values", {
-  res <- fixture_results()
-  facts <- attr(methods_section(res), "facts")
-  coder <- read_fixture_json("coders/smollm2.json")
-  expect_equal(names(facts$coders), "smollm2")
-  expect_equal(facts$coders$smollm2$model, coder$model$model)
-  expect_equal(facts$coders$smollm2$weights_sha256, coder$model$gguf_sha256)
-  expect_equal(facts$coders$smollm2$prompt_sha256, coder$prompt_template_sha256)
-  expect_equal(facts$coders$smollm2$temperature, coder$coder$temperature)
-  expect_equal(facts$coders$smollm2$seed, coder$coder$seed)
-  expect_null(facts$coders$smollm2$max_output_tokens) # a local coder generates no tokens
-  expect_equal(facts$codebook$name, coder$codebook$name)
-  expect_equal(facts$codebook$sha256, coder$codebook$sha256)
-  expect_equal(facts$codebook$n_labels, length(coder$codebook$labels))
-  for (sys in c("smollm2", "tfidf")) {
-    record <- read_fixture_json(file.path("evaluation", sys, "metrics.json"))
-    expect_equal(facts$gold$n[[sys]], record$n)
-    expect_equal(facts$validation$n_boot, record$n_boot)
-    expect_equal(facts$validation$ci_level, record$ci_level)
+# The methods section is tested like text: each required element is there with the number read from
+# the fixture's own files (never a literal), every number has a source that resolves to that number,
+# nothing is said about a file the manifest does not list, and nothing is "flagged" without a test.
+
+fixture_methods <- function(...) methods_section(fixture_results(), ...)
+
+# The body of the text, without the appendix of prompts
+body_of <- function(text) sub("\n(### |\\\\subsection\\*\\{)Appendix.*$", "", text)
+
+# "0.41 [0.25, 0.54]" from a row of a CSV of the fixture, as the text prints it
+ci_text <- function(r, digits = 2, minus = "\u2212") {
+  f <- function(v) sub("^-", minus, formatC(as.numeric(v), format = "f", digits = digits))
+  sprintf("%s [%s, %s]", f(r$estimate), f(r$ci_low), f(r$ci_high))
+}
+
+pct_text <- function(v, digits = 1) paste0(formatC(100 * as.numeric(v), format = "f", digits = digits), "%")
+
+test_that("every number of the methods text resolves to its results file", {
+  m <- fixture_methods()
+  text <- format(m)
+  numbers <- attr(m, "sources")$numbers
+  expect_gt(length(numbers), 60)
+  listed <- vapply(read_manifest_json()$files, function(f) paste(f$key, f$path), "")
+  for (e in numbers) {
+    label <- paste(e$paragraph, e$name, e$text)
+    for (s in e$sources) {
+      # the file exists and the manifest lists it under the key the source names
+      expect_true(paste(s$key, s$file) %in% listed, label = label)
+    }
+    expect_true(grepl(e$text, text, fixed = TRUE), label = label)
+    want <- expected_value(e)
+    if (is.numeric(want)) {
+      expect_equal(e$value, want, tolerance = 1e-12, label = label)
+      printed <- printed_number(e$text)
+      if (!is.na(printed)) {
+        # the printed text is the value, rounded to the decimals shown
+        expect_lte(abs(printed - want), 0.5 * 10^-printed_digits(e$text) * (if (grepl("%", e$text)) 0.01 else 1) + 1e-12, label = label)
+      }
+    } else {
+      expect_equal(as.character(e$value), as.character(want), label = label)
+    }
   }
-  summary <- read_fixture_json("verify/ingest/summary.json")
-  for (key in c("n_documents", "n_overlap_documents", "n_decisions", "n_rejected", "n_supplied",
-                "n_adjudicated", "n_verified", "simulated")) {
-    expect_equal(facts$verification[[key]], summary[[key]], label = key)
-  }
-  expect_equal(facts$verification$coders, summary$coders)
-  prov <- read_fixture_json("evaluation/tfidf/provenance.json")
-  expect_equal(facts$software, list(llmcoder_version = prov$llmcoder_version, git_revision = prov$git_revision))
-  expect_equal(
-    names(facts),
-    c("codebook", "coders", "gold", "verification", "human_human", "human_ceiling", "other_agreement",
-      "validation", "per_class", "bias", "software")
-  )
 })
 
-test_that("methods_section writes the fixture's facts into its sentences", {
-  res <- fixture_results()
-  text <- format(methods_section(res))
+test_that("no digit in the text is untraced", {
+  m <- fixture_methods()
+  text <- body_of(format(m))
+  texts <- unique(vapply(attr(m, "sources")$numbers, function(e) e$text, ""))
+  # the traced texts, longest first (a hash holds digits), then code spans and names with digits
+  for (t in texts[order(-nchar(texts))]) text <- gsub(t, "", text, fixed = TRUE)
+  text <- gsub("`[^`]*`", "", text)
+  text <- gsub("AC1|F1|SHA-256", "", text)
+  expect_false(grepl("[0-9]", text), label = text)
+})
+
+test_that("the corpus, the samples and the codebook are described from their records", {
+  text <- format(fixture_methods())
+  corpus <- read_fixture_json("predictions/tfidf.json")
+  expect_false(corpus$subset)
+  expect_match(text, sprintf("The corpus comprises %s documents.", format(corpus$n_docs, big.mark = ",")), fixed = TRUE)
   coder <- read_fixture_json("coders/smollm2.json")
-  expect_match(text, "^## Methods")
+  expect_match(text, sprintf("`smollm2` coded %d of them", coder$n_docs), fixed = TRUE)
+  full <- read_fixture_json("finetune/tfidf/size1.0_seed1/metrics.json")
+  expect_match(text, sprintf(
+    "%d documents with verified labels formed the training set and %d the development set; every system was validated on a held-out test set of %d documents",
+    full$n_train, full$n_dev, full$n_test
+  ), fixed = TRUE)
+  cb <- coder$codebook
   expect_match(text, paste0(
-    "codebook \u201c", coder$codebook$name, "\u201d (10 labels; one label per document; SHA-256 `",
-    substr(coder$codebook$sha256, 1, 12), "`)."
+    "codebook \u201c", cb$name, "\u201d of ", length(cb$labels), " labels (",
+    paste0("`", cb$labels[-length(cb$labels)], "`", collapse = ", "), " and `", cb$labels[[length(cb$labels)]],
+    "`), one per document. Its SHA-256 is `", substr(cb$sha256, 1, 12), "`."
   ), fixed = TRUE)
+})
+
+test_that("the LLM coder is described by its model, weights, prompt, scoring and label orders", {
+  text <- format(fixture_methods())
+  coder <- read_fixture_json("coders/smollm2.json")
   expect_match(text, paste0(
-    "The coder `smollm2` is smollm2-135m (weights SHA-256 `", substr(coder$model$gguf_sha256, 1, 12),
-    "`), run with prompt SHA-256 `", substr(coder$prompt_template_sha256, 1, 12), "`, temperature 0, seed 0."
+    "The LLM coder `smollm2` was ", coder$model$model, " (weights SHA-256 `", substr(coder$model$gguf_sha256, 1, 12),
+    "`), prompted with the codebook through a template (SHA-256 `", substr(coder$prompt_template_sha256, 1, 12),
+    "`; Appendix)."
   ), fixed = TRUE)
-  expect_match(text, "gold standard of 46 (`smollm2`) and 264 (`tfidf`) documents.", fixed = TRUE)
-  expect_match(text, paste(
-    "The labels the LLM coders proposed for 104 documents were verified by 2 simulated verifiers",
-    "(`anna` and `ben`), 21 documents by two or more: 186 decisions, 68 rejections, 61 labels supplied and",
-    "9 documents adjudicated. In all, 104 documents have a verified label."
+  expect_equal(coder$coder$few_shot, 0L)
+  expect_match(text, "It coded zero-shot and scored each label as the answer", fixed = TRUE)
+  expect_match(text, paste0("corrected by ", coder$prompts[["0"]]$calibration$method, "."), fixed = TRUE)
+  expect_match(text, sprintf(
+    "It ran with temperature %s and seed %d; documents were cut after %d tokens (none was).",
+    format(coder$coder$temperature), coder$coder$seed, coder$truncation$max_doc_tokens
   ), fixed = TRUE)
-  # the human verifiers' agreement over all labels, as verify/ingest/reliability.csv has it
-  clause <- function(tbl, coefficient, label) {
-    r <- tbl[tbl$coefficient == coefficient, ][1, ]
-    sprintf("%s %.2f [%.2f, %.2f] (n = %s)", label, as.numeric(r$estimate), as.numeric(r$ci_low),
-            as.numeric(r$ci_high), r$n_units)
+  expect_equal(coder$truncation$n_docs_truncated, 0L)
+  expect_equal(coder$rotations, 2L)
+  expect_match(text, "under two label orders: the codebook's and a rotation of it.", fixed = TRUE)
+  pos <- read_fixture_csv("bias/positional.csv")
+  expect_match(text, sprintf(
+    "Under rotated label orders, the label changed for %s of documents (%s of %s) with `smollm2`.",
+    pct_text(pos$flip_rate), pos$n_flipped, pos$n_docs
+  ), fixed = TRUE)
+  # the template is in the appendix, verbatim
+  expect_match(text, paste0("```text\n", coder$prompt_template, "\n```"), fixed = TRUE)
+})
+
+test_that("the verification design, agreement, acceptance, adjudication and ceiling are stated", {
+  text <- format(fixture_methods())
+  summary <- read_fixture_json("verify/ingest/summary.json")
+  sheets <- read_fixture_json("verify/sheets/manifest.json")
+  expect_true(summary$simulated)
+  expect_match(text, sprintf(
+    "Two simulated verifiers (`%s` and `%s`) verified the labels the LLM coder proposed for %d documents by rejection",
+    summary$coders[[1]], summary$coders[[2]], summary$n_documents
+  ), fixed = TRUE)
+  p <- sheets$settings$proposals
+  expect_equal(p$policy, "chosen")
+  expect_match(text, sprintf(
+    "Sheets showed the labels each LLM coder chose (%s label per document on average; holding the gold label for %s of the %d documents with one).",
+    formatC(p$mean_set_size, format = "f", digits = 1), pct_text(p$coverage), p$n_with_gold
+  ), fixed = TRUE)
+  rel <- read_fixture_csv("verify/ingest/reliability.csv")
+  rel <- rel[rel$scope == "all labels", ]
+  row <- function(coef) rel[rel$coefficient == coef, ]
+  expect_match(text, sprintf(
+    "Of these, %d were verified by both verifiers; their keep-or-reject decisions agreed with Cohen's kappa %s, Krippendorff's alpha %s and Gwet's AC1 %s (%s shared decisions).",
+    summary$n_overlap_documents, ci_text(row("cohen_kappa")), ci_text(row("krippendorff_alpha")),
+    ci_text(row("gwet_ac1")), row("cohen_kappa")$n_units
+  ), fixed = TRUE)
+  expect_match(text, sprintf(
+    "Disagreements on %d documents were settled by a simulated adjudicator (error rate %s).",
+    summary$n_adjudicated, pct_text(summary$adjudication$error_rate, 0)
+  ), fixed = TRUE)
+  acc <- read_fixture_csv("verify/ingest/acceptance.csv")
+  expect_equal(acc$llm_coder, read_fixture_json("coders/smollm2.json")$coder_id)
+  expect_match(text, sprintf(
+    "The verifiers kept the proposals of `smollm2` in %s [%s, %s] of %s decisions (Wilson interval).",
+    pct_text(acc$acceptance), pct_text(acc$ci_low), pct_text(acc$ci_high), acc$n_decisions
+  ), fixed = TRUE)
+  expect_match(text, sprintf(
+    "In all, the verifiers made %d decisions (%d rejections, %d labels supplied), and %d documents received a verified label.",
+    summary$n_decisions, summary$n_rejected, summary$n_supplied, summary$n_verified
+  ), fixed = TRUE)
+  hc <- read_fixture_csv("verify/ingest/human_ceiling.csv")
+  kappa <- hc[hc$coefficient == "cohen_kappa", ]
+  expect_match(text, sprintf(
+    "On the %s documents labelled by two or more verifiers, their own labels (the proposal kept or the label supplied) agreed with Cohen's kappa %s: the human ceiling.",
+    kappa$n_units, ci_text(kappa)
+  ), fixed = TRUE)
+  # the two people's pairwise kappas are one value: no range is stated
+  expect_equal(hc$estimate[hc$coefficient == "pairwise_kappa_min"], hc$estimate[hc$coefficient == "pairwise_kappa_max"])
+  expect_false(grepl("pairwise", text, fixed = TRUE))
+})
+
+test_that("fine-tuning states the sizes, seeds, learning curve and the model that coded the corpus", {
+  text <- format(fixture_methods())
+  half <- read_fixture_json("finetune/tfidf/size0.5_seed1/metrics.json")
+  full <- read_fixture_json("finetune/tfidf/size1.0_seed1/metrics.json")
+  expect_match(text, sprintf(
+    "The fine-tuned model `tfidf` (TF-IDF word n-grams with logistic regression, kind %s) was trained on the verified labels at two training sizes, %d (50%%) and %d (100%%) documents of the training set, with seeds 1 and 2.",
+    full$kind, half$n_train, full$n_train
+  ), fixed = TRUE)
+  lc <- read_fixture_csv("learning_curve.csv")
+  lc <- lc[lc$metric == "cohen_kappa", ]
+  mean_at <- function(size) formatC(mean(as.numeric(lc$value[lc$train_size == size])), format = "f", digits = 2)
+  vs <- read_fixture_csv("evaluation/smollm2/metrics.csv")
+  llm <- as.numeric(vs$estimate[vs$metric == "cohen_kappa"])
+  expect_true(all(as.numeric(lc$value) < llm)) # the fixture's curve stays below the LLM coder
+  expect_match(text, sprintf(
+    "Its mean Cohen's kappa over seeds on the test set rose from %s with %d training documents to %s with %d (learning curve figure); it stayed below the zero-shot Cohen's kappa of `smollm2` (%s) at every size.",
+    mean_at(half$n_train), half$n_train, mean_at(full$n_train), full$n_train, formatC(llm, format = "f", digits = 2)
+  ), fixed = TRUE)
+  expect_match(text, sprintf(
+    "The job trained on %d documents with seed %d is the final model that coded the corpus.", full$n_train, full$seed
+  ), fixed = TRUE)
+  # no setting that the fine-tuning record does not hold
+  expect_null(full$config)
+  expect_false(grepl("epoch|learning rate|class weight|base model", text))
+})
+
+test_that("the fine-tuning settings are stated when the record holds them", {
+  dir <- local_fixture()
+  for (rel in c("finetune/tfidf/size0.5_seed1/metrics.json", "finetune/tfidf/size0.5_seed2/metrics.json",
+                "finetune/tfidf/size1.0_seed1/metrics.json", "finetune/tfidf/size1.0_seed2/metrics.json")) {
+    edit_json(dir, rel, function(doc) {
+      doc$config <- list(model = "minilm", epochs = 10L, learning_rate = 1e-4, batch_size = 16L, class_weights = FALSE)
+      doc
+    })
   }
-  verifiers <- read_fixture_csv("verify/ingest/reliability.csv")
-  verifiers <- verifiers[verifiers$scope == "all labels", ]
-  expect_match(text, paste0(
-    "Simulated verifiers agreed with each other with ", clause(verifiers, "percent_agreement", "Percent agreement"),
-    "; ", clause(verifiers, "cohen_kappa", "Cohen's kappa")
+  text <- format(methods_section(read_results(dir)))
+  expect_match(text, "(TF-IDF word n-grams with logistic regression, kind tfidf; base model minilm) was trained on the verified labels (up to 10 epochs, learning rate 0.0001, batch size 16, no class weights)", fixed = TRUE)
+})
+
+test_that("validation gives the final model's and the LLM coder's main metrics and the ceiling", {
+  text <- format(fixture_methods())
+  metrics <- function(sys) {
+    m <- read_fixture_csv(file.path("evaluation", sys, "metrics.csv"))
+    function(metric) ci_text(m[m$metric == metric, ])
+  }
+  rec <- read_fixture_json("evaluation/tfidf/metrics.json")
+  expect_match(text, sprintf(
+    "Every system was scored against the gold labels of the test set, with %s percentile bootstrap confidence intervals over documents (%d resamples).",
+    pct_text(rec$ci_level, 0), rec$n_boot
   ), fixed = TRUE)
-  expect_false(grepl("Fleiss", text, fixed = TRUE)) # the text names four coefficients; the table has all
-  vs_gold <- read_fixture_csv("reliability/coders_vs_gold.csv")
-  vs_gold <- vs_gold[vs_gold$comparison == "smollm2 vs gold", ]
-  expect_match(text, paste0(
-    "Agreement between coders: smollm2 vs gold, ", clause(vs_gold, "percent_agreement", "Percent agreement")
+  tfidf <- metrics("tfidf")
+  expect_match(text, sprintf(
+    "The final model, `tfidf`, reached accuracy %s, macro-F1 %s and Cohen's kappa %s on %d test documents.",
+    tfidf("accuracy"), tfidf("macro_f1"), tfidf("cohen_kappa"), rec$n
   ), fixed = TRUE)
-  # each coder is compared with the gold documents it coded (coding.limit: 46 of the 264 test documents)
-  expect_equal(unique(vs_gold$n_units), as.character(read_fixture_json("evaluation/smollm2/metrics.json")$n))
-  expect_match(text, "95% percentile bootstrap confidence intervals over documents, 200 resamples", fixed = TRUE)
-  expect_match(text, "`tfidf`: Accuracy 0.22 [0.17, 0.27], Macro F1 0.18 [0.13, 0.23], Cohen's kappa 0.13 [0.08, 0.18].", fixed = TRUE)
-  # Krippendorff's alpha has no interval in metrics.csv: not a headline metric
-  expect_false(grepl("Krippendorff's alpha 0.41,", text, fixed = TRUE))
-  pc <- read_fixture_csv("evaluation/smollm2/per_class.csv")
+  smollm2 <- metrics("smollm2")
+  expect_match(text, sprintf(
+    "The zero-shot LLM coder `smollm2` reached accuracy %s, macro-F1 %s and Cohen's kappa %s on %d test documents.",
+    smollm2("accuracy"), smollm2("macro_f1"), smollm2("cohen_kappa"), read_fixture_json("evaluation/smollm2/metrics.json")$n
+  ), fixed = TRUE)
+  hc <- read_fixture_csv("verify/ingest/human_ceiling.csv")
+  hc <- hc[hc$coefficient == "cohen_kappa", ]
+  highs <- vapply(c("tfidf", "smollm2"), function(s) {
+    m <- read_fixture_csv(file.path("evaluation", s, "metrics.csv"))
+    as.numeric(m$ci_high[m$metric == "cohen_kappa"])
+  }, 1)
+  expect_true(all(highs < as.numeric(hc$ci_low)))
+  expect_match(text, sprintf(
+    "Against the human ceiling (Cohen's kappa %s), the kappa intervals of `tfidf` and `smollm2` lie entirely below it.",
+    ci_text(hc)
+  ), fixed = TRUE)
+  pc <- read_fixture_csv("evaluation/tfidf/per_class.csv")
   f1 <- as.numeric(pc$f1)
   expect_match(text, sprintf(
-    "from %.2f (%s) to %.2f (%s) for `smollm2`",
+    "Per-class F1 of `tfidf` ranged from %.2f (`%s`) to %.2f (`%s`).",
     min(f1), pc$label[which.min(f1)], max(f1), pc$label[which.max(f1)]
   ), fixed = TRUE)
-  expect_match(text, "under rotated label orders, `smollm2` changed its answer for 0.16 (24 of 150) of documents and chose the first-listed label in 0.06 of codings against a base rate of 0.06 (binomial test p = 0.70)", fixed = TRUE)
-  expect_match(text, "classes of `smollm2` flagged for recall asymmetry: macro (recall \u22120.52 from the mean, most often coded as housing)", fixed = TRUE)
-  # transport is the one class of smollm2 the check did not flag
-  expect_false(grepl("transport (recall \u22120.02", text, fixed = TRUE))
-  n_below <- sum(read_fixture_csv("bias/strata.csv")$below_overall == "true")
+})
+
+test_that("bias checks say only what a test or an interval supports; nothing is flagged", {
+  text <- format(fixture_methods())
+  expect_false(grepl("flag", text, ignore.case = TRUE))
+  pos <- read_fixture_csv("bias/positional.csv")
+  expect_gt(as.numeric(pos$p_value), 0.05)
   expect_match(text, sprintf(
-    "metrics were computed per stratum of party, and %d stratum-metric estimates had a confidence interval entirely below the overall estimate",
-    n_below
+    "A binomial test found no preference for the first-listed label under rotated orders (`smollm2`: %s of codings against %s expected, p = %.2f).",
+    pct_text(pos$first_share), pct_text(pos$first_base_rate), as.numeric(pos$p_value)
   ), fixed = TRUE)
-  prov <- read_fixture_json("evaluation/tfidf/provenance.json")
-  expect_match(text, paste0(
-    "Results were computed with llmcoder ", prov$llmcoder_version, " (git `", substr(prov$git_revision, 1, 10), "`)."
-  ), fixed = TRUE)
-  # no phantom facts: nothing the workflow does not record
-  expect_false(grepl("Changed after validation|decoding|top-p|sampling|sampled", text))
+  # recall_asymmetry.csv has no interval: its threshold flags are not reported
+  expect_false("ci_low" %in% names(read_fixture_csv("bias/recall_asymmetry.csv")))
+  expect_false(grepl("recall", text, ignore.case = TRUE))
+  # strata: the accuracy and kappa rows whose interval lies below the overall estimate, and only those
+  strata <- read_fixture_csv("bias/strata.csv")
+  checked <- strata[strata$metric %in% c("accuracy", "cohen_kappa"), ]
+  below <- checked[checked$below_overall == "true", ]
+  expect_gt(nrow(below), 0)
+  for (i in seq_len(nrow(below))) {
+    expect_match(text, sprintf("`%s` in `%s` = %s (", below$system[[i]], below$stratum[[i]], below$value[[i]]), fixed = TRUE)
+    expect_match(text, ci_text(below[i, ]), fixed = TRUE)
+  }
+  expect_match(text, sprintf("of %d stratum estimates checked without correction for multiple comparisons.", nrow(checked)), fixed = TRUE)
+  not_below <- setdiff(unique(checked$value), unique(below$value))
+  for (v in not_below) expect_false(grepl(paste0("= ", v, " ("), text, fixed = TRUE), label = v)
+  # macro-F1 per stratum (lowered by classes absent from small strata) is not reported
+  expect_false(grepl("macro-F1 [0-9.]+ \\[[^]]*\\] against", text))
 })
 
-test_that("methods_section reports chosen metrics in the order given", {
-  text <- format(methods_section(fixture_results(), metrics = c("krippendorff_alpha", "accuracy")))
-  expect_match(text, "`smollm2`: Krippendorff's alpha 0.41, Accuracy 0.48 [0.33, 0.61];", fixed = TRUE)
+test_that("a positional preference is stated with its test", {
+  dir <- local_fixture()
+  edit_csv(dir, "bias/positional.csv", function(tbl) {
+    tbl$p_value <- "0.0004"
+    tbl$first_share <- "0.2"
+    tbl
+  })
+  text <- format(methods_section(read_results(dir)))
+  base <- read_fixture_csv("bias/positional.csv")$first_base_rate
+  expect_match(text, sprintf(
+    "the first-listed label was chosen more often than its base rate (binomial test; `smollm2`: 20.0%% of codings against %s expected, p < 0.001).",
+    pct_text(base)
+  ), fixed = TRUE)
+  expect_false(grepl("no preference", text, fixed = TRUE))
 })
 
-test_that("methods_section omits paragraphs whose facts the manifest does not list", {
+test_that("recall gaps are reported when their interval excludes zero", {
+  dir <- local_fixture()
+  ra <- read_fixture_csv("bias/recall_asymmetry.csv")
+  gap <- as.numeric(ra$recall_gap)
+  edit_csv(dir, "bias/recall_asymmetry.csv", function(tbl) {
+    tbl$ci_low <- as.character(gap - 0.1)
+    tbl$ci_high <- as.character(gap + 0.1)
+    tbl
+  })
+  edit_manifest(dir, function(doc) {
+    doc$entries$bias_recall_asymmetry$columns$ci_low <- list(type = "number", what = "lower end")
+    doc$entries$bias_recall_asymmetry$columns$ci_high <- list(type = "number", what = "upper end")
+    doc
+  })
+  m <- methods_section(read_results(dir))
+  text <- format(m)
+  excludes <- ra[gap - 0.1 > 0 | gap + 0.1 < 0, ]
+  expect_gt(nrow(excludes), 0)
+  expect_match(text, "Recall differed from the mean recall, with an interval excluding zero, for ", fixed = TRUE)
+  for (i in seq_len(nrow(excludes))) {
+    expect_match(text, sprintf("`%s` for `%s` (", excludes$label[[i]], excludes$system[[i]]), fixed = TRUE)
+  }
+  inside <- ra[!(gap - 0.1 > 0 | gap + 0.1 < 0), ]
+  for (i in seq_len(nrow(inside))) {
+    expect_false(grepl(sprintf("`%s` for `%s` (", inside$label[[i]], inside$system[[i]]), text, fixed = TRUE))
+  }
+})
+
+test_that("routing states the share routed and the measure", {
+  text <- format(fixture_methods())
+  p <- read_fixture_json("predictions/tfidf.json")
+  expect_equal(p$route_by, "max_prob")
+  expect_match(text, sprintf(
+    "`tfidf` coded the %s documents of the corpus; the %d (%s) with the lowest top probability were routed to human coding.",
+    format(p$n_docs, big.mark = ","), p$routed_docs, pct_text(p$route_share, 0)
+  ), fixed = TRUE)
+})
+
+test_that("the limitations say what was simulated and who was scored on part of the test set", {
+  text <- format(fixture_methods())
+  expect_match(text, "The verification was simulated: software, not people, made the keep-or-reject decisions and the adjudications", fixed = TRUE)
+  n_llm <- read_fixture_json("evaluation/smollm2/metrics.json")$n
+  n_all <- read_fixture_json("evaluation/tfidf/metrics.json")$n
+  expect_match(text, sprintf("`smollm2` was scored only on the %d of the %d test documents it coded.", n_llm, n_all), fixed = TRUE)
+})
+
+test_that("people who verified are called people, and nothing is said to be simulated", {
+  dir <- local_fixture()
+  edit_json(dir, "verify/ingest/summary.json", function(doc) {
+    doc$simulated <- FALSE
+    doc$adjudication$simulated <- FALSE
+    doc
+  })
+  text <- format(methods_section(read_results(dir)))
+  expect_match(text, "Two people (`anna` and `ben`) verified", fixed = TRUE)
+  expect_match(text, "People kept ", fixed = TRUE)
+  expect_match(text, "were settled by adjudication.", fixed = TRUE)
+  expect_false(grepl("simulat", text))
+})
+
+test_that("the text has the paragraphs of the workflow, in order, at the length of a methods section", {
+  m <- fixture_methods()
+  expect_equal(
+    names(attr(m, "facts")),
+    c("corpus", "codebook", "coders", "verification", "finetune", "validation", "bias", "routing",
+      "limitations", "software")
+  )
+  text <- format(m)
+  heads <- c("Corpus and samples", "Codebook", "LLM coders", "Human verification", "Fine-tuning",
+             "Validation", "Bias checks", "Routing", "Limitations", "Software")
+  at <- vapply(heads, function(h) regexpr(paste0("**", h, ".**"), text, fixed = TRUE)[[1]], 1)
+  expect_true(all(at > 0))
+  expect_equal(order(at), seq_along(at))
+  words <- length(strsplit(gsub("`[^`]*`", "x", body_of(text)), "\\s+")[[1]])
+  expect_gte(words, 400)
+  expect_lte(words, 700)
+  # the agreement of the LLM coder with gold is summarised, not listed per coefficient
+  expect_false(grepl("vs gold", text, fixed = TRUE))
+  expect_false(grepl("Percent agreement", text, fixed = TRUE))
+})
+
+test_that("methods_section omits what the manifest does not list", {
   dir <- local_fixture()
   keep_listed(dir, "evaluation_metrics")
-  text <- format(methods_section(read_results(dir), heading = FALSE))
-  expect_match(text, "^Agreement with the gold standard \\(brackets: percentile bootstrap")
-  # no evaluation record: no gold standard size, no resamples
-  expect_false(grepl("gold standard of", text, fixed = TRUE))
-  expect_false(grepl("resamples", text, fixed = TRUE))
-  for (absent in c("codebook", "SHA", "verified", "agreed", "Per-class", "Bias", "llmcoder", "The coder")) {
+  m <- methods_section(read_results(dir), heading = FALSE)
+  text <- format(m)
+  expect_match(text, "^\\*\\*Validation\\.\\*\\* Every system was scored against the gold labels of the test set, with percentile bootstrap")
+  expect_false(grepl("resamples|test documents|95%", text))
+  for (absent in c("codebook", "SHA", "verified", "agreed", "Per-class", "Bias", "llmcoder", "LLM coder `", "corpus", "rotation")) {
     expect_false(grepl(absent, text, fixed = TRUE), label = absent)
   }
+  files <- unique(unlist(lapply(attr(m, "sources")$numbers, function(e) vapply(e$sources, function(s) s$file, "")))) 
+  expect_true(all(grepl("^evaluation/[^/]+/metrics.csv$", files)))
   keep_listed(dir, character())
   expect_equal(format(methods_section(read_results(dir), heading = FALSE)), "")
+})
+
+test_that("no sentence is written from a file the manifest does not list", {
+  dir <- local_fixture()
+  drop <- c("verification_summary", "acceptance_csv", "bias_positional", "human_ceiling_csv", "corpus_predictions_provenance")
+  edit_manifest(dir, function(doc) {
+    doc$files <- Filter(function(f) !f$key %in% drop, doc$files)
+    doc
+  })
+  m <- methods_section(read_results(dir))
+  text <- format(m)
+  keys <- unique(unlist(lapply(attr(m, "sources")$numbers, function(e) vapply(e$sources, function(s) s$key, ""))))
+  expect_length(intersect(keys, drop), 0)
+  for (absent in c("Routing", "human ceiling", "kept ", "binomial", "changed for", "The corpus comprises", "simulated")) {
+    expect_false(grepl(absent, text, fixed = TRUE), label = absent)
+  }
 })
 
 test_that("a codebook without a coder record is described by the evaluation's labels", {
   dir <- local_fixture()
   keep_listed(dir, c("evaluation_metrics", "evaluation_record"))
   text <- format(methods_section(read_results(dir)))
-  expect_match(text, "Documents were coded with a codebook of 10 labels (one label per document).", fixed = TRUE)
-  expect_match(text, "Every coder|Coders were validated")
+  labels <- read_fixture_json("evaluation/smollm2/metrics.json")$labels
+  expect_match(text, sprintf("Documents were coded with a codebook of %d labels (`%s`", length(labels), labels[[1]]), fixed = TRUE)
+  expect_match(text, "Every system was validated against gold labels on a test set of up to ", fixed = TRUE)
 })
 
 test_that("an HTTP coder's maximum output tokens are stated", {
@@ -134,25 +400,13 @@ test_that("an HTTP coder's maximum output tokens are stated", {
     doc
   })
   text <- format(methods_section(read_results(dir)))
-  max_tokens <- read_fixture_json("coders/smollm2.json")$coder$http_max_tokens
-  expect_match(text, sprintf("temperature 0, at most %d output tokens, seed 0.", max_tokens), fixed = TRUE)
+  coder <- read_fixture_json("coders/smollm2.json")
+  expect_match(text, sprintf("It ran with temperature 0, at most %d output tokens and seed 0", coder$coder$http_max_tokens), fixed = TRUE)
 })
 
-test_that("people who verified are called human coders", {
+test_that("sheets with no rejection and sheets not returned are stated, without a flag", {
   dir <- local_fixture()
-  edit_json(dir, "verify/ingest/summary.json", function(doc) {
-    doc$simulated <- FALSE
-    doc
-  })
-  text <- format(methods_section(read_results(dir)))
-  expect_match(text, "verified by 2 people (`anna` and `ben`)", fixed = TRUE)
-  expect_match(text, "Human coders agreed with each other with Percent agreement 0.67", fixed = TRUE)
-})
-
-test_that("methods_section states flagged verification sheets and missing verifiers", {
-  dir <- local_fixture()
-  # a flag as llmcoder.verify.messages.no_rejection_flags writes it (coder, sheet, rows, why); the
-  # contract's verification_summary entry says only that `flags` is a list
+  # a flag as llmcoder.verify.messages.no_rejection_flags writes it (coder, sheet, rows, why)
   edit_json(dir, "verify/ingest/summary.json", function(doc) {
     doc$flags <- list(list(
       coder = "ben", sheet = "ben.xlsx", rows = 46L,
@@ -161,30 +415,33 @@ test_that("methods_section states flagged verification sheets and missing verifi
     doc$coders_missing <- list("chiara")
     doc
   })
-  text <- format(methods_section(read_results(dir), heading = FALSE))
-  expect_match(
-    text,
-    "Human verification: the sheet of verifier `ben` was finished with no rejection in 46 rows; its decisions were kept and flagged; the sheets of `chiara` were not returned, so their documents are not verified.",
-    fixed = TRUE
-  )
-  clean <- format(methods_section(fixture_results(), heading = FALSE))
-  expect_false(grepl("Human verification:", clean, fixed = TRUE))
+  m <- methods_section(read_results(dir), heading = FALSE)
+  text <- format(m)
+  expect_match(text, "The sheet of `ben` had no rejection in 46 rows; its decisions were kept. The sheet of `chiara` was not returned, so its documents are not verified.", fixed = TRUE)
+  expect_false(grepl("flag", text))
+  rows <- Filter(function(e) identical(e$name, "no_rejection_rows_ben"), attr(m, "sources")$numbers)[[1]]
+  expect_equal(rows$sources[[1]]$field, "/flags/0/rows")
 })
 
 test_that("multi-label results are described as such", {
   res <- read_results(local_multi_fixture())
   text <- format(methods_section(res))
-  expect_match(text, "(10 labels; any number of labels per document;", fixed = TRUE)
-  expect_match(text, "`tfidf`: Hamming loss 0.12 [0.10, 0.14], Jaccard (samples) 0.61 [0.57, 0.65]", fixed = TRUE)
+  expect_match(text, "labels (`macro`", fixed = TRUE)
+  expect_match(text, ", any number per document.", fixed = TRUE)
+  m <- read_fixture_csv("evaluation/tfidf/metrics.csv", local_multi_fixture())
+  expect_match(text, sprintf("`tfidf`, reached Hamming loss %s, Jaccard (samples) %s", ci_text(m[m$metric == "hamming_loss", ]), ci_text(m[m$metric == "jaccard_samples", ])), fixed = TRUE)
 })
 
 test_that("methods_section escapes LaTeX", {
   tex <- format(methods_section(fixture_results(), format = "latex"))
   expect_match(tex, "^\\\\section\\*\\{Methods\\}")
+  expect_match(tex, "\\paragraph{Corpus and samples.}", fixed = TRUE)
   expect_match(tex, "\\texttt{smollm2}", fixed = TRUE)
   expect_match(tex, "95\\% percentile", fixed = TRUE)
-  expect_match(tex, "smollm2 vs gold", fixed = TRUE)
-  expect_false(grepl("(?<!\\\\)_", gsub("\\\\texttt\\{[^}]*\\}", "", tex), perl = TRUE))
+  expect_match(tex, "\\begin{verbatim}", fixed = TRUE)
+  body <- body_of(tex)
+  expect_false(grepl("(?<!\\\\)[_%]", gsub("\\\\texttt\\{[^}]*\\}", "", body), perl = TRUE))
+  expect_false(grepl("\u2212", tex))
 })
 
 test_that("escape_latex handles every special character", {
@@ -192,6 +449,29 @@ test_that("escape_latex handles every special character", {
     escape_latex("a_b & 5% $x$ #1 {y} ~ ^ \\"),
     "a\\_b \\& 5\\% \\$x\\$ \\#1 \\{y\\} \\textasciitilde{} \\textasciicircum{} \\textbackslash{}"
   )
+})
+
+test_that("methods_sources and write_methods give each number's source", {
+  m <- fixture_methods()
+  src <- methods_sources(m)
+  expect_s3_class(src, "tbl_df")
+  expect_true(all(c("paragraph", "name", "text", "value", "file", "key", "field", "row") %in% names(src)))
+  kappa <- src[src$name %in% "tfidf_cohen_kappa", ]
+  expect_equal(kappa$file, "evaluation/tfidf/metrics.csv")
+  expect_equal(kappa$key, "evaluation_metrics")
+  expect_equal(kappa$field, "estimate")
+  expect_equal(jsonlite::fromJSON(kappa$row), list(metric = "cohen_kappa"))
+  dir <- withr::local_tempdir()
+  paths <- write_methods(m, file.path(dir, "methods.md"))
+  expect_equal(paths, file.path(dir, c("methods.md", "methods.json")))
+  expect_equal(paste(readLines(paths[[1]], encoding = "UTF-8"), collapse = "\n"), format(m))
+  doc <- jsonlite::read_json(paths[[2]])
+  expect_equal(doc$text, "methods.md")
+  expect_equal(length(doc$numbers), length(attr(m, "sources")$numbers))
+  expect_error(write_methods(m, file.path(dir, "methods")), "overwrite the text")
+  expect_error(write_methods("text", file.path(dir, "m.md")), "llmcoder_methods")
+  expect_equal(write_methods(m, file.path(dir, "only.md"), sources = NULL), file.path(dir, "only.md"))
+  expect_false(file.exists(file.path(dir, "only.json")))
 })
 
 test_that("methods_section carries provenance and prints invisibly", {
@@ -207,26 +487,13 @@ test_that("methods_section carries provenance and prints invisibly", {
 })
 
 test_that("each paragraph function returns NULL without its facts", {
-  empty <- new_llmcoder_results(list(task = NA_character_))
-  style <- methods_style("markdown", 2)
+  empty <- new_llmcoder_results(list(task = NA_character_, manifest = list(files = list())))
+  led <- new_ledger(empty)
+  st <- ledger_style(led, "markdown", 2)
   writers <- list(
-    methods_codebook, methods_coders, methods_gold, methods_verification, methods_human_agreement,
-    methods_coder_agreement, methods_validation, methods_per_class, methods_bias,
-    methods_verification_flags, methods_software
+    methods_corpus, methods_codebook, methods_coders, methods_verification, methods_finetune,
+    methods_validation, methods_bias, methods_routing, methods_limitations, methods_software
   )
-  for (write in writers) expect_null(write(empty, style))
-})
-
-test_that("the human ceiling is the fixture's human_ceiling.csv, in the table and the text", {
-  res <- fixture_results()
-  ceiling <- read_fixture_csv("verify/ingest/human_ceiling.csv")
-  kappa <- ceiling[ceiling$coefficient == "cohen_kappa", ]
-  rel <- res$reliability[res$reliability$comparison == "human ceiling", ]
-  expect_equal(sort(rel$coefficient), sort(ceiling$coefficient))
-  expect_equal(rel$estimate[rel$coefficient == "cohen_kappa"], as.numeric(kappa$estimate))
-  m <- methods_section(res)
-  facts <- attr(m, "facts")$human_ceiling
-  expect_equal(facts$ceiling$estimate[facts$ceiling$coefficient == "cohen_kappa"], as.numeric(kappa$estimate))
-  expect_match(format(m), "human ceiling against which", fixed = TRUE)
-  expect_match(format(m), formatC(as.numeric(kappa$estimate), format = "f", digits = 2), fixed = TRUE)
+  for (write in writers) expect_null(write(empty, st))
+  expect_length(led$entries, 0)
 })

@@ -27,7 +27,11 @@ test_that("read_results reads every part of the fixture with the manifest's colu
   expect_equal(names(res$bias), c("positional", "recall_asymmetry", "strata"))
   expect_type(res$bias$recall_asymmetry$flag, "logical")
   expect_type(res$bias$strata$below_overall, "logical")
-  expect_equal(res$bias$positional$n_flipped, 24L)
+  expect_equal(res$bias$positional$n_flipped, as.integer(read_fixture_csv("bias/positional.csv")$n_flipped))
+  acc <- read_fixture_csv("verify/ingest/acceptance.csv")
+  expect_equal(res$acceptance$acceptance, as.numeric(acc$acceptance))
+  expect_type(res$acceptance$n_decisions, "integer")
+  expect_equal(res$workload$coder, read_fixture_csv("verify/ingest/workload.csv")$coder)
 })
 
 test_that("reliability holds coders vs gold, the human verifiers and the human ceiling, with the verbs' aliases", {
@@ -205,6 +209,8 @@ test_that("parts whose keys the manifest does not list are NULL", {
   expect_null(res$confusion)
   expect_null(res$reliability)
   expect_null(res$learning_curve)
+  expect_null(res$acceptance)
+  expect_null(res$workload)
   expect_null(res$bias)
   expect_length(res$records, 0)
   expect_true(is.na(res$task))
