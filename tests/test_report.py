@@ -49,11 +49,12 @@ def test_build_report_writes_every_part(r_ready, tmp_path):
     paths = build_report(root)
     out = root / "report"
     names = {p.relative_to(out).as_posix() for p in paths}
-    expected = {f"tables/{part}.{ext}" for part in ("metrics", "per_class", "reliability")
+    expected = {f"tables/{part}.{ext}" for part in ("metrics", "metrics_full", "per_class", "reliability",
+                                                    "reliability_full", "verification")
                 for ext in ("tex", "html", "md")}
-    expected |= {f"figures/{stem}.{ext}" for stem in ("confusion_smollm2", "confusion_tfidf", "learning_curve")
-                 for ext in ("pdf", "png")}
-    expected |= {"methods.md", "methods.tex", "provenance.json"}
+    expected |= {f"figures/{stem}.{ext}" for stem in ("confusion_smollm2", "confusion_tfidf", "learning_curve",
+                                                      "positional_bias", "calibration") for ext in ("pdf", "png")}
+    expected |= {"methods.md", "methods.tex", "methods.json", "calibration.csv", "provenance.json"}
     assert names == expected
     assert all(p.stat().st_size > 0 for p in paths)
     # nothing left behind by the staged write but its mark
@@ -61,33 +62,98 @@ def test_build_report_writes_every_part(r_ready, tmp_path):
         expected | {OUTPUT_MARK})
     assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
 
-    # The table shows the numbers of metrics.csv, with CIs, to 3 decimals.
-    m = pl.read_csv(root / "evaluation" / "smollm2" / "metrics.csv").row(
-        by_predicate=pl.col("metric") == "accuracy", named=True
-    )
-    cell = f"{m['estimate']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+    # The main table shows the numbers of metrics.csv, with CIs, to 3 decimals; the appendix every metric.
+    m = pl.read_csv(root / "evaluation" / "smollm2" / "metrics.csv")
+    acc = m.row(by_predicate=pl.col("metric") == "accuracy", named=True)
+    cell = f"{acc['estimate']:.3f} [{acc['ci_low']:.3f}, {acc['ci_high']:.3f}]"
     for ext in ("md", "tex", "html"):
         assert cell in (out / "tables" / f"metrics.{ext}").read_text(encoding="utf-8")
+    main = (out / "tables" / "metrics.md").read_text(encoding="utf-8")
+    full = (out / "tables" / "metrics_full.md").read_text(encoding="utf-8")
+    assert "Krippendorff's alpha" not in main and "Krippendorff's alpha" in full
     assert "\\toprule" in (out / "tables" / "metrics.tex").read_text(encoding="utf-8")
     assert "<table" in (out / "tables" / "per_class.html").read_text(encoding="utf-8")
     rel_md = (out / "tables" / "reliability.md").read_text(encoding="utf-8")
-    assert "smollm2 vs gold" in rel_md and "human verifiers: all labels" in rel_md
+    assert "smollm2 vs. gold" in rel_md and "keep/reject decisions" in rel_md and "human ceiling" in rel_md
     k = pl.read_csv(root / "reliability" / "coders_vs_gold.csv").row(
         by_predicate=pl.col("coefficient") == "cohen_kappa", named=True)
     assert f"{k['estimate']:.3f} [{k['ci_low']:.3f}, {k['ci_high']:.3f}]" in rel_md
+    assert "Brennan-Prediger" not in rel_md
+    assert "Brennan-Prediger" in (out / "tables" / "reliability_full.md").read_text(encoding="utf-8")
     assert (out / "figures" / "confusion_smollm2.pdf").read_bytes()[:4] == b"%PDF"
     assert (out / "figures" / "learning_curve.png").read_bytes()[1:4] == b"PNG"
 
     methods = (out / "methods.md").read_text(encoding="utf-8")
     codebook = json.loads((root / "coders" / "smollm2.json").read_text())["codebook"]
     assert codebook["name"] in methods and f"{len(codebook['labels'])} labels" in methods
-    assert f"{k['estimate']:.2f} [{k['ci_low']:.2f}, {k['ci_high']:.2f}]" in methods
-    assert "200 resamples" in methods
+    tk = pl.read_csv(root / "evaluation" / "tfidf" / "metrics.csv").row(
+        by_predicate=pl.col("metric") == "cohen_kappa", named=True)
+    assert f"Cohen's kappa {tk['estimate']:.2f} [{tk['ci_low']:.2f}, {tk['ci_high']:.2f}]" in methods
+    n_boot = json.loads((root / "evaluation" / "tfidf" / "metrics.json").read_text())["n_boot"]
+    assert f"({n_boot} resamples)" in methods
+    assert "flag" not in methods.lower()
     assert "\\section*{Methods}" in (out / "methods.tex").read_text(encoding="utf-8")
+
+    # methods.json: every number with its file; each resolves to the value printed
+    sources = json.loads((out / "methods.json").read_text(encoding="utf-8"))
+    assert sources["text"] == "methods.md"
+    kappa = next(n for n in sources["numbers"] if n["name"] == "tfidf_cohen_kappa")
+    assert kappa["text"] in methods
+    assert kappa["sources"] == [{"file": "evaluation/tfidf/metrics.csv", "key": "evaluation_metrics",
+                                 "field": "estimate", "row": {"metric": "cohen_kappa"}}]
+    assert kappa["value"] == pytest.approx(tk["estimate"])
+    listed = {(f["key"], f["path"]) for f in json.loads((root / "manifest.json").read_text())["files"]}
+    for number in sources["numbers"]:
+        for src in number["sources"]:
+            assert (src["key"], src["file"]) in listed, number
 
     prov = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
     assert prov["step"] == "report" and prov["r_version"].startswith("R version")
     assert set(prov["files"]) == expected - {"provenance.json"}
+
+
+def test_calibration_data_and_ece_agree_with_the_evaluation_and_r(r_ready, tmp_path):
+    """calibration.csv holds, per test document, the label each system gave: its accuracy is the
+    evaluation's accuracy; the ECE of Python and of R's calibration_bins() agree, and both agree with
+    a direct computation here."""
+    import numpy as np
+
+    from llmcoder.rbridge import r_call
+    from llmcoder.report import calibration_data, expected_calibration_error
+
+    root = make_results(tmp_path / "demo")
+    data = calibration_data(root / "manifest.json")
+    assert set(data["system"].unique()) == {"smollm2", "tfidf"}
+    assert set(data["kind"].unique()) == {"top label"}
+    for system in ("smollm2", "tfidf"):
+        record = json.loads((root / "evaluation" / system / "metrics.json").read_text())
+        d = data.filter(pl.col("system") == system)
+        assert d.height == record["n"]  # one row per test document it coded
+        assert d["doc_id"].n_unique() == d.height
+        assert d["correct"].mean() == pytest.approx(record["accuracy"])
+    ece = expected_calibration_error(data)
+    path = tmp_path / "calibration.csv"
+    data.write_csv(path)
+    r_ece = r_call("base::attr", r_call("llmcoder::calibration_bins", str(path), bins=10), "ece")
+    r_names = list(r_call("base::names", r_ece))
+    assert {n: float(v) for n, v in zip(r_names, r_ece, strict=True)} == pytest.approx(ece, abs=1e-12)
+    for system, value in ece.items():  # by hand: floor(confidence * 10), the last bin closed
+        d = data.filter(pl.col("system") == system)
+        conf, correct = d["confidence"].to_numpy(), d["correct"].cast(float).to_numpy()
+        b = np.minimum(np.floor(conf * 10 + 1e-12), 9)
+        direct = sum((b == k).mean() * abs(correct[b == k].mean() - conf[b == k].mean()) for k in np.unique(b))
+        assert value == pytest.approx(direct, abs=1e-9)
+
+
+def test_calibration_data_refuses_a_changed_file(tmp_path):
+    from llmcoder.errors import InputError
+    from llmcoder.report import calibration_data
+
+    root = make_results(tmp_path / "demo")
+    codings = root / "coders" / "smollm2.parquet"
+    pl.read_parquet(codings).head(10).write_parquet(codings)
+    with pytest.raises(InputError, match="changed since the manifest was written"):
+        calibration_data(root / "manifest.json")
 
 
 def test_absent_parts_are_skipped_not_invented(r_ready, tmp_path):
@@ -96,11 +162,13 @@ def test_absent_parts_are_skipped_not_invented(r_ready, tmp_path):
     root = make_results(tmp_path / "bare", extras=False)
     out = tmp_path / "elsewhere"
     names = {p.relative_to(out).as_posix() for p in build_report(root, out, formats=("markdown",))}
-    assert names == {"tables/metrics.md", "tables/per_class.md", "figures/confusion_smollm2.pdf",
-                     "figures/confusion_smollm2.png", "figures/confusion_tfidf.pdf",
-                     "figures/confusion_tfidf.png", "methods.md", "provenance.json"}
+    assert names == {"tables/metrics.md", "tables/metrics_full.md", "tables/per_class.md",
+                     "figures/confusion_smollm2.pdf", "figures/confusion_smollm2.png", "figures/confusion_tfidf.pdf",
+                     "figures/confusion_tfidf.png", "methods.md", "methods.json", "provenance.json"}
     methods = (out / "methods.md").read_text(encoding="utf-8")
-    assert "vs gold" not in methods and "human verifiers" not in methods.lower()
+    assert "verifi" not in methods.lower() and "ceiling" not in methods and "Routing" not in methods
+    files = {s["file"] for n in json.loads((out / "methods.json").read_text())["numbers"] for s in n["sources"]}
+    assert files and files <= {p.relative_to(root).as_posix() for p in root.glob("evaluation/*/*")}
     assert not (root / "report").exists()
 
 
@@ -124,7 +192,8 @@ def test_multi_label_results_have_no_confusion_figure(r_ready, tmp_path):
                      system="m")
     write_manifest(root, [root / "evaluation" / "m" / "metrics.json"], study="multi")
     names = {p.relative_to(root / "report").as_posix() for p in build_report(root, formats=("html",))}
-    assert names == {"tables/metrics.html", "tables/per_class.html", "methods.md", "provenance.json"}
+    assert names == {"tables/metrics.html", "tables/metrics_full.html", "tables/per_class.html", "methods.md",
+                     "methods.json", "provenance.json"}
     assert not any((root / "report" / "figures").iterdir())  # there, empty: the workflow declares it
 
 

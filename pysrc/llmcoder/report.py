@@ -5,19 +5,28 @@ results contract, :mod:`llmcoder.results`) to the R package's ``read_results()``
 :mod:`llmcoder.rbridge`) and calls its exported verbs; R reads only the files the manifest lists.
 R writes every file into a staged folder that replaces the report folder in one step, so a failed or
 killed run leaves the previous report whole, and a part with no data left from an earlier run is gone.
+The one thing Python prepares is ``calibration.csv``: the per-document probabilities behind the
+calibration diagrams are Parquet files, which the R package does not read.
 
 Files written to ``<results>/<study>/report/``, each only when its input exists (the workflow
 registers ``figures/*.png``, ``tables/*.html`` and ``methods.md`` for ``snakemake --report``):
 
-==========================================  ==============================================
-``tables/metrics.{tex,html,md}``            ``metrics_table()``: headline metrics with CIs
-``tables/per_class.{tex,html,md}``          ``per_class_table()``
-``tables/reliability.{tex,html,md}``        ``reliability_table()``
-``figures/confusion_<system>.{pdf,png}``    ``confusion_plot()`` per system (single-label tasks)
-``figures/learning_curve.{pdf,png}``        ``learning_curve_plot()``
-``methods.md``, ``methods.tex``             ``methods_section()`` (with the markdown / latex format)
-``provenance.json``                         what was written, from which inputs, with which versions
-==========================================  ==============================================
+==============================================  ==================================================
+``tables/metrics.{tex,html,md}``                ``metrics_table()``: one row per system, main metrics
+``tables/metrics_full.{tex,html,md}``           ``metrics_table(metrics = "all")`` (appendix)
+``tables/per_class.{tex,html,md}``              ``per_class_table()`` (appendix)
+``tables/reliability.{tex,html,md}``            ``reliability_table()``: kappa, alpha, AC1 with CIs
+``tables/reliability_full.{tex,html,md}``       ``reliability_table(full = TRUE)`` (appendix)
+``tables/verification.{tex,html,md}``           ``verification_table()``: proposals kept per LLM coder
+``figures/confusion_<system>.{pdf,png}``        ``confusion_plot()`` per system (single-label tasks)
+``figures/learning_curve.{pdf,png}``            ``learning_curve_plot()``: seeds, LLM coders, ceiling
+``figures/positional_bias.{pdf,png}``           ``positional_bias_plot()`` (coders with rotations)
+``figures/calibration.{pdf,png}``               ``calibration_plot()`` with the ECE of each system
+``calibration.csv``                             per test document: system, confidence, correct
+``methods.md``, ``methods.tex``                 ``methods_section()`` (with the markdown / latex format)
+``methods.json``                                every number of the methods text with its source
+``provenance.json``                             what was written, from which inputs, with which versions
+==============================================  ==================================================
 """
 
 from __future__ import annotations
@@ -25,21 +34,30 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Literal
+from pathlib import Path, PurePath
+from typing import Any, Literal
 
-from llmcoder.io import provenance, write_json, write_text
+from llmcoder.io import provenance, write_json
 
 __all__ = ["FORMATS", "build_report"]
 
 Format = Literal["latex", "html", "markdown"]
 #: Table formats and their file extensions.
 FORMATS: dict[str, str] = {"latex": "tex", "html": "html", "markdown": "md"}
-#: Parts of ``llmcoder_results`` and the R verb that tabulates each.
-_TABLES = (("metrics", "metrics_table"), ("per_class", "per_class_table"),
-           ("reliability", "reliability_table"))
+#: The tables: file name, the part of ``llmcoder_results`` it needs, the R verb and its arguments.
+_TABLES: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("metrics", "metrics", "metrics_table", {}),
+    ("metrics_full", "metrics", "metrics_table", {"metrics": "all"}),
+    ("per_class", "per_class", "per_class_table", {}),
+    ("reliability", "reliability", "reliability_table", {}),
+    ("reliability_full", "reliability", "reliability_table", {"full": True}),
+    ("verification", "acceptance", "verification_table", {}),
+)
 #: What the report folder holds; it is replaced as a whole.
-REPORT_FILES = ("tables", "figures", "methods.md", "methods.tex", "provenance.json")
+REPORT_FILES = ("tables", "figures", "methods.md", "methods.tex", "methods.json", "calibration.csv",
+                "provenance.json")
+#: Equal-width confidence bins of the calibration diagrams.
+CALIBRATION_BINS = 10
 
 
 def _slug(name: str) -> str:
@@ -148,20 +166,19 @@ def build_report(
         for folder in (tables, figures):  # both always exist: the workflow declares them as outputs
             folder.mkdir()
 
-        def table(verb: str, name: str, fmt: str) -> None:
-            tbl = r_call(f"llmcoder::{verb}", results, format=fmt, digits=digits)
+        def table(verb: str, name: str, fmt: str, args: dict[str, Any]) -> None:
+            tbl = r_call(f"llmcoder::{verb}", results, format=fmt, digits=digits, **args)
             r_call("llmcoder::write_table", tbl, str(tables / name))
             written.append(f"tables/{name}")
 
-        for part, verb in _TABLES:
+        for name, part, verb, args in _TABLES:
             if _part(results, part) is not None:
                 for fmt in formats:
-                    table(verb, f"{part}.{FORMATS[fmt]}", fmt)
+                    table(verb, f"{name}.{FORMATS[fmt]}", fmt, args)
 
-        def figure(plot, stem: str) -> None:
+        def figure(plot, stem: str, size: tuple[float, float] = figure_size) -> None:
             # save_figure writes <base>.pdf and <base>.png
-            r_call("llmcoder::save_figure", plot, str(figures / stem), width=figure_size[0],
-                   height=figure_size[1], dpi=dpi)
+            r_call("llmcoder::save_figure", plot, str(figures / stem), width=size[0], height=size[1], dpi=dpi)
             written.extend(f"figures/{stem}.{ext}" for ext in ("pdf", "png"))
 
         task = _part(results, "task")
@@ -172,12 +189,29 @@ def build_report(
                 figure(r_call("llmcoder::confusion_plot", results, system), f"confusion_{_slug(system)}")
         if _part(results, "learning_curve") is not None:
             figure(r_call("llmcoder::learning_curve_plot", results), "learning_curve")
+        bias = _part(results, "bias")
+        if bias is not None and _part(bias, "positional") is not None:
+            figure(r_call("llmcoder::positional_bias_plot", results), "positional_bias",
+                   (figure_size[0], max(2.5, figure_size[1] * 0.6)))
+        calibration = calibration_data(manifest)
+        ece: dict[str, float] = {}
+        if calibration.height > 0:
+            calibration.write_csv(stage / "calibration.csv")
+            written.append("calibration.csv")
+            ece = expected_calibration_error(calibration)
+            n_panels = calibration["system"].n_unique()
+            figure(r_call("llmcoder::calibration_plot", str(stage / "calibration.csv"), bins=CALIBRATION_BINS),
+                   "calibration", (min(3.2 * n_panels, 12.0) + 0.5, 4.0))
 
         for fmt, name in (("markdown", "methods.md"), ("latex", "methods.tex")):
             if fmt in formats or fmt == "markdown":  # methods.md always: it is the text a reader sees first
-                text = str(r_call("base::format", r_call("llmcoder::methods_section", results, format=fmt))[0])
-                write_text(text + "\n", stage / name)
-                written.append(name)
+                methods = r_call("llmcoder::methods_section", results, format=fmt)
+                if fmt == "markdown":  # the sources of its numbers: methods.json beside it
+                    r_call("llmcoder::write_methods", methods, str(stage / name), sources=str(stage / "methods.json"))
+                    written.extend([name, "methods.json"])
+                else:
+                    r_call("llmcoder::write_methods", methods, str(stage / name), sources=None)
+                    written.append(name)
 
         missing = [name for name in written if not (stage / name).is_file()]
         if missing:  # an R verb that returned without writing: fail rather than publish a partial report
@@ -193,8 +227,159 @@ def build_report(
                 files=list(written),
                 r_version=r_version,
                 llmcoder_r_version=pkg_version,
+                calibration_bins=CALIBRATION_BINS if ece else None,
+                calibration_ece=ece or None,
             ),
             stage / "provenance.json",
         )
     shown = Path(out_dir) if out_dir is not None else results_dir / "report"
     return [shown / name for name in (*written, "provenance.json")]
+
+
+# --- calibration: the per-document probabilities behind the reliability diagrams ---------------------
+
+
+def _listed(doc: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The manifest's entries of ``key``."""
+    return [f for f in doc.get("files", []) if f.get("key") == key]
+
+
+def _read_listed(root: Path, f: dict[str, Any]):
+    """A Parquet file the manifest lists, refused (InputError) when it changed since the run."""
+    import hashlib
+
+    import polars as pl
+
+    from llmcoder.errors import InputError
+
+    path = root / f["path"]
+    if not path.is_file():
+        raise InputError(str(path), "listed in the manifest but missing", fix="rerun the workflow for this study")
+    if f.get("md5") and hashlib.md5(path.read_bytes()).hexdigest() != str(f["md5"]).lower():
+        raise InputError(str(path), "changed since the manifest was written",
+                         fix="rerun the workflow for this study; it rewrites the files and the manifest")
+    return pl.read_parquet(path)
+
+
+def _top_label(probs):
+    """One row per document: the label the system gave (its chosen label, else the most probable) and its
+    probability."""
+    import polars as pl
+
+    chosen = probs.filter(pl.col("chosen")) if "chosen" in probs.columns else probs.clear()
+    one = chosen.group_by("doc_id").agg(pl.len().alias("_n")).filter(pl.col("_n") == 1).select("doc_id")
+    picked = chosen.join(one, on="doc_id")
+    rest = probs.join(picked.select("doc_id"), on="doc_id", how="anti")
+    rest = rest.sort(["doc_id", "prob", "label"], descending=[False, True, False]).group_by(
+        "doc_id", maintain_order=True).first()
+    return pl.concat([picked.select("doc_id", "label", "prob"), rest.select("doc_id", "label", "prob")])
+
+
+def calibration_data(manifest: str | os.PathLike[str]):
+    """Per test document (single-label) or document and label (multi-label), each system's probability.
+
+    Reads, through the manifest, the corpus (gold labels), the splits (the test documents), each LLM
+    coder's codings under the codebook's label order (rotation 0) and the test predictions of each
+    fine-tuned model's job that coded the corpus (else its largest training size, first seed). Single-label:
+    ``confidence`` is the probability of the label the system gave, ``correct`` whether it is gold (kind
+    ``top label``); multi-label: one row per label, ``correct`` whether it applies (kind ``per label``).
+    Only systems that were evaluated are included; an empty frame when the manifest lists no probabilities.
+    """
+    import polars as pl
+
+    from llmcoder.results import read_manifest
+
+    manifest = Path(manifest)
+    doc = read_manifest(manifest)
+    root = manifest.parent
+    schema = {"system": pl.Utf8, "doc_id": pl.Utf8, "label": pl.Utf8, "confidence": pl.Float64,
+              "correct": pl.Boolean, "kind": pl.Utf8}
+    empty = pl.DataFrame(schema=schema)
+    corpus, splits = _listed(doc, "corpus"), _listed(doc, "splits")
+    evaluated = [str(f.get("wildcards", {}).get("system")) for f in _listed(doc, "evaluation_record")]
+    if not corpus or not splits or not evaluated:
+        return empty
+    gold = _read_listed(root, corpus[0])
+    test = _read_listed(root, splits[0]).filter(pl.col("split") == "test").select("doc_id")
+    multi = "labels" in gold.columns and "label" not in gold.columns
+    col = "labels" if multi else "label"
+    if col not in gold.columns:
+        return empty
+    gold = gold.select("doc_id", col).join(test, on="doc_id").filter(pl.col(col).is_not_null())
+
+    sources: list[tuple[str, dict[str, Any]]] = []
+    for f in _listed(doc, "coder_codings"):
+        sources.append((str(f.get("wildcards", {}).get("coder")), f))
+    jobs: dict[str, list[dict[str, Any]]] = {}
+    for f in _listed(doc, "finetune_test_predictions"):
+        jobs.setdefault(str(f.get("wildcards", {}).get("model")), []).append(f)
+    for model, files in jobs.items():
+        sources.append((model, _corpus_job(root, doc, model, files)))
+
+    frames = []
+    for system, f in sources:
+        if system not in evaluated:
+            continue
+        probs = _read_listed(root, f)
+        if "rotation" in probs.columns:
+            probs = probs.filter(pl.col("rotation") == 0)
+        probs = probs.join(gold.select("doc_id"), on="doc_id")
+        if probs.height == 0:
+            continue
+        if multi:
+            applies = gold.explode(col).rename({col: "label"}).with_columns(pl.lit(True).alias("correct"))
+            out = (probs.select("doc_id", "label", pl.col("prob").alias("confidence"))
+                   .join(applies, on=["doc_id", "label"], how="left")
+                   .with_columns(pl.col("correct").fill_null(False), pl.lit("per label").alias("kind")))
+        else:
+            out = (_top_label(probs).join(gold.rename({col: "_gold"}), on="doc_id")
+                   .select("doc_id", "label", pl.col("prob").alias("confidence"),
+                           (pl.col("label") == pl.col("_gold")).alias("correct"), pl.lit("top label").alias("kind")))
+        out = out.with_columns(pl.lit(system).alias("system")).select(list(schema)).cast(schema)  # type: ignore[arg-type]
+        frames.append(out.sort(["doc_id", "label"]))
+    if not frames:
+        return empty
+    return pl.concat(frames).with_columns(pl.col("confidence").clip(0.0, 1.0))
+
+
+def _corpus_job(root: Path, doc: dict[str, Any], model: str, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """The test predictions of the job whose model coded the corpus, else of the largest size, first seed."""
+    import json
+
+    for p in _listed(doc, "corpus_predictions_provenance"):
+        if str(p.get("wildcards", {}).get("model")) != model:
+            continue
+        try:
+            artifact = str(json.loads((root / p["path"]).read_text(encoding="utf-8")).get("artifact", ""))
+        except (OSError, ValueError):
+            break
+        for f in files:
+            if f"{PurePath(f['path']).parent}/" in f"{artifact}/":
+                return f
+
+    def order(f: dict[str, Any]) -> tuple[float, float]:
+        wc = f.get("wildcards", {})
+        return (-float(wc.get("size", 0)), float(wc.get("seed", 0)))
+
+    return sorted(files, key=order)[0]
+
+
+def expected_calibration_error(data, bins: int = CALIBRATION_BINS) -> dict[str, float]:
+    """ECE of each system: the mean |share correct - mean confidence| over equal-width bins, weighted by
+    the predictions in each (the same bins as the R package's ``calibration_bins()``: [low, high), the
+    last bin closed)."""
+    import numpy as np
+
+    out: dict[str, float] = {}
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for system in data["system"].unique(maintain_order=True).to_list():
+        d = data.filter(data["system"] == system)
+        conf = d["confidence"].to_numpy()
+        correct = d["correct"].cast(float).to_numpy()
+        b = np.minimum(np.digitize(conf, edges, right=False), bins)
+        ece = 0.0
+        for k in np.unique(b):
+            m = b == k
+            ece += m.sum() / len(conf) * abs(correct[m].mean() - conf[m].mean())
+        out[str(system)] = float(ece)
+    return out

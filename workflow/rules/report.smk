@@ -54,6 +54,8 @@ rule report:
             subcategory="Methods",
             labels={"study": "{study}", "text": "methods section"},
         ),
+        # every number of the methods text with its results file, key and field
+        sources=f"{RESULTS}/{{study}}/report/methods.json",
         done=f"{RESULTS}/{{study}}/report/provenance.json",
     log:
         "logs/{study}/report.log",
