@@ -74,10 +74,9 @@ calibration_bins <- function(data, bins = 10) {
 calibration_plot <- function(data, bins = 10) {
   b <- calibration_bins(data, bins)
   ece <- attr(b, "ece")
-  b$panel <- factor(
-    paste0(b$system, " (", b$kind, "; ECE = ", formatC(ece[b$system], format = "f", digits = 3), ")"),
-    levels = unique(paste0(b$system, " (", b$kind, "; ECE = ", formatC(ece[b$system], format = "f", digits = 3), ")"))
-  )
+  titles <- paste0(b$system, "\nECE = ", formatC(ece[b$system], format = "f", digits = 3))
+  b$panel <- factor(titles, levels = unique(titles))
+  kinds <- unique(b$kind)
   p <- ggplot2::ggplot(b, ggplot2::aes(x = .data$confidence, y = .data$accuracy)) +
     ggplot2::geom_abline(slope = 1, intercept = 0, linetype = "dashed", colour = "grey50") +
     ggplot2::geom_segment(
@@ -86,15 +85,16 @@ calibration_plot <- function(data, bins = 10) {
     ) +
     ggplot2::geom_line(colour = "grey20") +
     ggplot2::geom_point(ggplot2::aes(size = .data$n), colour = "grey20") +
-    ggplot2::facet_wrap(~panel) +
+    ggplot2::facet_wrap(~panel, ncol = min(3, length(ece))) +
     ggplot2::coord_equal(xlim = c(0, 1), ylim = c(0, 1)) +
     ggplot2::scale_size_area(max_size = 4, name = "Predictions") +
     ggplot2::labs(
       x = "Mean confidence in bin", y = "Share correct",
-      caption = paste0(
-        bins, " equal-width bins; red: gap to perfect calibration. ",
+      caption = paste(strwrap(paste0(
+        "Confidence: the probability of ", if (identical(kinds, "per label")) "each label (multi-label)" else "the label given",
+        "; ", bins, " equal-width bins; red: gap to perfect calibration. ",
         "ECE: the mean gap, weighted by the predictions in each bin."
-      )
+      ), 90), collapse = "\n")
     ) +
     ggplot2::theme_minimal(base_size = 10) +
     ggplot2::theme(legend.position = "bottom", plot.caption = ggplot2::element_text(hjust = 0))

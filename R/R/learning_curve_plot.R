@@ -51,17 +51,22 @@ learning_curve_plot <- function(x, metric = NULL, references = TRUE) {
     summary,
     ggplot2::aes(x = .data$train_size, y = .data$mean, colour = .data$model, fill = .data$model, group = .data$model)
   )
+  sizes <- sort(unique(summary$train_size))
+  log_x <- length(sizes) > 2 && max(sizes) / max(min(sizes), 1) >= 8
+  # the band spans the panel; on a log axis -Inf has no logarithm, so it spans the sizes with a margin
+  left <- if (log_x) min(sizes) / 2 else -Inf
+  right <- if (log_x) max(sizes) * 2 else Inf
   ceiling <- refs[refs$kind == "human ceiling", , drop = FALSE]
   if (nrow(ceiling) > 0) {
     p <- p +
       ggplot2::annotate(
         "rect",
-        xmin = -Inf, xmax = Inf, ymin = ceiling$low, ymax = ceiling$high, fill = "grey60", alpha = 0.25
+        xmin = left, xmax = right, ymin = ceiling$low, ymax = ceiling$high, fill = "grey60", alpha = 0.25
       ) +
       ggplot2::geom_hline(yintercept = ceiling$estimate, colour = "grey35", linewidth = 0.5) +
       ggplot2::annotate(
         "text",
-        x = -Inf, y = ceiling$estimate, label = ceiling$name, hjust = -0.05, vjust = -0.5,
+        x = left, y = ceiling$estimate, label = ceiling$name, hjust = -0.05, vjust = -0.5,
         size = 3, colour = "grey25"
       )
   }
@@ -73,7 +78,7 @@ learning_curve_plot <- function(x, metric = NULL, references = TRUE) {
         linetype = "dashed", colour = "grey20", linewidth = 0.5
       ) +
       ggplot2::geom_text(
-        data = llm, ggplot2::aes(x = Inf, y = .data$estimate, label = .data$name),
+        data = llm, ggplot2::aes(x = right, y = .data$estimate, label = .data$name),
         hjust = 1.05, vjust = -0.5, size = 3, colour = "grey20", inherit.aes = FALSE
       )
   }
@@ -88,8 +93,6 @@ learning_curve_plot <- function(x, metric = NULL, references = TRUE) {
       size = 0.9, alpha = 0.5, inherit.aes = FALSE
     )
   }
-  sizes <- sort(unique(summary$train_size))
-  log_x <- length(sizes) > 2 && max(sizes) / max(min(sizes), 1) >= 8
   p <- p +
     ggplot2::scale_x_continuous(trans = if (log_x) "log10" else "identity", breaks = sizes) +
     ggplot2::labs(
@@ -184,7 +187,7 @@ curve_caption <- function(multi_seed, summary, llm, ceiling) {
       paste0("Grey: human ceiling with its confidence interval (", ceiling$n, " documents).")
     }
   )
-  if (length(parts) == 0) NULL else paste(parts, collapse = " ")
+  if (length(parts) == 0) NULL else paste(strwrap(paste(parts, collapse = " "), 90), collapse = "\n")
 }
 
 #' @importFrom rlang .data

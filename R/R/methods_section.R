@@ -270,7 +270,7 @@ finetuned_models <- function(x) {
 #' @noRd
 final_models <- function(x) {
   evaluated <- unique(x$metrics$system)
-  intersect(finetuned_models(x), evaluated)
+  intersect(unique(c(names(x$records$predictions), finetuned_models(x))), evaluated)
 }
 
 #' The full-size fine-tuning records of a model (largest size), by seed
@@ -317,6 +317,13 @@ methods_corpus <- function(x, st) {
       )
     }, "")
     parts <- parts[!is.na(parts)]
+    if (!is.null(n_corpus) && length(coders) > 1 && all(n == n_corpus, na.rm = TRUE) && !anyNA(n)) {
+      for (i in seq_along(coders)) {
+        st$note("all", n[[i]], src("coder_provenance", "/n_docs", list(coder = names(coders)[[i]])), paste0("n_coded_", names(coders)[[i]]))
+      }
+      s <- c(s, paste0(if (length(coders) == 2) "Both" else "All", " LLM coders coded all of them."))
+      parts <- character()
+    }
     if (length(parts) > 0) {
       s <- c(s, paste0(
         "The LLM coder", if (length(coders) > 1) "s", " ", and_list(parts),
@@ -409,12 +416,16 @@ methods_coders <- function(x, st) {
   }
   s <- vapply(names(coders), function(name) coder_model_sentence(name, coders[[name]], st), "")
   s <- s[nzchar(s)]
-  signatures <- vapply(coders, function(r) paste(deparse(coder_settings(r)), collapse = ""), "")
-  if (length(unique(signatures)) == 1) {
-    subject <- if (length(coders) == 1) "It" else paste(if (length(coders) == 2) "Both" else "All", "coders")
-    s <- c(s, coder_settings_sentences(names(coders)[[1]], coders[[1]], st, subject))
-  } else {
-    for (name in names(coders)) s <- c(s, coder_settings_sentences(name, coders[[name]], st, st$code(name)))
+  # each settings sentence once when every coder shares it, else once per coder
+  by_coder <- lapply(names(coders), function(name) coder_settings_sentences(name, coders[[name]], st, "\001"))
+  together <- if (length(coders) == 1) "It" else paste(if (length(coders) == 2) "Both" else "All", "coders")
+  for (key in unique(unlist(lapply(by_coder, names)))) {
+    said <- vapply(by_coder, function(b) if (key %in% names(b)) b[[key]] else NA_character_, "")
+    if (!anyNA(said) && length(unique(said)) == 1) {
+      s <- c(s, sub("\001", together, said[[1]], fixed = TRUE))
+    } else {
+      for (i in which(!is.na(said))) s <- c(s, sub("\001", st$code(names(coders)[[i]]), said[[i]], fixed = TRUE))
+    }
   }
   s <- c(s, rotation_stability(x, st))
   s <- s[nzchar(s)]
@@ -494,7 +505,7 @@ coder_settings_sentences <- function(name, rec, st, subject) {
         st$text(p0$calibration$method, s_of(paste0("/prompts/", p_key, "/calibration/method")), "calibration")
       )
     }
-    out <- c(out, paste0(s, "."))
+    out <- c(out, scoring = paste0(s, "."))
   }
   decoding <- c(
     if (!is.null(rec$coder$temperature)) paste("temperature", st$note(format(rec$coder$temperature), rec$coder$temperature, s_of("/coder/temperature"), "temperature")),
@@ -519,10 +530,10 @@ coder_settings_sentences <- function(name, rec, st, subject) {
         }
       )
     }
-    out <- c(out, paste0(s, "."))
+    out <- c(out, run = paste0(s, "."))
   }
   if (!is.null(rec$rotations) && rec$rotations > 1) {
-    out <- c(out, paste0(
+    out <- c(out, orders = paste0(
       "Each document was coded under ", st$int(rec$rotations, s_of("/rotations"), "rotations", words = TRUE),
       " label orders: the codebook's and ",
       if (rec$rotations == 2) "a rotation" else paste(count_words(rec$rotations - 1), "rotations"),
@@ -688,7 +699,7 @@ overlap_sentence <- function(x, st) {
 #' Returns list(text, n) or NULL.
 #' @noRd
 agreement_phrase <- function(x, source, comparison, st, scope = NULL, name = "agreement",
-                             coefficients = c("krippendorff_alpha", "gwet_ac1")) {
+                             coefficients = c("krippendorff_alpha", "gwet_ac1"), kappa = NULL) {
   rel <- x$reliability
   if (is.null(rel)) {
     return(NULL)
@@ -698,7 +709,7 @@ agreement_phrase <- function(x, source, comparison, st, scope = NULL, name = "ag
   if (nrow(d) == 0) {
     return(NULL)
   }
-  kappa <- main_kappa(d)
+  kappa <- kappa %||% main_kappa(d)
   wanted <- c(kappa, coefficients)
   d <- d[d$coefficient %in% wanted, , drop = FALSE]
   d <- d[order(match(d$coefficient, wanted)), , drop = FALSE]
@@ -709,7 +720,8 @@ agreement_phrase <- function(x, source, comparison, st, scope = NULL, name = "ag
     r <- d[i, ]
     row <- c(if (!is.null(scope)) list(scope = scope), if (source == "coders_vs_gold") list(comparison = comparison), list(coefficient = r$coefficient))
     s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src(source, col, row = row))
-    paste0(st$esc(metric_label(r$coefficient)), " ", st$ci(r$estimate, r$ci_low, r$ci_high, s3, paste0(name, "_", r$coefficient)))
+    label <- if (r$coefficient == "cohen_kappa" && source == "human_ceiling_csv") ceiling_kappa_name(r) else metric_label(r$coefficient)
+    paste0(st$esc(label), " ", st$ci(r$estimate, r$ci_low, r$ci_high, s3, paste0(name, "_", r$coefficient)))
   }, "")
   n_row <- c(if (!is.null(scope)) list(scope = scope), if (source == "coders_vs_gold") list(comparison = comparison), list(coefficient = d$coefficient[[1]]))
   list(
@@ -763,7 +775,7 @@ acceptance_sentence <- function(x, st) {
 #' The human ceiling: agreement of the people's own labels on shared documents
 #' @noRd
 ceiling_sentence <- function(x, st) {
-  agree <- agreement_phrase(x, "human_ceiling_csv", "human ceiling", st, name = "ceiling", coefficients = character())
+  agree <- agreement_phrase(x, "human_ceiling_csv", "human ceiling", st, name = "ceiling", coefficients = character(), kappa = "cohen_kappa")
   if (is.null(agree)) {
     return(character())
   }
@@ -775,7 +787,7 @@ ceiling_sentence <- function(x, st) {
     lo <- range[range$coefficient == "pairwise_kappa_min", ]
     hi <- range[range$coefficient == "pairwise_kappa_max", ]
     spread <- paste0(
-      "; pairwise Cohen's kappa from ",
+      "; pairs from ",
       st$num(lo$estimate, src("human_ceiling_csv", "estimate", row = list(coefficient = "pairwise_kappa_min")), "ceiling_pairwise_min"),
       " to ", st$num(hi$estimate, src("human_ceiling_csv", "estimate", row = list(coefficient = "pairwise_kappa_max")), "ceiling_pairwise_max")
     )
@@ -819,68 +831,71 @@ methods_finetune <- function(x, st) {
   if (length(models) == 0) {
     return(NULL)
   }
-  s <- unlist(lapply(models, function(m) finetune_sentences(x, m, st)))
+  with_records <- Filter(function(m) length(finetune_records_of(x, m)) > 0, models)
+  # models trained at the same sizes with the same seeds share one sentence
+  design <- vapply(with_records, function(m) {
+    recs <- finetune_records_of(x, m)
+    paste(
+      sort(unique(vapply(recs, function(f) paste(f$record$size, f$record$n_train), ""))),
+      sort(unique(vapply(recs, function(f) as.character(f$record$seed), ""))),
+      isTRUE(recs[[1]]$record$verified),
+      collapse = "|"
+    )
+  }, "")
+  s <- unlist(lapply(unique(design), function(d) training_sentence(x, with_records[design == d], st)))
+  for (m in models) s <- c(s, curve_sentence(x, m, st, multiple = length(models) > 1))
+  for (m in models) s <- c(s, corpus_model_sentence(x, m, st))
   if (length(s) == 0) NULL else paste(s, collapse = " ")
 }
 
-#' The sentences of one fine-tuned model
+#' "The fine-tuned models `minilm` (encoder; ...) and `tfidf` (...) were trained on the verified labels at ..."
 #' @noRd
-finetune_sentences <- function(x, model, st) {
-  recs <- finetune_records_of(x, model)
-  out <- character()
-  if (length(recs) > 0) {
-    r1 <- recs[[1]]
+training_sentence <- function(x, models, st) {
+  described <- c(
+    tfidf = "TF-IDF n-grams with logistic regression",
+    encoder = "a pretrained encoder with a classification head",
+    lora = "a causal language model adapted with LoRA"
+  )
+  who <- vapply(models, function(model) {
+    r1 <- finetune_records_of(x, model)[[1]]
     cfg <- r1$record$config
     kind <- r1$record$kind
     base <- cfg$model %||% cfg$base_model
-    what <- if (!is.null(kind)) {
-      described <- c(
-        tfidf = "TF-IDF word n-grams with logistic regression",
-        encoder = "a pretrained encoder fine-tuned as a classifier",
-        lora = "a causal language model adapted with LoRA"
-      )
-      kind_text <- st$text(kind, ft_src(r1, "/kind"), paste0(model, "_kind"))
-      paste0(
-        " (", if (kind %in% names(described)) paste0(described[[kind]], ", kind ", kind_text) else paste("kind", kind_text),
-        if (!is.null(base)) paste0("; base model ", st$text(base, ft_src(r1, if (!is.null(cfg$model)) "/config/model" else "/config/base_model"), paste0(model, "_base_model"))),
-        ")"
-      )
-    }
-    s <- paste0(
-      "The fine-tuned model ", st$code(model), what,
-      " was trained on the ", if (isTRUE(r1$record$verified)) "verified" else "gold", " labels"
-    )
-    settings <- c(
+    details <- c(
+      if (!is.null(kind)) {
+        kind_text <- st$text(kind, ft_src(r1, "/kind"), paste0(model, "_kind"))
+        if (kind %in% names(described)) paste0(described[[kind]], ", kind ", kind_text) else paste("kind", kind_text)
+      },
+      if (!is.null(base)) paste("base model", st$text(base, ft_src(r1, if (!is.null(cfg$model)) "/config/model" else "/config/base_model"), paste0(model, "_base_model"))),
       if (!is.null(cfg$epochs)) paste("up to", st$int(cfg$epochs, ft_src(r1, "/config/epochs"), paste0(model, "_epochs")), "epochs"),
       if (!is.null(cfg$learning_rate)) paste("learning rate", st$note(format(cfg$learning_rate, scientific = FALSE), cfg$learning_rate, ft_src(r1, "/config/learning_rate"), paste0(model, "_learning_rate"))),
       if (!is.null(cfg$batch_size)) paste("batch size", st$int(cfg$batch_size, ft_src(r1, "/config/batch_size"), paste0(model, "_batch_size"))),
       if (!is.null(cfg$class_weights)) if (isTRUE(cfg$class_weights)) "class weights" else "no class weights"
     )
-    if (length(settings) > 0) s <- paste0(s, " (", paste(settings, collapse = ", "), ")")
-    sizes <- sort(unique(vapply(recs, function(f) as.numeric(f$record$size), 1)))
-    by_size <- lapply(sizes, function(z) Filter(function(f) as.numeric(f$record$size) == z, recs))
-    size_text <- vapply(by_size, function(fs) {
-      f <- fs[[1]]
-      paste0(
-        st$int(f$record$n_train, ft_src(f, "/n_train"), paste0(model, "_n_train_", f$record$size)), " (",
-        st$pct(f$record$size, ft_src(f, "/size"), paste0(model, "_size_", f$record$size), d = 0), ")"
-      )
-    }, "")
-    seeds <- sort(unique(vapply(recs, function(f) as.numeric(f$record$seed), 1)))
-    seed_text <- vapply(seeds, function(sd) {
-      f <- Filter(function(f) as.numeric(f$record$seed) == sd, recs)[[1]]
-      st$int(sd, ft_src(f, "/seed"), paste0(model, "_seed_", sd))
-    }, "")
-    s <- paste0(
-      s, " at ", if (length(sizes) == 1) "one training size" else paste(count_words(length(sizes)), "training sizes"),
-      ", ", and_list(size_text), " documents of the training set",
-      ", with ", if (length(seeds) == 1) "seed " else "seeds ", and_list(seed_text), "."
+    paste0(st$code(model), if (length(details) > 0) paste0(" (", paste(details, collapse = "; "), ")"))
+  }, "")
+  recs <- finetune_records_of(x, models[[1]])
+  sizes <- sort(unique(vapply(recs, function(f) as.numeric(f$record$size), 1)))
+  size_text <- vapply(sizes, function(z) {
+    f <- Filter(function(f) as.numeric(f$record$size) == z, recs)[[1]]
+    paste0(
+      st$int(f$record$n_train, ft_src(f, "/n_train"), paste0(models[[1]], "_n_train_", f$record$size)), " (",
+      st$pct(f$record$size, ft_src(f, "/size"), paste0(models[[1]], "_size_", f$record$size), d = 0), ")"
     )
-    out <- c(out, s)
-  }
-  out <- c(out, curve_sentence(x, model, st))
-  out <- c(out, corpus_model_sentence(x, model, st))
-  out
+  }, "")
+  seeds <- sort(unique(vapply(recs, function(f) as.numeric(f$record$seed), 1)))
+  seed_text <- vapply(seeds, function(sd) {
+    f <- Filter(function(f) as.numeric(f$record$seed) == sd, recs)[[1]]
+    st$int(sd, ft_src(f, "/seed"), paste0(models[[1]], "_seed_", sd))
+  }, "")
+  paste0(
+    "The fine-tuned model", if (length(models) > 1) "s", " ", and_list(who),
+    if (length(models) > 1) " were" else " was", " trained on the ",
+    if (isTRUE(recs[[1]]$record$verified)) "verified" else "gold", " labels at ",
+    if (length(sizes) == 1) "one training size" else paste(count_words(length(sizes)), "training sizes"),
+    ", ", and_list(size_text), " documents of the training set, with ",
+    if (length(seeds) == 1) "seed " else "seeds ", and_list(seed_text), "."
+  )
 }
 
 #' The metric a learning curve is read by: Cohen's kappa when recorded, else macro-F1, else the first
@@ -893,7 +908,7 @@ curve_metric <- function(lc) {
 
 #' "Mean Cohen's kappa over seeds rose from 0.08 (44 documents) to 0.13 (87), below the zero-shot ..."
 #' @noRd
-curve_sentence <- function(x, model, st) {
+curve_sentence <- function(x, model, st, multiple = FALSE) {
   lc <- x$learning_curve
   if (is.null(lc) || !model %in% lc$model) {
     return(character())
@@ -918,7 +933,9 @@ curve_sentence <- function(x, model, st) {
   change <- if (means[[first]] > means[[1]]) "rose" else if (means[[first]] < means[[1]]) "fell" else "stayed"
   label <- metric_prose(metric)
   s <- paste0(
-    if (any(n_seeds > 1)) paste0("Its mean ", label, " over seeds") else paste0("Its ", label),
+    if (multiple) paste0("For ", st$code(model), ", ") else "",
+    if (multiple) "" else "Its ",
+    if (any(n_seeds > 1)) paste0(if (multiple) "mean " else "mean ", label, " over seeds") else label,
     " on the test set ", change, " from ", at(1), " with ",
     st$int(sizes[[1]], src("learning_curve", "train_size", row = size_row(sizes[[1]])), paste0(model, "_curve_size_min")),
     " training documents to ", at(first), " with ",
@@ -927,25 +944,29 @@ curve_sentence <- function(x, model, st) {
   )
   refs <- zero_shot_refs(x, metric)
   if (nrow(refs) > 0) {
-    ref_text <- vapply(seq_len(nrow(refs)), function(i) {
-      r <- refs[i, ]
-      above <- sizes[means >= r$estimate]
-      llm <- paste0(
-        "the zero-shot ", label, " of ", st$code(r$system), " (",
-        st$num(r$estimate, src("evaluation_metrics", "estimate", list(system = r$system), list(metric = metric)), paste0(model, "_vs_", r$system)),
+    reach <- vapply(refs$estimate, function(e) if (any(means >= e)) min(sizes[means >= e]) else NA_real_, 1)
+    llm_item <- function(i) {
+      paste0(
+        st$code(refs$system[[i]]), " (",
+        st$num(refs$estimate[[i]], src("evaluation_metrics", "estimate", list(system = refs$system[[i]]), list(metric = metric)), paste0(model, "_vs_", refs$system[[i]])),
         ")"
       )
-      if (length(above) == 0) {
-        paste0("stayed below ", llm, " at every size")
-      } else {
-        z <- min(above)
-        paste0(
-          "reached ", llm, " with ",
-          st$int(z, src("learning_curve", "train_size", row = size_row(z)), paste0(model, "_reaches_", r$system)),
-          " training documents"
-        )
-      }
-    }, "")
+    }
+    ref_text <- character()
+    below <- which(is.na(reach))
+    if (length(below) > 0) {
+      ref_text <- c(ref_text, paste0(
+        "stayed below the zero-shot ", label, " of ", and_list(vapply(below, llm_item, "")), " at every size"
+      ))
+    }
+    for (z in sort(unique(reach[!is.na(reach)]))) {
+      hit <- which(reach %in% z)
+      ref_text <- c(ref_text, paste0(
+        "reached the zero-shot ", label, " of ", and_list(vapply(hit, llm_item, "")), " with ",
+        st$int(z, src("learning_curve", "train_size", row = size_row(z)), paste0(model, "_reaches_", z)),
+        " training documents"
+      ))
+    }
     s <- paste0(s, "; it ", and_list(ref_text))
   }
   paste0(s, ".")
@@ -1015,26 +1036,66 @@ methods_validation <- function(x, st, metrics = NULL) {
   coders <- intersect(llm_coders(x), sys_all)
   others <- setdiff(sys_all, c(finals, coders))
   ordered <- c(finals, coders, others)
-  for (sys in ordered) {
-    role <- if (sys %in% finals) {
-      if (length(finals) == 1) "The final model, " else "The fine-tuned model "
-    } else if (sys %in% coders) {
-      if (identical(x$records$coders[[sys]]$coder$few_shot, 0L) || identical(x$records$coders[[sys]]$coder$few_shot, 0)) "The zero-shot LLM coder " else "The LLM coder "
-    } else {
-      "The system "
-    }
-    stats <- system_metrics_phrase(x, sys, wanted, st)
-    if (is.null(stats)) next
-    n <- x$records$evaluation[[sys]]$n
+  lead <- ordered[[1]]
+  stats <- system_metrics_phrase(x, lead, wanted, st)
+  n_lead <- x$records$evaluation[[lead]]$n
+  if (!is.null(stats)) {
+    role <- if (lead %in% finals) "The final model, " else if (lead %in% coders) "The LLM coder " else "The system "
     s <- c(s, paste0(
-      role, st$code(sys), if (sys %in% finals && length(finals) == 1) "," else "", " reached ", stats,
-      if (!is.null(n)) paste0(" on ", st$int(n, src("evaluation_record", "/n", list(system = sys)), paste0(sys, "_n")), " test documents"),
+      role, st$code(lead), if (lead %in% finals) "," else "", " reached ", stats,
+      if (!is.null(n_lead)) paste0(" on ", st$int(n_lead, src("evaluation_record", "/n", list(system = lead)), paste0(lead, "_n")), " test documents"),
       "."
     ))
   }
+  s <- c(s, other_systems_sentence(x, setdiff(ordered, lead), finals, coders, wanted, n_lead, st))
   s <- c(s, ceiling_comparison(x, ordered, st))
   s <- c(s, per_class_sentence(x, if (length(finals) > 0) finals[[1]] else ordered[[1]], st))
   paste(s, collapse = " ")
+}
+
+#' "The other systems reached Cohen's kappa 0.54 [...] (`tfidf`) after fine-tuning and 0.39 [...] (`smollm2`) zero-shot."
+#'
+#' One metric for the rest (Cohen's kappa, else the first main metric); the table has them all.
+#' @noRd
+other_systems_sentence <- function(x, systems, finals, coders, wanted, n_lead, st) {
+  if (length(systems) == 0) {
+    return(character())
+  }
+  metric <- if ("cohen_kappa" %in% wanted) "cohen_kappa" else wanted[[1]]
+  item <- function(sys) {
+    r <- x$metrics[x$metrics$system == sys & x$metrics$metric == metric & !is.na(x$metrics$estimate), , drop = FALSE]
+    if (nrow(r) == 0) {
+      return(NA_character_)
+    }
+    s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src("evaluation_metrics", col, list(system = sys), list(metric = metric)))
+    n <- x$records$evaluation[[sys]]$n
+    paste0(
+      st$ci(r$estimate[[1]], r$ci_low[[1]], r$ci_high[[1]], s3, paste0(sys, "_", metric)), " (", st$code(sys),
+      if (!is.null(n) && !identical(as.numeric(n), as.numeric(n_lead %||% NA))) {
+        paste0(", ", st$int(n, src("evaluation_record", "/n", list(system = sys)), paste0(sys, "_n")), " documents")
+      },
+      ")"
+    )
+  }
+  zero_shot <- function(sys) isTRUE(as.numeric(x$records$coders[[sys]]$coder$few_shot) == 0)
+  groups <- list(
+    "after fine-tuning" = intersect(systems, finals),
+    "zero-shot" = Filter(zero_shot, intersect(systems, coders)),
+    "as LLM coders" = Filter(Negate(zero_shot), intersect(systems, coders)),
+    other = setdiff(systems, c(finals, coders))
+  )
+  parts <- unlist(lapply(names(groups), function(g) {
+    items <- vapply(groups[[g]], item, "")
+    items <- items[!is.na(items)]
+    if (length(items) == 0) NULL else paste0(and_list(items), if (g != "other") paste0(" ", g))
+  }))
+  if (length(parts) == 0) {
+    return(character())
+  }
+  paste0(
+    "The other ", if (length(systems) == 1) "system" else "systems", " reached ", st$esc(metric_prose(metric)), " ",
+    paste(parts, collapse = "; "), " (every metric in the main table)."
+  )
 }
 
 #' The main metrics of a task: Python's headline metrics (`HEADLINE_SINGLE`, `HEADLINE_MULTI` of
@@ -1088,10 +1149,13 @@ ceiling_comparison <- function(x, systems, st) {
   }
   k <- k[order(match(k$system, systems)), , drop = FALSE]
   where <- ifelse(k$ci_high < hc$ci_low, "below", ifelse(k$ci_low > hc$ci_high, "above", "overlap"))
-  ceiling_text <- st$ci(
-    hc$estimate, hc$ci_low, hc$ci_high,
-    lapply(c("estimate", "ci_low", "ci_high"), function(col) src("human_ceiling_csv", col, row = list(coefficient = "cohen_kappa"))),
-    "validation_ceiling_kappa"
+  ceiling_text <- paste0(
+    ceiling_kappa_name(hc), " ",
+    st$ci(
+      hc$estimate, hc$ci_low, hc$ci_high,
+      lapply(c("estimate", "ci_low", "ci_high"), function(col) src("human_ceiling_csv", col, row = list(coefficient = "cohen_kappa"))),
+      "validation_ceiling_kappa"
+    )
   )
   groups <- list(
     below = "lie entirely below it",
@@ -1108,7 +1172,13 @@ ceiling_comparison <- function(x, systems, st) {
       if (length(who) == 1) sub("^lie", "lies", sub("^overlap", "overlaps", groups[[g]])) else groups[[g]]
     )
   }))
-  paste0("Against the human ceiling (Cohen's kappa ", ceiling_text, "), ", and_list(parts), ".")
+  paste0("Against the human ceiling (", ceiling_text, "), ", and_list(parts), ".")
+}
+
+#' "Cohen's kappa", or "mean pairwise Cohen's kappa" for three or more people
+#' @noRd
+ceiling_kappa_name <- function(hc) {
+  if (isTRUE(hc$n_coders[[1]] > 2)) "mean pairwise Cohen's kappa" else "Cohen's kappa"
 }
 
 #' "Per-class F1 of `tfidf` ranged from 0.00 (crime) to 0.41 (housing)."

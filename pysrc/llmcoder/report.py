@@ -200,8 +200,9 @@ def build_report(
             written.append("calibration.csv")
             ece = expected_calibration_error(calibration)
             n_panels = calibration["system"].n_unique()
+            cols, rows = min(3, n_panels), -(-n_panels // 3)
             figure(r_call("llmcoder::calibration_plot", str(stage / "calibration.csv"), bins=CALIBRATION_BINS),
-                   "calibration", (min(3.2 * n_panels, 12.0) + 0.5, 4.0))
+                   "calibration", (2.6 * cols + 0.6, 2.6 * rows + 1.4))
 
         for fmt, name in (("markdown", "methods.md"), ("latex", "methods.tex")):
             if fmt in formats or fmt == "markdown":  # methods.md always: it is the text a reader sees first
