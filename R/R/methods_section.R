@@ -414,7 +414,22 @@ methods_coders <- function(x, st) {
   if (length(coders) == 0) {
     return(NULL)
   }
-  s <- vapply(names(coders), function(name) coder_model_sentence(name, coders[[name]], st), "")
+  prompts <- unique(vapply(coders, function(r) as.character(r$prompt_template_sha256 %||% NA), ""))
+  if (length(coders) > 1 && length(prompts) == 1 && !is.na(prompts)) {
+    # several coders, one prompt: the models in one sentence, the prompt in the next
+    items <- vapply(names(coders), function(name) coder_model_sentence(name, coders[[name]], st, prompt = FALSE), "")
+    first <- names(coders)[[1]]
+    s <- c(
+      paste0("The LLM coders were ", and_list(items[nzchar(items)]), "."),
+      paste0(
+        if (length(coders) == 2) "Both" else "All", " were prompted with the codebook through one template (SHA-256 ",
+        st$hash(prompts, src("coder_provenance", "/prompt_template_sha256", list(coder = first)), paste0(first, "_prompt_sha256")),
+        if (!is.null(coders[[1]]$prompt_template)) "; Appendix", ")."
+      )
+    )
+  } else {
+    s <- vapply(names(coders), function(name) coder_model_sentence(name, coders[[name]], st), "")
+  }
   s <- s[nzchar(s)]
   # each settings sentence once when every coder shares it, else once per coder
   by_coder <- lapply(names(coders), function(name) coder_settings_sentences(name, coders[[name]], st, "\001"))
@@ -434,7 +449,7 @@ methods_coders <- function(x, st) {
 
 #' "`smollm2` was smollm2-135m (weights SHA-256 `...`), prompted with template `...` (Appendix)."
 #' @noRd
-coder_model_sentence <- function(name, rec, st) {
+coder_model_sentence <- function(name, rec, st, prompt = TRUE) {
   s_of <- function(field) src("coder_provenance", field, list(coder = name))
   model <- rec$model$model
   if (is.null(model)) {
@@ -444,10 +459,14 @@ coder_model_sentence <- function(name, rec, st) {
     if (!is.null(rec$model$revision)) paste("revision", st$hash(rec$model$revision, s_of("/model/revision"), paste0(name, "_revision"))),
     if (!is.null(rec$model$gguf_sha256)) paste("weights SHA-256", st$hash(rec$model$gguf_sha256, s_of("/model/gguf_sha256"), paste0(name, "_weights_sha256")))
   )
-  s <- paste0(
-    "The LLM coder ", st$code(name), " was ", st$text(model, s_of("/model/model"), paste0(name, "_model")),
+  model_text <- paste0(
+    st$text(model, s_of("/model/model"), paste0(name, "_model")),
     if (length(ids) > 0) paste0(" (", paste(ids, collapse = ", "), ")")
   )
+  if (!prompt) {
+    return(paste0(st$code(name), ", ", model_text))
+  }
+  s <- paste0("The LLM coder ", st$code(name), " was ", model_text)
   if (!is.null(rec$prompt_template_sha256)) {
     s <- paste0(
       s, ", prompted with the codebook through a template (SHA-256 ",
@@ -514,23 +533,23 @@ coder_settings_sentences <- function(name, rec, st, subject) {
     },
     if (!is.null(rec$coder$seed)) paste("seed", st$int(rec$coder$seed, s_of("/coder/seed"), "seed"))
   )
+  if (length(decoding) > 0) {
+    out <- c(out, run = paste0(subject, " ran with ", and_list(decoding), "."))
+  }
   tr <- rec$truncation
-  if (length(decoding) > 0 || !is.null(tr$max_doc_tokens)) {
-    s <- if (length(decoding) > 0) paste0(subject, " ran with ", and_list(decoding)) else "Documents"
-    if (!is.null(tr$max_doc_tokens)) {
-      s <- paste0(
-        s, if (length(decoding) > 0) "; documents" else "", " were cut after ",
-        st$int(tr$max_doc_tokens, s_of("/truncation/max_doc_tokens"), "max_doc_tokens"), " tokens",
-        if (!is.null(tr$n_docs_truncated)) {
-          if (tr$n_docs_truncated == 0) {
-            paste0(" (", st$note("none", tr$n_docs_truncated, s_of("/truncation/n_docs_truncated"), "n_docs_truncated"), " was)")
-          } else {
-            paste0(" (", st$int(tr$n_docs_truncated, s_of("/truncation/n_docs_truncated"), "n_docs_truncated"), " were)")
-          }
+  if (!is.null(tr$max_doc_tokens)) {
+    out <- c(out, truncation = paste0(
+      subject, " read documents up to ",
+      st$int(tr$max_doc_tokens, s_of("/truncation/max_doc_tokens"), "max_doc_tokens"), " tokens",
+      if (!is.null(tr$n_docs_truncated)) {
+        if (tr$n_docs_truncated == 0) {
+          paste0(" (", st$note("none", tr$n_docs_truncated, s_of("/truncation/n_docs_truncated"), "n_docs_truncated"), " was longer)")
+        } else {
+          paste0(" (", st$int(tr$n_docs_truncated, s_of("/truncation/n_docs_truncated"), "n_docs_truncated"), " were cut)")
         }
-      )
-    }
-    out <- c(out, run = paste0(s, "."))
+      },
+      "."
+    ))
   }
   if (!is.null(rec$rotations) && rec$rotations > 1) {
     out <- c(out, orders = paste0(
@@ -936,11 +955,11 @@ curve_sentence <- function(x, model, st, multiple = FALSE) {
     if (multiple) paste0("For ", st$code(model), ", ") else "",
     if (multiple) "" else "Its ",
     if (any(n_seeds > 1)) paste0(if (multiple) "mean " else "mean ", label, " over seeds") else label,
-    " on the test set ", change, " from ", at(1), " with ",
+    if (multiple) " " else " on the test set ", change, " from ", at(1), " with ",
     st$int(sizes[[1]], src("learning_curve", "train_size", row = size_row(sizes[[1]])), paste0(model, "_curve_size_min")),
     " training documents to ", at(first), " with ",
     st$int(sizes[[first]], src("learning_curve", "train_size", row = size_row(sizes[[first]])), paste0(model, "_curve_size_max")),
-    " (learning curve figure)"
+    if (!multiple) " (learning curve figure)"
   )
   refs <- zero_shot_refs(x, metric)
   if (nrow(refs) > 0) {
@@ -1001,9 +1020,9 @@ corpus_model_sentence <- function(x, model, st) {
   }
   f <- job[[1]]
   paste0(
-    "The job trained on ", st$int(f$record$n_train, ft_src(f, "/n_train"), paste0(model, "_corpus_n_train")),
-    " documents with seed ", st$int(f$record$seed, ft_src(f, "/seed"), paste0(model, "_corpus_seed")),
-    " is the final model that coded the corpus."
+    "The final model, which coded the corpus, is ", st$code(model), " trained on ",
+    st$int(f$record$n_train, ft_src(f, "/n_train"), paste0(model, "_corpus_n_train")),
+    " documents with seed ", st$int(f$record$seed, ft_src(f, "/seed"), paste0(model, "_corpus_seed")), "."
   )
 }
 

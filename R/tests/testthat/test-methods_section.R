@@ -85,7 +85,7 @@ test_that("the LLM coder is described by its model, weights, prompt, scoring and
   expect_match(text, "It coded zero-shot and scored each label as the answer", fixed = TRUE)
   expect_match(text, paste0("corrected by ", coder$prompts[["0"]]$calibration$method, "."), fixed = TRUE)
   expect_match(text, sprintf(
-    "It ran with temperature %s and seed %d; documents were cut after %d tokens (none was).",
+    "It ran with temperature %s and seed %d. It read documents up to %d tokens (none was longer).",
     format(coder$coder$temperature), coder$coder$seed, coder$truncation$max_doc_tokens
   ), fixed = TRUE)
   expect_equal(coder$truncation$n_docs_truncated, 0L)
@@ -167,7 +167,7 @@ test_that("fine-tuning states the sizes, seeds, learning curve and the model tha
     mean_at(half$n_train), half$n_train, mean_at(full$n_train), full$n_train, formatC(llm, format = "f", digits = 2)
   ), fixed = TRUE)
   expect_match(text, sprintf(
-    "The job trained on %d documents with seed %d is the final model that coded the corpus.", full$n_train, full$seed
+    "The final model, which coded the corpus, is `tfidf` trained on %d documents with seed %d.", full$n_train, full$seed
   ), fixed = TRUE)
   # no setting that the fine-tuning record does not hold
   expect_null(full$config)
@@ -401,7 +401,7 @@ test_that("an HTTP coder's maximum output tokens are stated", {
   })
   text <- format(methods_section(read_results(dir)))
   coder <- read_fixture_json("coders/smollm2.json")
-  expect_match(text, sprintf("It ran with temperature 0, at most %d output tokens and seed 0", coder$coder$http_max_tokens), fixed = TRUE)
+  expect_match(text, sprintf("It ran with temperature 0, at most %d output tokens and seed 0.", coder$coder$http_max_tokens), fixed = TRUE)
 })
 
 test_that("sheets with no rejection and sheets not returned are stated, without a flag", {
