@@ -126,7 +126,7 @@ ceiling_caption <- function(x, digits) {
     return("")
   }
   paste0(
-    " Human ceiling (agreement of the verifiers' own labels): Cohen's kappa ",
+    " Human ceiling (agreement of the verifiers' own labels): ", ceiling_kappa_name(hc), " ",
     fmt_ci(hc$estimate, hc$ci_low, hc$ci_high, digits),
     if (!is.na(hc$n)) paste0(" on ", hc$n, " documents"), "."
   )
