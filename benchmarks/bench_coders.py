@@ -69,7 +69,7 @@ def naive(model, tok, prompt, docs: list[str], codes: list[str], ids: list[str])
 # Quality grid: model x options x calibration x shots, on the demo test split and on CAP bills.
 # ---------------------------------------------------------------------------------------------
 QSTART, QEND = "<!-- bench_coders_quality:start -->", "<!-- bench_coders_quality:end -->"
-MODEL_YAML = {"smollm2": "workflow/coders/smollm2.yaml", "gemma3": "workflow/coders/gemma3.yaml"}
+MODEL_YAML = {"smollm2": "config/coders/smollm2.yaml", "gemma3": "config/coders/gemma3.yaml"}
 
 
 def demo_data(n: int, seed: int = 0):

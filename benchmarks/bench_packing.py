@@ -2,7 +2,7 @@
 cache expanded once per label, on the demo's SmolLM2 coder.
 
 Both paths score the same documents with the same prompt (the demo coder's
-``workflow/coders/smollm2.yaml``: chat template, codebook with definitions, full label names, batches
+``config/coders/smollm2.yaml``: chat template, codebook with definitions, full label names, batches
 of 16), in one process, interleaved in blocks (each block by both paths, order alternating) so that
 load drift on a shared machine hits both alike. Reported: docs/s of each path, the speed-up, and the
 largest difference between their label probabilities (the packed path is exact up to float rounding;
@@ -84,7 +84,7 @@ def main() -> None:
     text = f"""{start}
 ## Label-name scoring: continuations packed after the document (`benchmarks/bench_packing.py`)
 
-SmolLM2-135M-Instruct with the demo coder's prompt (`workflow/coders/smollm2.yaml`: chat template,
+SmolLM2-135M-Instruct with the demo coder's prompt (`config/coders/smollm2.yaml`: chat template,
 codebook with definitions, {scorers['packed'].n_prefix_tokens} prefix tokens; 10 labels scored by their
 full names, {sum(len(c) > 1 for c in scorers['packed'].enc.continuations)} of them several tokens long),
 {n} demo questions (seeded sample), batches of {coder.batch_size}, float32, {args.threads} torch thread(s),

@@ -18,10 +18,12 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 METRIC_FILES = ("metrics.json", "metrics.csv", "per_class.csv", "confusion.csv")
 
 
-def snakemake(snakefile: Path, workdir: Path) -> None:
+def snakemake(project: Path, workdir: Path, *, configfile: Path | None = None) -> None:
+    """Run the workflow of ``project`` (an llmcoder checkout or an unpacked archive) in ``workdir``."""
     res = subprocess.run(
-        [str(SNAKEMAKE), "-s", str(snakefile), "--directory", str(workdir), "--cores", "2",
-         "--workflow-profile", str(snakefile.parent / "workflow" / "profiles" / "default")],
+        [str(SNAKEMAKE), "-s", str(project / "workflow" / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+         *(["--configfile", str(configfile)] if configfile else []),
+         "--workflow-profile", str(project / "workflow" / "profiles" / "default")],
         capture_output=True, text=True, timeout=600, cwd=workdir)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
 
@@ -37,12 +39,12 @@ studies:
     corpus: {{path: {REPO}/data/demo/questions.csv, label: label, strata: [party]}}
     codebook: {REPO}/data/demo/codebook.yaml
     split: {{train: 0.6, dev: 0.1, test: 0.3, sizes: [0.5, 1.0], seed: 3}}
-    finetune: {{models: [{REPO}/workflow/finetune/tfidf.yaml], train_on: gold}}
+    finetune: {{models: [{REPO}/config/finetune/tfidf.yaml], train_on: gold}}
     evaluate: {{n_boot: 100}}
     report: {{enabled: false}}
     archive: {{include_data: true}}
 """, encoding="utf-8")
-    snakemake(REPO / "Snakefile", work)
+    snakemake(REPO, work, configfile=work / "config.yaml")
     archive = build_archive(load_config(work / "config.yaml"), "mini", workdir=work, include_data=True)
     assert archive == work / "results/mini/replication.tar.gz"
 
@@ -50,10 +52,10 @@ studies:
     with tarfile.open(archive) as tar:
         tar.extractall(fresh, filter="data")
     root = fresh / "mini-replication"
-    for must in ("README.md", "config.yaml", "Snakefile", "MANIFEST.sha256", "models.json",
+    for must in ("README.md", "config/config.yaml", "workflow/Snakefile", "MANIFEST.sha256", "models.json",
                  "environment/pip-freeze.txt", "environment/R-sessionInfo.txt", "environment/platform.json", "environment/debian-packages.txt", "requirements/lock.txt",
                  "data/checksums.json", "data/mini/questions.csv", "data/mini/codebook.yaml",
-                 "workflow/finetune/tfidf.yaml", "pysrc/llmcoder/metrics.py", "R/DESCRIPTION"):
+                 "config/finetune/tfidf.yaml", "pysrc/llmcoder/metrics.py", "R/DESCRIPTION"):
         assert (root / must).is_file(), must
     assert "snakemake --cores 2" in (root / "README.md").read_text()
     checks = json.loads((root / "data/checksums.json").read_text())
@@ -63,7 +65,7 @@ studies:
     assert "--require-hashes" in (root / "README.md").read_text()
 
     # Rerun from the archive alone (its own Snakefile and package sources) and compare.
-    snakemake(root / "Snakefile", root)
+    snakemake(root, root)
     for system in ("tfidf",):
         for name in METRIC_FILES:
             new = root / "results/mini/evaluation" / system / name

@@ -19,11 +19,11 @@ CB = Codebook(labels=(Label("health", "Health", "Hospitals."), Label("defense", 
 
 
 def test_demo_coder_configs_load_and_have_stable_ids() -> None:
-    a = CoderConfig.from_yaml(REPO / "workflow/coders/smollm2.yaml")
-    b = CoderConfig.from_yaml(REPO / "workflow/coders/gemma3.yaml")
+    a = CoderConfig.from_yaml(REPO / "config/coders/smollm2.yaml")
+    b = CoderConfig.from_yaml(REPO / "config/coders/gemma3.yaml")
     assert a.model == "smollm2-135m" and b.model == "gemma3-270m"
     assert a.coder_id.startswith("smollm2-") and len(a.coder_id.split("-")[-1]) == 8
-    assert a.coder_id == CoderConfig.from_yaml(REPO / "workflow/coders/smollm2.yaml").coder_id
+    assert a.coder_id == CoderConfig.from_yaml(REPO / "config/coders/smollm2.yaml").coder_id
     assert a.coder_id != b.coder_id
 
 

@@ -39,7 +39,7 @@ with SnakemakeApi(OutputSettings(dryrun=True, quiet={Quietness.ALL})) as api:
     wf_api = api.workflow(resource_settings=ResourceSettings(cores=2),
                           config_settings=ConfigSettings(configfiles=[configfile]),
                           deployment_settings=DeploymentSettings(deployment_method={DeploymentMethod.CONDA}),
-                          snakefile=repo / "Snakefile", workdir=repo)
+                          snakefile=repo / "workflow" / "Snakefile", workdir=repo)
     wf = wf_api.dag(DAGSettings()).workflow_api._workflow  # the parsed workflow, with the DAG settings
     # what `snakemake --list-conda-envs` does before it asks conda for the envs' locations
     wf._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True, nolock=True)
@@ -53,7 +53,7 @@ print("PLAN " + json.dumps({"jobs": jobs, "envs": envs}))
 
 def plan_envs(tmp_path: Path, *, coding_gpu: bool, finetune_gpu: bool) -> dict:
     """Every job of the demo study's DAG (nothing built yet) with its gpu resource and conda env file."""
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     cfg["results"] = str(tmp_path / "results")
     cfg["run"] = ["demo"]
     demo = cfg["studies"]["demo"]

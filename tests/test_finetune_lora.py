@@ -84,6 +84,65 @@ def test_sft_pairs_put_loss_on_the_response_only(tiny_llama: Path, codebook_path
         assert mask[i].sum() == len(s) and pos[i, -1] == len(s) - 1
 
 
+@pytest.mark.parametrize("task", ["single", "multi"])
+def test_shared_prefix_loss_equals_the_whole_examples(tiny_llama: Path, codebook_path: Path, tmp_path: Path,
+                                                      task: str) -> None:
+    """Training runs the shared prompt prefix once per batch: the same loss and the same gradient of every
+    LoRA weight as running each example whole (float rounding apart)."""
+    from peft import LoraConfig, get_peft_model
+
+    from llmcoder.codebook import load_codebook
+    from llmcoder.coders.models import load_causal_lm
+    from llmcoder.coders.prompt import build_label_prompt
+    from llmcoder.coders.scoring import LabelScorer
+    from llmcoder.finetune.config import FinetuneConfig
+    from llmcoder.finetune.lora import (
+        _batch,
+        _coder_config,
+        _loss,
+        _peft_own_deprecation,
+        _shared_prefix_loss,
+        sft_examples,
+    )
+
+    cb_path = codebook_path
+    if task == "multi":
+        cb_path = tmp_path / "multi.yaml"
+        cb_path.write_text(MULTI_CODEBOOK, encoding="utf-8")
+    model, tok, _ = load_causal_lm(str(tiny_llama), device="cpu")
+    cb = load_codebook(cb_path)
+    prompt = build_label_prompt(_coder_config(FinetuneConfig.from_dict(_cfg(tiny_llama, cb_path))), cb, tok)
+    scorer = LabelScorer(model, tok, prompt, max_doc_tokens=32)
+    df = synthetic_corpus(5, seed=3)
+    if task == "multi":
+        import polars as pl
+
+        df = df.with_columns(pl.col("label").map_elements(lambda x: [x], return_dtype=pl.List(pl.Utf8)).alias("labels"))
+    examples = sft_examples(scorer, df, cb.ids, task)[:4]
+    assert len({len(s) for s, _ in examples}) > 1  # documents of different lengths: padding is exercised
+    torch.manual_seed(0)
+    with _peft_own_deprecation():
+        peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, task_type="CAUSAL_LM",
+                                                target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    for p in peft.parameters():  # LoRA's B starts at zero, which would make every gradient but B's vanish
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.2)
+    peft.train()
+    grads = []
+    for compute in (lambda: _loss(peft, _batch(examples, scorer.pad_id, "cpu")),
+                    lambda: _shared_prefix_loss(peft, scorer.enc.prefix, examples, scorer.pad_id, "cpu")):
+        peft.zero_grad()
+        loss = compute()
+        loss.backward()
+        grads.append((loss.item(), {n: p.grad.clone() for n, p in peft.named_parameters() if p.requires_grad}))
+    (loss_a, ga), (loss_b, gb) = grads
+    assert loss_b == pytest.approx(loss_a, rel=1e-5)
+    assert ga.keys() == gb.keys() and len(ga) == 2 * 4 * 2  # A and B of 4 modules in 2 layers
+    for name in ga:
+        assert torch.count_nonzero(ga[name]) > 0, name
+        torch.testing.assert_close(gb[name], ga[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_lora_single_label_adapter_and_constrained_scoring(tmp_path: Path, tiny_llama: Path,
                                                            codebook_path: Path) -> None:
     from llmcoder.coders.scoring import score_labels

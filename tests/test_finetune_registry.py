@@ -65,8 +65,8 @@ def test_unknown_kind_at_the_cli_exits_2_with_the_message(tmp_path: Path) -> Non
 def test_get_kind_names_the_source_and_key() -> None:
     assert get_kind("tfidf") is KINDS["tfidf"]
     with pytest.raises(InputError) as e:
-        get_kind("bert", source="workflow/finetune/x.yaml", key="models.kind")
-    assert e.value.path == "workflow/finetune/x.yaml"
+        get_kind("bert", source="config/finetune/x.yaml", key="models.kind")
+    assert e.value.path == "config/finetune/x.yaml"
     assert f"models.kind is 'bert'; it must be one of {KNOWN}" in str(e.value)
 
 

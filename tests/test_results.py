@@ -104,6 +104,21 @@ def test_a_file_outside_the_contract_or_broken_is_reported(mini: Path) -> None:
         results.write_manifest(mini, [mini / "evaluation/tfidf/metrics.json"], study="mini")
 
 
+def test_only_benchmarks_and_a_models_own_folder_are_outside_the_contract(mini: Path) -> None:
+    """A model's weights and Snakemake's benchmark files are not results; a folder that merely has such a
+    name elsewhere (a stray evaluation/x/model/) is checked like any other."""
+    job = next((mini / "finetune" / "tfidf").iterdir())
+    (job / "model").mkdir(exist_ok=True)
+    (job / "model" / "weights.bin").write_bytes(b"\0")
+    (mini / "benchmarks").mkdir(exist_ok=True)
+    (mini / "benchmarks" / "evaluate_tfidf.tsv").write_text("s\n1\n")
+    for stray in ("evaluation/tfidf/model/notes.txt", "verify/logs/x.txt", "coders/adapter/a.txt"):
+        (mini / stray).parent.mkdir(parents=True, exist_ok=True)
+        (mini / stray).write_text("mine")
+    assert sorted(results.validate_results(mini)) == ["coders/adapter/a.txt", "evaluation/tfidf/model/notes.txt",
+                                                      "verify/logs/x.txt"]
+
+
 def test_manifest_lists_a_steps_files_but_not_stale_folders_or_other_coders(mini: Path) -> None:
     shutil.copytree(mini / "evaluation/tfidf", mini / "evaluation/old")  # left by an earlier run
     (mini / "coders/other.json").write_text((mini / "coders/smollm2.json").read_text())

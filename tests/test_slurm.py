@@ -40,7 +40,7 @@ studies:
     corpus: {{path: {REPO}/data/demo/questions.csv, label: label, strata: [party]}}
     codebook: {REPO}/data/demo/codebook.yaml
     split: {{train: 0.6, dev: 0.1, test: 0.3, sizes: [0.5, 1.0], seed: 3}}
-    finetune: {{models: [{REPO}/workflow/finetune/tfidf.yaml], train_on: gold}}
+    finetune: {{models: [{REPO}/config/finetune/tfidf.yaml], train_on: gold}}
     evaluate: {{n_boot: 100}}
     report: {{enabled: false}}
 """
@@ -97,7 +97,8 @@ def slurm_command(workdir: Path, c: slurm_cluster.Cluster) -> list[str]:
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text(encoding="utf-8"))
     defaults = {**(profile.get("default-resources") or {}), "slurm_partition": c.partition}
     argv = [
-        str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+        str(SNAKEMAKE), "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(workdir / "config.yaml"),
         "--workflow-profile", str(PROFILE),
         "--executor", "slurm", "--jobs", "4",
         "--slurm-status-command", "squeue",        # no accounting database on the test cluster
@@ -117,7 +118,8 @@ def test_slurm_run_matches_local_run(cluster, tmp_path):
     local = study_dir(tmp_path / "local")
     t0 = time.monotonic()
     rc, out = run_bounded(
-        [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(local), "--cores", "2",
+        [str(SNAKEMAKE), "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(local),
+         "--configfile", str(local / "config.yaml"), "--cores", "2",
          "--workflow-profile", str(REPO / "workflow" / "profiles" / "default")],
         cwd=local, env=job_env(os.environ), timeout=RUN_TIMEOUT)
     assert rc == 0, f"local run {'timed out' if rc is None else f'failed ({rc})'}:\n{out[-4000:]}"

@@ -29,7 +29,7 @@ def plan(config: str, results: Path) -> dict[str, int]:
 def test_cap_us_study_plans_every_stage(tmp_path):
     shared_file("cap_us", "congress_bills.csv")
     shared_file("rethinking_scale", "cap_codebook.csv")
-    jobs = plan("workflow/studies/cap_us.yaml", tmp_path)
+    jobs = plan("config/studies/cap_us.yaml", tmp_path)
     # tfidf and minilm on 4 sizes x 3 seeds, LoRA on 2 sizes x 3 seeds; 2 LLM coders + 3 models evaluated.
     assert jobs["finetune"] == 30 and jobs["code_llm"] == 2 and jobs["evaluate"] == 5
     for rule in ("verify_simulate", "verify_ingest", "learning_curve", "predict_corpus", "bias_checks", "report"):
@@ -39,7 +39,7 @@ def test_cap_us_study_plans_every_stage(tmp_path):
 @pytest.mark.slow
 def test_eu_questions_study_stops_at_the_human_step(tmp_path):
     shared_file("rethinking_scale", "eu_parliamentary_questions.csv")
-    jobs = plan("workflow/studies/eu_questions.yaml", tmp_path)
+    jobs = plan("config/studies/eu_questions.yaml", tmp_path)
     assert jobs["code_llm"] == 2 and jobs["verify_sheets"] == 1
     assert not {"verify_ingest", "finetune", "evaluate", "report"} & set(jobs)
 
@@ -48,7 +48,7 @@ def test_eu_questions_study_stops_at_the_human_step(tmp_path):
 def test_flourishing_study_imports_the_papers_verification(tmp_path):
     shared_file("rethinking_scale", "flourishing_tweets.csv")
     shared_file("rethinking_scale", "flourishing_llm_codings_verified.csv")
-    jobs = plan("workflow/studies/flourishing.yaml", tmp_path)
+    jobs = plan("config/studies/flourishing.yaml", tmp_path)
     # No LLM coders and no sheets: the decisions are imported; tfidf and minilm on 3 sizes.
     assert jobs["verify_import"] == 1 and jobs["finetune"] == 6 and jobs["evaluate"] == 2
     assert not {"code_llm", "verify_sheets", "verify_ingest", "verify_simulate"} & set(jobs)
@@ -61,7 +61,7 @@ def test_cap_us_corpus_validates_against_the_cap_codebook(monkeypatch):
 
     shared_file("cap_us", "congress_bills.csv")
     monkeypatch.chdir(REPO)  # the config's paths are relative to the project folder
-    block = study_config(load_config("workflow/studies/cap_us.yaml"), "cap_us")
+    block = study_config(load_config("config/studies/cap_us.yaml"), "cap_us")
     corpus = build_corpus(CorpusSpec.from_config(block["corpus"]), load_codebook(block["codebook"]))
     assert corpus.height == 4419 and corpus["label"].n_unique() == 19
 
@@ -87,12 +87,12 @@ def test_flourishing_study_runs_end_to_end(tmp_path):
     shared_file("rethinking_scale", "flourishing_tweets.csv")
     shared_file("rethinking_scale", "flourishing_llm_codings_verified.csv")
     # Reduced so that CI stays short: the full training set only, MiniLM for two epochs.
-    cfg = yaml.safe_load((REPO / "workflow/studies/flourishing.yaml").read_text())
+    cfg = yaml.safe_load((REPO / "config/studies/flourishing.yaml").read_text())
     study = cfg["studies"]["flourishing"]
     study["split"]["sizes"] = [1.0]
-    minilm = yaml.safe_load((REPO / "workflow/finetune/minilm-tweets.yaml").read_text()) | {"epochs": 2}
+    minilm = yaml.safe_load((REPO / "config/finetune/minilm-tweets.yaml").read_text()) | {"epochs": 2}
     (tmp_path / "minilm-tweets.yaml").write_text(yaml.safe_dump(minilm))
-    study["finetune"]["models"] = ["workflow/finetune/tfidf.yaml", str(tmp_path / "minilm-tweets.yaml")]
+    study["finetune"]["models"] = ["config/finetune/tfidf.yaml", str(tmp_path / "minilm-tweets.yaml")]
     study["evaluate"] = {"n_boot": 100}
     (tmp_path / "flourishing.yaml").write_text(yaml.safe_dump(cfg))
     run_study(tmp_path / "flourishing.yaml", tmp_path)
@@ -116,7 +116,7 @@ def test_eu_questions_study_runs_to_the_human_step(tmp_path):
     import yaml
 
     shared_file("rethinking_scale", "eu_parliamentary_questions.csv")
-    cfg = yaml.safe_load((REPO / "workflow/studies/eu_questions.yaml").read_text())
+    cfg = yaml.safe_load((REPO / "config/studies/eu_questions.yaml").read_text())
     cfg["studies"]["eu_questions"]["coding"]["limit"] = 12
     (tmp_path / "eu.yaml").write_text(yaml.safe_dump(cfg))
     said = run_study(tmp_path / "eu.yaml", tmp_path)
@@ -138,10 +138,10 @@ def test_cap_us_study_runs_reduced(tmp_path):
 
     shared_file("cap_us", "congress_bills.csv")
     shared_file("rethinking_scale", "cap_codebook.csv")
-    cfg = yaml.safe_load((REPO / "workflow/studies/cap_us.yaml").read_text())
+    cfg = yaml.safe_load((REPO / "config/studies/cap_us.yaml").read_text())
     study = cfg["studies"]["cap_us"]
     study["coding"]["limit"] = 30
-    study["finetune"].update(models=["workflow/finetune/tfidf.yaml", "workflow/finetune/minilm.yaml"], seeds=[1],
+    study["finetune"].update(models=["config/finetune/tfidf.yaml", "config/finetune/minilm.yaml"], seeds=[1],
                              sizes={})
     study["split"]["sizes"] = [1.0]  # ~20 verified training titles: smaller subsets would hold one or two
     study["evaluate"] = {"n_boot": 100}

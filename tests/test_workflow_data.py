@@ -17,7 +17,8 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
 def run_snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "1",
+    cmd = [str(SNAKEMAKE), "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "1",
            "--workflow-profile", str(REPO / "workflow" / "profiles" / "default"), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
 
@@ -103,5 +104,5 @@ def test_config_defaults_are_filled_from_the_schema(tmp_path):
 
 
 def test_repository_config_is_valid():
-    cfg = load_config(REPO / "config.yaml")
+    cfg = load_config(REPO / "config" / "config.yaml")
     assert "demo" in cfg["studies"]

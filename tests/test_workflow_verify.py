@@ -20,7 +20,8 @@ STUDY = "human"
 
 
 def snakemake(workdir: Path, *targets: str, dry: bool = False, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+    cmd = [str(SNAKEMAKE), "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2",
            "--workflow-profile", str(REPO / "workflow/profiles/default"), *(["-n"] if dry else []), *targets]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=workdir)
     if check:

@@ -302,7 +302,11 @@ def read_table(key: str, path: str | os.PathLike[str], *,
     return df.with_columns(casts) if casts else df
 
 
-_SKIP_PARTS = ("model", "adapter", "logs", "benchmarks")
+def _outside_contract(rel: PurePosixPath) -> bool:
+    """Files no results reader opens: Snakemake's benchmark files (``benchmarks/``) and a fine-tuned
+    model's own folder (``finetune/<model>/<job>/model/``: weights, tokenizer, adapter, its metadata)."""
+    parts = rel.parts
+    return parts[0] == "benchmarks" or (len(parts) > 4 and parts[0] == "finetune" and parts[3] == "model")
 
 
 def _results_files(root: Path) -> Iterable[PurePosixPath]:
@@ -310,9 +314,8 @@ def _results_files(root: Path) -> Iterable[PurePosixPath]:
         rel = PurePosixPath(p.relative_to(root).as_posix())
         if p.is_dir() or any(part.startswith(".") for part in rel.parts):
             continue  # output marks, staged folders left by a killed step, journals
-        if any(part in _SKIP_PARTS for part in rel.parts[:-1]):
-            continue  # model weights and tokenizers, Snakemake's benchmark files
-        yield rel
+        if not _outside_contract(rel):
+            yield rel
 
 
 def validate_results(results_dir: str | os.PathLike[str]) -> dict[str, list[str]]:

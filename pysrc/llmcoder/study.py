@@ -111,6 +111,24 @@ def validate_config(config: dict[str, Any], *, source: str = "config.yaml",
     return filled
 
 
+#: Where a project keeps the workflow's config (the Snakemake workflow catalog's layout).
+CONFIG_PATH = Path("config") / "config.yaml"
+
+
+def default_config_path() -> Path:
+    """``config/config.yaml`` of the current folder; an older project's top-level ``config.yaml`` when only
+    that one exists."""
+    legacy = Path("config.yaml")
+    return legacy if not CONFIG_PATH.is_file() and legacy.is_file() else CONFIG_PATH
+
+
+def project_folder(config_path: str | os.PathLike[str]) -> Path:
+    """The folder a config's relative paths start from (where Snakemake runs): the one holding ``config/``
+    for ``config/config.yaml``, else the config's own folder."""
+    here = Path(config_path).resolve().parent
+    return here.parent if here.name == "config" else here
+
+
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read config.yaml, validate it and fill defaults."""
     from llmcoder.codebook import yaml_error

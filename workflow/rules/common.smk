@@ -3,8 +3,9 @@ import os
 import sys
 from pathlib import Path
 
-# Rules import llmcoder from this checkout, in the project venv and in conda envs alike.
-_PYSRC = str(Path(workflow.basedir, "pysrc"))
+# Rules import llmcoder from this checkout (workflow/Snakefile lies in workflow/, the package in pysrc/),
+# in the project venv and in conda envs alike.
+_PYSRC = str(Path(workflow.basedir).parent / "pysrc")
 sys.path.insert(0, _PYSRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (_PYSRC, os.environ.get("PYTHONPATH")) if p
@@ -15,7 +16,7 @@ os.environ["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), os.envir
 
 from llmcoder.study import active_studies, validate_config
 
-config.update(validate_config(config, source="config.yaml"))
+config.update(validate_config(config, source=" + ".join(map(str, getattr(workflow, "configfiles", []))) or "config/config.yaml"))
 RESULTS = config["results"]
 STUDIES = list(active_studies(config))
 

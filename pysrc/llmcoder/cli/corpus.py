@@ -93,7 +93,8 @@ def _check_output(out: Path, *inputs: Path, option: str = "--out") -> None:
 
 
 def prepare(
-    config: Annotated[Path, typer.Option(help="config.yaml of the workflow.")] = Path("config.yaml"),
+    config: Annotated[Path | None, typer.Option(
+        help="The workflow's config (default: config/config.yaml).")] = None,
     study: Annotated[str, typer.Option(help="Study name in the config.")] = "demo",
     out: Annotated[Path | None, typer.Option(help="Output Parquet (default results/<study>/corpus.parquet).")] = None,
 ) -> None:
@@ -101,8 +102,9 @@ def prepare(
 
     How the raw file is read (separator, encoding, sheet, header row) comes from the study's corpus block.
     """
-    from llmcoder.study import load_config, prepare_study_corpus, study_config
+    from llmcoder.study import default_config_path, load_config, prepare_study_corpus, study_config
 
+    config = config or default_config_path()
     try:
         cfg = load_config(config)
         block = study_config(cfg, study, str(config))
@@ -156,20 +158,22 @@ def split(
 
 def archive(
     study: Annotated[str, typer.Option(help="Study to archive.")] = "demo",
-    config: Annotated[Path, typer.Option(help="config.yaml of the workflow.")] = Path("config.yaml"),
+    config: Annotated[Path | None, typer.Option(
+        help="The workflow's config (default: config/config.yaml).")] = None,
     out: Annotated[Path | None, typer.Option(help="Archive path (default results/<study>/replication.tar.gz).")] = None,
 ) -> None:
     """Pack a study's replication archive: code, config, prompts, data checksums, results, environment."""
     from llmcoder.archive import build_archive
-    from llmcoder.study import load_config, study_config
+    from llmcoder.study import default_config_path, load_config, project_folder, study_config
 
+    config = config or default_config_path()
     try:
         cfg = load_config(config)
         block = study_config(cfg, study, str(config))
         include = block["archive"]["include_data"]
         if out is not None:
             _check_output(out, config)
-        workdir = config.resolve().parent
+        workdir = project_folder(config)
         for key, rel in (("corpus.path", block["corpus"]["path"]), ("codebook", block["codebook"])):
             if not (workdir / rel).is_file():
                 raise InputError(str(config), f"studies.{study}.{key}: '{rel}' not found (from {workdir})",

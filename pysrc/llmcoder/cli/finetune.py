@@ -17,7 +17,7 @@ from llmcoder.errors import InputError
 
 
 def finetune(
-    config: Annotated[Path, typer.Option(help="Fine-tuning config YAML (see workflow/finetune/).")],
+    config: Annotated[Path, typer.Option(help="Fine-tuning config YAML (see config/finetune/).")],
     corpus: Annotated[Path, typer.Option(help="Canonical corpus Parquet (from 'llmcoder prepare').")],
     splits: Annotated[Path, typer.Option(help="Splits Parquet (from 'llmcoder split').")],
     out: Annotated[Path, typer.Option(help="Output directory: model/, predictions_test.parquet, metrics.json.")],

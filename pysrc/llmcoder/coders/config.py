@@ -192,7 +192,7 @@ class CoderConfig:
             kind = "empty" if data is None else f"a {_yaml_kind(data)}, not a mapping"
             raise InputError(source, f"a coder config must be a mapping of key: value (this file is {kind})",
                              fix="write one 'key: value' per line, at least 'name:' and 'model:' "
-                                 "(see workflow/coders/smollm2.yaml)")
+                                 "(see config/coders/smollm2.yaml)")
         known = [f.name for f in fields(cls) if f.name != "source"]
         problems: list[Problem] = []
         unknown = [str(k) for k in data if k not in known]
@@ -222,7 +222,7 @@ class CoderConfig:
         p = Path(path)
         if p.is_dir():
             raise InputError(str(p), "is a folder, not a coder config file",
-                             fix="pass the coder's YAML file to --coder, e.g. workflow/coders/smollm2.yaml")
+                             fix="pass the coder's YAML file to --coder, e.g. config/coders/smollm2.yaml")
         if not p.is_file():
             raise InputError(str(p), "coder config file not found",
                              fix="check the --coder path (relative paths start in the folder you run llmcoder from)")

@@ -1,6 +1,6 @@
 """The one configuration of a fine-tuned coder: an encoder, a TF-IDF baseline or a LoRA decoder.
 
-A config is a YAML file (see ``workflow/finetune/*.yaml``)::
+A config is a YAML file (see ``config/finetune/*.yaml``)::
 
     kind: encoder            # encoder | tfidf | lora
     name: minilm             # the model's name in learning curves and reports
@@ -213,7 +213,7 @@ class FinetuneConfig:
             problems.append(Problem("lora.qlora is set but kind is 'encoder'; QLoRA is for kind 'lora'"))
         if problems:
             raise InputError("finetune config", "invalid fine-tuning config", problems,
-                             fix="correct the fields named above (see workflow/finetune/*.yaml)")
+                             fix="correct the fields named above (see config/finetune/*.yaml)")
 
     # -- (de)serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -223,7 +223,7 @@ class FinetuneConfig:
     def from_dict(cls, data: dict[str, Any], *, source: str = "finetune config") -> FinetuneConfig:
         """Build from parsed YAML/JSON; unknown keys are an error that names them."""
         if not isinstance(data, dict):
-            raise InputError(source, "a fine-tuning config must be a mapping", fix="see workflow/finetune/")
+            raise InputError(source, "a fine-tuning config must be a mapping", fix="see config/finetune/")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -180,11 +180,42 @@ def _batch(examples: Sequence[tuple[list[int], int]], pad_id: int, device: str) 
 
 
 def _loss(model: Any, batch: tuple[Any, ...]) -> Any:
+    """Mean cross-entropy of the response tokens, every example run whole (the reference)."""
     import torch
 
     ids, mask, pos, tgt, r = batch
     logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False,
                    logits_to_keep=r + 1).logits[:, :-1, :]
+    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), tgt.reshape(-1),
+                                             ignore_index=-100)
+
+
+def _shared_prefix_loss(model: Any, prefix: Sequence[int], examples: Sequence[tuple[list[int], int]],
+                        pad_id: int, device: str) -> Any:
+    """The loss of :func:`_loss`, with the prompt prefix that every example shares run once per batch.
+
+    The prefix (the codebook prompt: most of each example's tokens) goes through the model once, with
+    gradients, and its key/value cache is repeated for every row; the rest of each example follows it,
+    left-padded after the prefix, with position ids that continue the prefix's without gaps (as the
+    scorer does). Every token sees what it sees in the whole example and the gradient flows back through
+    the repeated cache into the one prefix pass, so loss and gradients equal :func:`_loss`'s up to float
+    rounding (tests/test_finetune_lora.py), for a fraction of the work.
+    """
+    import torch
+
+    from llmcoder.coders.scoring import _select_rows, cache_kwarg, output_cache
+
+    P = len(prefix)
+    if any(list(s[:P]) != list(prefix) or len(s) - P < n + 1 for s, n in examples):
+        return _loss(model, _batch(examples, pad_id, device))  # nothing after the prefix to predict from
+    ids, dmask, _, tgt, r = _batch([(s[P:], n) for s, n in examples], pad_id, device)
+    B = ids.shape[0]
+    head = model(input_ids=torch.tensor([list(prefix)], device=device), use_cache=True, logits_to_keep=1)
+    cache = _select_rows(output_cache(head), torch.zeros(B, dtype=torch.long, device=device), inplace=True)
+    mask = torch.cat([torch.ones((B, P), dtype=torch.long, device=device), dmask], 1)
+    pos = P + (dmask.cumsum(1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=r + 1,
+                   **{cache_kwarg(model): cache}).logits[:, :-1, :]
     return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), tgt.reshape(-1),
                                              ignore_index=-100)
 
@@ -243,7 +274,8 @@ def train_lora(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFr
             running, n_seen = 0.0, 0
             chunks = [perm[i:i + config.batch_size] for i in range(0, len(perm), config.batch_size)]
             for step, idx in enumerate(chunks, start=1):
-                loss = _loss(model, _batch([examples[i] for i in idx], scorer.pad_id, device))
+                loss = _shared_prefix_loss(model, scorer.enc.prefix, [examples[i] for i in idx], scorer.pad_id,
+                                           device)
                 (loss / config.grad_accum).backward()
                 running += loss.item() * len(idx)
                 n_seen += len(idx)

@@ -101,7 +101,7 @@ def get_kind(kind: Any, *, source: str = "finetune config", key: str = "kind") -
     spec = KINDS.get(kind) if isinstance(kind, str) else None
     if spec is None:
         raise InputError(source, "invalid fine-tuning config", [unknown_kind(kind, key)],
-                         fix="correct the fields named above (see workflow/finetune/*.yaml)")
+                         fix="correct the fields named above (see config/finetune/*.yaml)")
     return spec
 
 
