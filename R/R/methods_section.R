@@ -480,7 +480,7 @@ coder_model_sentence <- function(name, rec, st, prompt = TRUE) {
 #' The settings that the settings sentences describe (to say them once when coders share them)
 #' @noRd
 coder_settings <- function(rec) {
-  p0 <- rec$prompts[[1]]
+  p0 <- if (length(rec$prompts)) rec$prompts[[1]] else list()
   list(
     few_shot = rec$coder$few_shot, mode = p0$mode, calibrate = isTRUE(p0$calibrate),
     method = p0$calibration$method, temperature = rec$coder$temperature, backend = rec$coder$backend,
@@ -495,7 +495,7 @@ coder_settings <- function(rec) {
 coder_settings_sentences <- function(name, rec, st, subject) {
   s_of <- function(field) src("coder_provenance", field, list(coder = name))
   p_key <- names(rec$prompts)[1]
-  p0 <- rec$prompts[[1]]
+  p0 <- if (length(rec$prompts)) rec$prompts[[1]] else list()
   out <- character()
   shots <- rec$coder$few_shot
   scoring <- switch(p0$mode %||% "",
