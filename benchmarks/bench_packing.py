@@ -48,7 +48,7 @@ def main() -> None:
     from llmcoder.coders.scoring import LabelScorer, length_batches
 
     torch.set_num_threads(args.threads)
-    coder = CoderConfig.from_yaml(REPO / "workflow" / "coders" / "smollm2.yaml")
+    coder = CoderConfig.from_yaml(REPO / "config" / "coders" / "smollm2.yaml")
     cb = load_codebook(REPO / "data" / "demo" / "codebook.yaml")
     docs = pl.read_csv(REPO / "data" / "demo" / "questions.csv", infer_schema=False).sample(
         n=args.n, shuffle=True, seed=0)["text"].to_list()

@@ -143,7 +143,7 @@ def test_calibration_spreads_the_choices_on_demo_questions(smol) -> None:
     cb = load_codebook(repo / "data" / "demo" / "codebook.yaml")
     docs = pl.read_csv(repo / "data" / "demo" / "questions.csv", infer_schema=False).head(30)
     model, tok, _ = smol
-    cfg = CoderConfig.from_yaml(repo / "workflow" / "coders" / "smollm2.yaml")
+    cfg = CoderConfig.from_yaml(repo / "config" / "coders" / "smollm2.yaml")
     cfg = CoderConfig(**{**cfg.to_dict(), "options": "letters", "few_shot": 0, "few_shot_source": None})
     scorer = LabelScorer(model, tok, build_label_prompt(cfg, cb, tok), max_doc_tokens=64, calibrate=True)
     enc = scorer.encode(docs["text"].to_list())

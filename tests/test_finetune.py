@@ -71,7 +71,7 @@ def test_config_unknown_keys_and_yaml(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="tfidf.ngram"):
         FinetuneConfig.from_dict({"tfidf": {"ngram": 3}})
     for name in ("minilm", "tfidf", "smollm2-lora"):
-        cfg = FinetuneConfig.from_yaml(Path(__file__).parents[1] / "workflow" / "finetune" / f"{name}.yaml")
+        cfg = FinetuneConfig.from_yaml(Path(__file__).parents[1] / "config" / "finetune" / f"{name}.yaml")
         assert cfg.name == name
     assert FinetuneConfig.from_dict(FinetuneConfig(kind="tfidf").to_dict()) == FinetuneConfig(kind="tfidf")
 

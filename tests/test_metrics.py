@@ -286,7 +286,12 @@ def test_write_evaluation_files(tmp_path, random_single):
         "sensitivity",
         "specificity",
         "support",
+        "predicted",
     ]
+    by_label = {row["label"]: row for row in pc.iter_rows(named=True)}
+    for lab in labels:  # support and predicted are the gold and the predicted counts, independently counted
+        assert by_label[lab]["support"] == sum(t == lab for t in y_true)
+        assert by_label[lab]["predicted"] == sum(p == lab for p in y_pred)
     cf = pl.read_csv(tmp_path / "confusion.csv")
     assert cf.columns == ["system", "gold", "pred", "n"] and cf.height == len(labels) ** 2
     assert cf["n"].sum() == len(y_true)

@@ -14,7 +14,7 @@ from llmcoder.stages import import_verification
 from llmcoder.verify.adapters import decisions_from_flourishing, read_decision_log
 
 REPO = Path(__file__).resolve().parents[1]
-FLOURISHING_CODEBOOK = REPO / "workflow" / "studies" / "codebooks" / "flourishing.yaml"
+FLOURISHING_CODEBOOK = REPO / "config" / "studies" / "codebooks" / "flourishing.yaml"
 
 
 def _corpus(tmp_path: Path, gold: dict[str, str | None]) -> Path:

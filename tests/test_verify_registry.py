@@ -16,7 +16,7 @@ from llmcoder.verify.adapters import IMPORTERS, get_importer, import_decisions, 
 from llmcoder.verify.decide import DECISION_SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
-FLOURISHING_CODEBOOK = REPO / "workflow" / "studies" / "codebooks" / "flourishing.yaml"
+FLOURISHING_CODEBOOK = REPO / "config" / "studies" / "codebooks" / "flourishing.yaml"
 
 #: One small valid file per format, with the codebook it is read against (None: the tests' mini codebook).
 SAMPLES: dict[str, tuple[str, Path | None]] = {

@@ -109,16 +109,11 @@ check_calibration_data <- function(data, call = rlang::caller_env()) {
   file <- NULL
   if (is.character(data) && length(data) == 1) {
     file <- data
-    if (!file.exists(file)) {
-      cli::cli_abort(
-        c(
-          "No calibration data.",
-          "x" = "Not found: {.file {file}}.",
-          "i" = "The report writes it ({.file report/calibration.csv}) when the coders' probabilities are in the results."
-        ),
-        call = call
-      )
-    }
+    check_file_exists(
+      file, "No calibration data.",
+      "The report writes it ({.file report/calibration.csv}) when the coders' probabilities are in the results.",
+      call = call
+    )
     data <- utils::read.csv(file, stringsAsFactors = FALSE, check.names = FALSE, encoding = "UTF-8")
   }
   where <- if (is.null(file)) "{.arg data}" else paste0("{.file ", file, "}")

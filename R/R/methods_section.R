@@ -232,16 +232,7 @@ write_methods <- function(m, path, sources = sub("\\.[A-Za-z]+$", ".json", path)
 #' Abort unless `m` is an `llmcoder_methods` object
 #' @noRd
 check_methods <- function(m, call = rlang::caller_env()) {
-  if (!inherits(m, "llmcoder_methods")) {
-    cli::cli_abort(
-      c(
-        "{.arg m} must be an {.cls llmcoder_methods} object.",
-        "x" = "It is {.obj_type_friendly {m}}.",
-        "i" = "Make one with {.fn methods_section}."
-      ),
-      call = call
-    )
-  }
+  check_class(m, "llmcoder_methods", "methods_section", arg = "m", call = call)
 }
 
 #' A run-in heading: "**Codebook.** " or "\paragraph{Codebook.} "

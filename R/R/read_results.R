@@ -180,16 +180,11 @@ print.llmcoder_results <- function(x, ...) {
 #' @noRd
 locate_manifest <- function(path, call = rlang::caller_env()) {
   manifest <- if (dir.exists(path) || !grepl("\\.json$", path)) file.path(path, "manifest.json") else path
-  if (!file.exists(manifest) || dir.exists(manifest)) {
-    cli::cli_abort(
-      c(
-        "No results manifest.",
-        "x" = "Not found: {.file {manifest}}.",
-        "i" = "Run the workflow for this study first (it writes {.file manifest.json} at the end of every run), or check the path."
-      ),
-      call = call
-    )
-  }
+  check_file_exists(
+    manifest, "No results manifest.",
+    "Run the workflow for this study first (it writes {.file manifest.json} at the end of every run), or check the path.",
+    call = call
+  )
   normalizePath(manifest, winslash = "/", mustWork = TRUE)
 }
 

@@ -28,20 +28,35 @@ new_provenance <- function(verb, call = NULL, parent = NULL, ...) {
   )
 }
 
-#' Abort unless `x` is an `llmcoder_results` object
+#' Abort unless `x` inherits from `class`, naming the function that makes one
 #' @noRd
-check_results <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
-  if (!inherits(x, "llmcoder_results")) {
+check_class <- function(x, class, maker, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  if (!inherits(x, class)) {
     cli::cli_abort(
       c(
-        "{.arg {arg}} must be an {.cls llmcoder_results} object.",
+        "{.arg {arg}} must be an {.cls {class}} object.",
         "x" = "It is {.obj_type_friendly {x}}.",
-        "i" = "Create one with {.fn read_results}."
+        "i" = "Create one with {.fn {maker}}."
       ),
       call = call
     )
   }
   invisible(x)
+}
+
+#' Abort unless `x` is an `llmcoder_results` object
+#' @noRd
+check_results <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  check_class(x, "llmcoder_results", "read_results", arg = arg, call = call)
+}
+
+#' Abort unless `file` is an existing file: what is missing, where, and how to make it
+#' @noRd
+check_file_exists <- function(file, what, hint, call = rlang::caller_env()) {
+  if (!file.exists(file) || dir.exists(file)) {
+    cli::cli_abort(c(what, "x" = "Not found: {.file {file}}.", "i" = hint), call = call)
+  }
+  invisible(file)
 }
 
 #' Abort when a part of the results is absent or empty

@@ -24,9 +24,11 @@ verification_table <- function(x,
   format <- match.arg(format)
   check_digits(digits)
   acc <- require_part(x, "acceptance", "verify/ingest/acceptance.csv")
+  # The coder's name in the study where its record gives one; an imported verification has no records.
   ids <- vapply(x$records$coders, function(r) as.character(r$coder_id %||% NA), "")
-  name <- names(ids)[match(acc$llm_coder, ids)]
-  name[is.na(name)] <- acc$llm_coder[is.na(name)]
+  name <- as.character(acc$llm_coder)
+  known <- match(name, ids)
+  name[!is.na(known)] <- names(ids)[known[!is.na(known)]]
   out <- data.frame(
     `LLM coder` = name,
     Proposals = fmt_num(acc$n_proposals, 0),

@@ -87,3 +87,12 @@ test_that("verification_table shows each LLM coder's acceptance with its interva
   keep_listed(dir, "evaluation_metrics")
   expect_error(verification_table(read_results(dir)), "no acceptance data")
 })
+
+test_that("verification_table names the coders by their ids when the study has no coder records", {
+  # An imported verification (the flourishing study) has acceptance rows but no LLM coder runs.
+  res <- fixture_results()
+  res$records$coders <- list()
+  acc <- read_fixture_csv("verify/ingest/acceptance.csv")
+  tab <- strsplit(format(verification_table(res, format = "markdown")), "\n")[[1]]
+  for (id in acc$llm_coder) expect_length(tab[startsWith(tab, paste0("|", id, " "))], 1)
+})
