@@ -761,8 +761,9 @@ acceptance_sentence <- function(x, st) {
   parts <- vapply(seq_len(nrow(acc)), function(i) {
     r <- acc[i, ]
     row <- list(llm_coder = r$llm_coder)
-    name <- names(ids)[match(r$llm_coder, ids)]
-    if (is.na(name)) name <- r$llm_coder
+    hit <- match(r$llm_coder, ids)
+    name <- if (is.na(hit) || is.null(names(ids))) NA_character_ else names(ids)[[hit]]
+    if (is.na(name) || !nzchar(name)) name <- r$llm_coder
     paste0(
       "the proposals of ", st$code(name), " in ",
       st$pct(r$acceptance, src("acceptance_csv", "acceptance", row = row), paste0(name, "_acceptance")),
@@ -952,7 +953,7 @@ curve_sentence <- function(x, model, st, multiple = FALSE) {
     st$int(sizes[[first]], src("learning_curve", "train_size", row = size_row(sizes[[first]])), paste0(model, "_curve_size_max")),
     if (!multiple) " (learning curve figure)"
   )
-  refs <- zero_shot_refs(x, metric)
+  refs <- coder_refs(x, metric)
   if (nrow(refs) > 0) {
     reach <- vapply(refs$estimate, function(e) if (any(means >= e)) min(sizes[means >= e]) else NA_real_, 1)
     llm_item <- function(i) {
@@ -962,17 +963,27 @@ curve_sentence <- function(x, model, st, multiple = FALSE) {
         ")"
       )
     }
+    # "the zero-shot Cohen's kappa of `a` (0.39) and the 3-shot Cohen's kappa of `b` (0.45)": one
+    # group per number of examples in the prompt, none named where the coder record does not say
+    llm_items <- function(idx) {
+      groups <- split(idx, factor(refs$shots[idx], levels = unique(refs$shots[idx]), exclude = NULL))
+      and_list(vapply(groups, function(g) {
+        sys <- refs$system[[g[[1]]]]
+        shots <- shots_text(refs$shots[[g[[1]]]], function(k) {
+          st$int(k, src("coder_provenance", "/coder/few_shot", list(coder = sys)), paste0(model, "_vs_", sys, "_few_shot"))
+        })
+        paste0("the ", if (!is.na(shots)) paste0(shots, " "), label, " of ", and_list(vapply(g, llm_item, "")))
+      }, ""))
+    }
     ref_text <- character()
     below <- which(is.na(reach))
     if (length(below) > 0) {
-      ref_text <- c(ref_text, paste0(
-        "stayed below the zero-shot ", label, " of ", and_list(vapply(below, llm_item, "")), " at every size"
-      ))
+      ref_text <- c(ref_text, paste0("stayed below ", llm_items(below), " at every size"))
     }
     for (z in sort(unique(reach[!is.na(reach)]))) {
       hit <- which(reach %in% z)
       ref_text <- c(ref_text, paste0(
-        "reached the zero-shot ", label, " of ", and_list(vapply(hit, llm_item, "")), " with ",
+        "reached ", llm_items(hit), " with ",
         st$int(z, src("learning_curve", "train_size", row = size_row(z)), paste0(model, "_reaches_", z)),
         " training documents"
       ))
@@ -982,19 +993,37 @@ curve_sentence <- function(x, model, st, multiple = FALSE) {
   paste0(s, ".")
 }
 
-#' The zero-shot LLM coders' estimate of `metric` (evaluation metrics)
+#' The LLM coders' estimate of `metric` (evaluation metrics) and the number of examples in their
+#' prompts (`shots`, [coder_shots()])
 #' @noRd
-zero_shot_refs <- function(x, metric) {
+coder_refs <- function(x, metric) {
   m <- x$metrics
   coders <- llm_coders(x)
   if (is.null(m) || length(coders) == 0) {
-    return(data.frame(system = character(), estimate = numeric()))
+    return(data.frame(system = character(), estimate = numeric(), shots = numeric()))
   }
-  if (metric == "cohen_kappa" || metric %in% m$metric) {
-    d <- m[m$system %in% coders & m$metric == metric & !is.na(m$estimate), c("system", "estimate"), drop = FALSE]
-    return(as.data.frame(d))
+  d <- as.data.frame(m[m$system %in% coders & m$metric == metric & !is.na(m$estimate), c("system", "estimate"), drop = FALSE])
+  d$shots <- vapply(d$system, function(sys) coder_shots(x, sys), 1, USE.NAMES = FALSE)
+  d
+}
+
+#' The number of worked examples in the prompt of the LLM coder `sys` (its record's
+#' `coder$few_shot`), or NA where no coder record says
+#' @noRd
+coder_shots <- function(x, sys) {
+  shots <- x$records$coders[[sys]]$coder$few_shot
+  shots <- if (length(shots) == 1) suppressWarnings(as.numeric(shots)) else NA_real_
+  if (is.na(shots)) NA_real_ else shots
+}
+
+#' "zero-shot", "3-shot", or NA for an unknown number of examples; `number` writes the count (a
+#' ledger's `st$int` in the methods text)
+#' @noRd
+shots_text <- function(shots, number = function(k) as.character(k)) {
+  if (is.na(shots)) {
+    return(NA_character_)
   }
-  data.frame(system = character(), estimate = numeric())
+  if (shots == 0) "zero-shot" else paste0(number(shots), "-shot")
 }
 
 #' "The model trained on all 87 documents with seed 1 coded the corpus."
@@ -1191,17 +1220,23 @@ ceiling_kappa_name <- function(hc) {
   if (isTRUE(hc$n_coders[[1]] > 2)) "mean pairwise Cohen's kappa" else "Cohen's kappa"
 }
 
-#' "Per-class F1 of `tfidf` ranged from 0.00 (crime) to 0.41 (housing)."
+#' "Per-class F1 of `tfidf` ranged from 0.07 (`crime`) to 0.41 (`housing`)."
+#'
+#' Over the labels with test documents: a label absent from the test set (support 0) has F1 0 by
+#' `zero_division`, not a measured F1, so it is named as absent, never as the minimum.
 #' @noRd
 per_class_sentence <- function(x, sys, st) {
   pc <- x$per_class
   if (is.null(pc)) {
     return(character())
   }
-  d <- pc[pc$system == sys & !is.na(pc$f1), , drop = FALSE]
+  mine <- pc[pc$system == sys, , drop = FALSE]
+  present <- mine$support > 0 & !is.na(mine$support)
+  d <- mine[present & !is.na(mine$f1), , drop = FALSE]
   if (nrow(d) < 2) {
     return(character())
   }
+  absent <- mine$label[!present & !is.na(mine$support)]
   lo <- which.min(d$f1)
   hi <- which.max(d$f1)
   at <- function(i, name) {
@@ -1210,7 +1245,17 @@ per_class_sentence <- function(x, sys, st) {
       " (", st$code(d$label[[i]]), ")"
     )
   }
-  paste0("Per-class F1 of ", st$code(sys), " ranged from ", at(lo, paste0(sys, "_f1_min")), " to ", at(hi, paste0(sys, "_f1_max")), ".")
+  none <- if (length(absent) > 0) {
+    sources <- lapply(absent, function(l) src("evaluation_per_class", "support", list(system = sys), list(label = l)))
+    paste0(
+      "; the test set had ", st$note("no", 0, sources, paste0(sys, "_absent_labels")),
+      " documents of ", and_list(vapply(absent, st$code, ""))
+    )
+  }
+  paste0(
+    "Per-class F1 of ", st$code(sys), " ranged from ", at(lo, paste0(sys, "_f1_min")), " to ",
+    at(hi, paste0(sys, "_f1_max")), none, "."
+  )
 }
 
 #' Bias checks: only what a test or an interval supports
@@ -1243,13 +1288,20 @@ bias_positional_sentence <- function(pos, st, alpha = 0.05) {
       " expected, p ", format_p(r$p_value, src("bias_positional", "p_value", row = row), paste0(r$system, "_p_value"), st)
     )
   }
-  biased <- which(pos$p_value < alpha & pos$first_share > pos$first_base_rate)
-  unbiased <- setdiff(seq_len(nrow(pos)), biased)
+  # the test is two-sided: a significant share is a departure in its direction, above or below
+  significant <- pos$p_value < alpha
+  departures <- list(
+    "more often than" = which(significant & pos$first_share > pos$first_base_rate),
+    "less often than" = which(significant & pos$first_share < pos$first_base_rate)
+  )
+  unbiased <- setdiff(seq_len(nrow(pos)), unlist(departures))
   out <- character()
-  if (length(biased) > 0) {
+  for (direction in names(departures)) {
+    rows <- departures[[direction]]
+    if (length(rows) == 0) next
     out <- c(out, paste0(
-      "Under rotated label orders, the first-listed label was chosen more often than its base rate (binomial test; ",
-      paste(vapply(biased, clause, ""), collapse = "; "), ")."
+      "Under rotated label orders, the first-listed label was chosen ", direction, " its base rate (binomial test; ",
+      paste(vapply(rows, clause, ""), collapse = "; "), ")."
     ))
   }
   if (length(unbiased) > 0) {

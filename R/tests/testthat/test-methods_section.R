@@ -497,3 +497,18 @@ test_that("each paragraph function returns NULL without its facts", {
   for (write in writers) expect_null(write(empty, st))
   expect_length(led$entries, 0)
 })
+
+test_that("an imported verification without coder records names the coder of acceptance.csv", {
+  dir <- local_fixture()
+  drop <- c("coder_codings", "coder_provenance", "coder_orders")
+  edit_manifest(dir, function(doc) {
+    doc$files <- Filter(function(f) !f$key %in% drop, doc$files)
+    doc
+  })
+  text <- format(methods_section(read_results(dir)))
+  acc <- read_fixture_csv("verify/ingest/acceptance.csv")
+  expect_match(text, sprintf(
+    "kept the proposals of `%s` in %s [%s, %s] of %s decisions",
+    acc$llm_coder, pct_text(acc$acceptance), pct_text(acc$ci_low), pct_text(acc$ci_high), acc$n_decisions
+  ), fixed = TRUE)
+})
