@@ -131,7 +131,7 @@ curve_summary <- function(tbl) {
   summary
 }
 
-#' The reference lines of a curve: each zero-shot LLM coder's value and the human ceiling
+#' The reference lines of a curve: each LLM coder's value (labelled zero-shot or k-shot) and the human ceiling
 #' @noRd
 curve_references <- function(x, metric) {
   empty <- data.frame(
@@ -147,8 +147,11 @@ curve_references <- function(x, metric) {
   if (!is.null(m) && length(coders) > 0) {
     d <- m[m$system %in% coders & m$metric == metric & !is.na(m$estimate), , drop = FALSE]
     if (nrow(d) > 0) {
+      # "smollm2 (zero-shot)", "smollm2 (3-shot)", or the name alone where the coder record does not say
+      shots <- vapply(d$system, function(sys) shots_text(coder_shots(x, sys)), "", USE.NAMES = FALSE)
       out[[length(out) + 1]] <- data.frame(
-        kind = "LLM coder", name = paste0(d$system, " (zero-shot)"), estimate = d$estimate,
+        kind = "LLM coder", name = ifelse(is.na(shots), d$system, paste0(d$system, " (", shots, ")")),
+        estimate = d$estimate,
         low = d$ci_low %||% NA_real_, high = d$ci_high %||% NA_real_, n = as.integer(d$n %||% NA),
         stringsAsFactors = FALSE
       )
@@ -179,7 +182,7 @@ curve_caption <- function(multi_seed, summary, llm, ceiling) {
     if (nrow(llm) > 0) {
       n <- unique(stats::na.omit(llm$n))
       paste0(
-        "Dashed: zero-shot LLM coder", if (nrow(llm) > 1) "s",
+        "Dashed: LLM coder", if (nrow(llm) > 1) "s",
         if (length(n) > 0) paste0(" (scored on ", paste(n, collapse = "/"), " test documents)"), "."
       )
     },
