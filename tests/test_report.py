@@ -156,6 +156,43 @@ def test_calibration_data_refuses_a_changed_file(tmp_path):
         calibration_data(root / "manifest.json")
 
 
+def test_calibration_counts_an_unanswered_document_as_the_evaluation_does():
+    """A document without a chosen label is wrong in the evaluation ('(none)'), so never 'correct' in the
+    calibration data; one whose probabilities are all NaN (no valid answer) states no confidence and is
+    left out, instead of a NaN that sorts first and names the alphabetically first label."""
+    from llmcoder.report import _top_label
+
+    nan = float("nan")
+    probs = pl.DataFrame({
+        "doc_id": ["d1", "d1", "d2", "d2", "d3", "d3"],
+        "label": ["a", "b", "a", "b", "a", "b"],
+        "prob": [0.2, 0.8, 0.6, 0.4, nan, nan],
+        "chosen": [False, True, False, False, False, False],
+    })
+    top = _top_label(probs).sort("doc_id")
+    assert top["doc_id"].to_list() == ["d1", "d2"]
+    assert top["label"].to_list() == ["b", "a"]
+    assert top["prob"].to_list() == [0.8, 0.6]
+    assert top["given"].to_list() == [True, False]
+
+
+def test_calibration_reads_the_predictions_the_evaluation_scored(tmp_path):
+    """Seeds [42, 7]: the workflow evaluates (and deploys) the first configured seed; the calibration data
+    follow the evaluation's record, not the lowest seed."""
+    from llmcoder.report import _corpus_job
+
+    files = [{"key": "finetune_test_predictions", "path": f"finetune/m/size1.0_seed{s}/predictions_test.parquet",
+              "wildcards": {"model": "m", "size": "1.0", "seed": str(s)}} for s in (7, 42)]
+    (tmp_path / "evaluation" / "m").mkdir(parents=True)
+    (tmp_path / "evaluation" / "m" / "provenance.json").write_text(json.dumps(
+        {"predictions": "results/s/finetune/m/size1.0_seed42/predictions_test.parquet"}))
+    doc = {"files": [{"key": "evaluation_provenance", "path": "evaluation/m/provenance.json",
+                      "wildcards": {"system": "m"}}, *files]}
+    assert _corpus_job(tmp_path, doc, "m", files)["path"].endswith("seed42/predictions_test.parquet")
+    doc["files"] = files  # without the record: the largest size, lowest seed
+    assert _corpus_job(tmp_path, doc, "m", files)["path"].endswith("seed7/predictions_test.parquet")
+
+
 def test_absent_parts_are_skipped_not_invented(r_ready, tmp_path):
     from llmcoder.report import build_report
 

@@ -810,14 +810,16 @@ def check_settings(*, n_boot: int | None = None, ci: float | None = None, seed: 
         raise InputError(spell["seed"], f"{seed} is not a valid seed", fix=f"give {spell['seed']} a whole number >= 0")
 
 
-def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *, system: str | None = None) -> Path:
+def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *, system: str | None = None,
+                     source: str | os.PathLike[str] | None = None) -> Path:
     """Write metrics.json, metrics.csv, per_class.csv, confusion.csv and provenance.json, all or nothing.
 
     The files are written into a staged folder that replaces ``out_dir`` in one step, so a failure
     leaves the previous evaluation whole. ``metrics.json`` is flat: each metric name maps to its
     value (null when undefined), next to ``system, task, n, ci`` (metric -> [low, high]) and the
     settings (``labels, n_boot, ci_level, random_state, zero_division``) and counts
-    (``n_ignored_pred, n_invalid_pred``).
+    (``n_ignored_pred, n_invalid_pred``). ``source``, the predictions file scored, is recorded in
+    ``provenance.json`` (``predictions``) so that readers use the same file (the report's calibration).
     """
     from llmcoder.io import provenance, staged_dir, write_csv, write_json
 
@@ -854,8 +856,10 @@ def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *,
                   stage / "per_class.csv")
         write_csv(checked("evaluation_confusion", result["confusion"].select(sys_col, pl.all())),
                   stage / "confusion.csv")
-        write_json(checked("evaluation_provenance", provenance(artifact="evaluation", system=system)),
-                   stage / "provenance.json")
+        record = provenance(artifact="evaluation", system=system)
+        if source is not None:
+            record["predictions"] = Path(source).as_posix()
+        write_json(checked("evaluation_provenance", record), stage / "provenance.json")
     return Path(out_dir)
 
 
@@ -926,5 +930,5 @@ def evaluate_files(
     except InputError as e:  # name the real files
         e.path = {"gold": str(gold_path), "pred": str(pred_path)}.get(e.path, e.path)
         raise InputError(e.path, e.what, e.problems, e.fix) from None
-    write_evaluation(result, out_dir, system=system or Path(pred_path).stem)
+    write_evaluation(result, out_dir, system=system or Path(pred_path).stem, source=pred_path)
     return result

@@ -263,17 +263,24 @@ def _read_listed(root: Path, f: dict[str, Any]):
 
 
 def _top_label(probs):
-    """One row per document: the label the system gave (its chosen label, else the most probable) and its
-    probability."""
+    """One row per document: the label the system gave and its probability, and ``given`` whether it gave it.
+
+    A document with exactly one chosen label gives that label. One with none (an LLM coder without a
+    valid answer, a model below its threshold) is scored by the evaluation as ``(none)``, always wrong:
+    it keeps its most probable label (``given`` false, so never correct). A document whose
+    probabilities are all missing (NaN) states no confidence and is left out.
+    """
     import polars as pl
 
+    probs = probs.with_columns(pl.col("prob").fill_nan(None))
     chosen = probs.filter(pl.col("chosen")) if "chosen" in probs.columns else probs.clear()
     one = chosen.group_by("doc_id").agg(pl.len().alias("_n")).filter(pl.col("_n") == 1).select("doc_id")
-    picked = chosen.join(one, on="doc_id")
-    rest = probs.join(picked.select("doc_id"), on="doc_id", how="anti")
+    picked = chosen.join(one, on="doc_id").filter(pl.col("prob").is_not_null())
+    rest = probs.join(chosen.select("doc_id").unique(), on="doc_id", how="anti").filter(pl.col("prob").is_not_null())
     rest = rest.sort(["doc_id", "prob", "label"], descending=[False, True, False]).group_by(
         "doc_id", maintain_order=True).first()
-    return pl.concat([picked.select("doc_id", "label", "prob"), rest.select("doc_id", "label", "prob")])
+    return pl.concat([picked.select("doc_id", "label", "prob", pl.lit(True).alias("given")),
+                      rest.select("doc_id", "label", "prob", pl.lit(False).alias("given"))])
 
 
 def calibration_data(manifest: str | os.PathLike[str]):
@@ -284,7 +291,9 @@ def calibration_data(manifest: str | os.PathLike[str]):
     fine-tuned model's job that coded the corpus (else its largest training size, first seed). Single-label:
     ``confidence`` is the probability of the label the system gave, ``correct`` whether it is gold (kind
     ``top label``); multi-label: one row per label, ``correct`` whether it applies (kind ``per label``).
-    Only systems that were evaluated are included; an empty frame when the manifest lists no probabilities.
+    A label without a probability (NaN: no valid answer) is left out; a document without a chosen label
+    is never correct, as in the evaluation (see :func:`_top_label`). Only systems that were evaluated are
+    included; an empty frame when the manifest lists no probabilities.
     """
     import polars as pl
 
@@ -329,13 +338,15 @@ def calibration_data(manifest: str | os.PathLike[str]):
             continue
         if multi:
             applies = gold.explode(col).rename({col: "label"}).with_columns(pl.lit(True).alias("correct"))
-            out = (probs.select("doc_id", "label", pl.col("prob").alias("confidence"))
+            out = (probs.filter(pl.col("prob").is_not_nan())
+                   .select("doc_id", "label", pl.col("prob").alias("confidence"))
                    .join(applies, on=["doc_id", "label"], how="left")
                    .with_columns(pl.col("correct").fill_null(False), pl.lit("per label").alias("kind")))
         else:
             out = (_top_label(probs).join(gold.rename({col: "_gold"}), on="doc_id")
                    .select("doc_id", "label", pl.col("prob").alias("confidence"),
-                           (pl.col("label") == pl.col("_gold")).alias("correct"), pl.lit("top label").alias("kind")))
+                           (pl.col("given") & (pl.col("label") == pl.col("_gold"))).alias("correct"),
+                           pl.lit("top label").alias("kind")))
         out = out.with_columns(pl.lit(system).alias("system")).select(list(schema)).cast(schema)  # type: ignore[arg-type]
         frames.append(out.sort(["doc_id", "label"]))
     if not frames:
@@ -344,9 +355,23 @@ def calibration_data(manifest: str | os.PathLike[str]):
 
 
 def _corpus_job(root: Path, doc: dict[str, Any], model: str, files: list[dict[str, Any]]) -> dict[str, Any]:
-    """The test predictions of the job whose model coded the corpus, else of the largest size, first seed."""
+    """The test predictions the evaluation of ``model`` scored (its provenance names them), else those of
+    the job whose model coded the corpus, else of the largest size, lowest seed."""
     import json
 
+    for p in _listed(doc, "evaluation_provenance"):
+        if str(p.get("wildcards", {}).get("system")) != model:
+            continue
+        try:
+            scored = json.loads((root / p["path"]).read_text(encoding="utf-8")).get("predictions")
+        except (OSError, ValueError):
+            scored = None
+        if scored:
+            parts = PurePath(str(scored)).parts
+            for f in files:
+                own = PurePath(f["path"]).parts
+                if parts[-len(own):] == own:
+                    return f
     for p in _listed(doc, "corpus_predictions_provenance"):
         if str(p.get("wildcards", {}).get("model")) != model:
             continue

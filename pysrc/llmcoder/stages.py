@@ -17,6 +17,7 @@ predict_corpus      :func:`corpus_predictions`                  ``llmcoder predi
 evaluate            :func:`evaluate_coder`, :func:`evaluate_finetuned`  ``llmcoder evaluate``
 coders_vs_gold      :func:`coders_vs_gold_reliability`
 bias_checks         :func:`bias_checks`
+infer               :func:`findings`                            ``llmcoder infer`` (on files)
 manifest            :func:`llmcoder.results.write_manifest`
 report              :func:`llmcoder.report.build_report`        ``llmcoder report``
 ==================  ==========================================  ==============================
@@ -346,7 +347,7 @@ def evaluate_system(pred: pl.DataFrame, corpus: PathLike, splits: PathLike, code
     except InputError as e:  # name the study's files rather than "gold" and "pred"
         where = {"gold": f"{corpus} (gold labels of the {split} split)", "pred": str(source or system)}
         raise InputError(where.get(e.path, e.path), e.what, e.problems, e.fix) from None
-    write_evaluation(result, out_dir, system=system)
+    write_evaluation(result, out_dir, system=system, source=source)
     return result
 
 
@@ -491,6 +492,138 @@ def bias_checks(codings: Mapping[str, PathLike], predictions: Mapping[str, PathL
         write_json(checked("bias_provenance", provenance(artifact="bias_checks", systems=sorted(predictions))),
                    stage / "provenance.json")
     return {name: Path(out_dir) / f"{name}.csv" for name in tables}
+
+
+# -- findings: downstream inference ---------------------------------------------------------------
+
+INFERENCE_FILES = ("sample.parquet", "estimates.parquet", "estimates.csv", "summary.json")
+
+
+def findings(surrogate: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike, *,
+             settings: Mapping[str, Any], surrogate_name: str, surrogate_kind: str,
+             strata: Sequence[str] = ()) -> pl.DataFrame:
+    """Label shares and regressions from a surrogate's labels, corrected with a labelled sample drawn here.
+
+    ``surrogate`` is an LLM coder's codings (``surrogate_kind="llm_coder"``: every corpus document is the
+    population) or a fine-tuned model's corpus predictions (``"finetuned"``: the test split, the documents
+    outside its training data, is the population). The labelled sample is drawn from the population with
+    known inclusion probabilities (``settings``: the study's ``inference`` block) and labelled from the
+    corpus's gold labels. Writes ``sample.parquet``, ``estimates.parquet``/``.csv`` and ``summary.json``
+    all or nothing; returns the estimates.
+    """
+    import numpy as np
+
+    from llmcoder import inference
+    from llmcoder.codebook import load_codebook
+    from llmcoder.errors import InputError, Problem
+    from llmcoder.io import staged_dir, write_parquet
+    from llmcoder.metrics import check_output_folder
+    from llmcoder.results import checked
+    from llmcoder.study import with_defaults
+
+    cfg = with_defaults("inference", dict(settings))
+    out = check_output_folder(out_dir, INFERENCE_FILES, option="out_dir", what="inference")
+    cb = load_codebook(codebook)
+    docs = _read_parquet(corpus, "corpus")
+    gold_col = "labels" if cb.task == "multi" else "label"
+    if gold_col not in docs.columns:
+        raise InputError(str(corpus), f"no gold '{gold_col}' column: inference.labels_from: gold needs the "
+                         "people's labels of the sampled documents", fix="give the corpus a label column "
+                         "(corpus.label) or leave inference disabled")
+    if surrogate_kind == "finetuned":
+        test = _read_splits(splits).filter(pl.col("split") == "test").select("doc_id")
+        docs = docs.join(test, on="doc_id", how="semi")
+        population = "test"
+    elif surrogate_kind == "llm_coder":
+        population = "corpus"
+    else:
+        raise ValueError(f"surrogate_kind must be llm_coder or finetuned, not {surrogate_kind!r}")
+    scored = _read_scored(surrogate, ("doc_id", "label", "prob", "chosen"))
+    if "rotation" in scored.columns:
+        scored = scored.filter(pl.col("rotation") == 0)
+    coded = set(scored["doc_id"].to_list())
+    lacking = [d for d in docs["doc_id"].to_list() if d not in coded]
+    if lacking:
+        raise InputError(str(surrogate), f"{len(lacking)} document(s) of the population ({population}) have no "
+                         f"label from {surrogate_name}", [Problem(f"doc_id '{d}'") for d in lacking],
+                         fix="code every document (coding.limit: null) or choose another inference.surrogate")
+    doc_ids = docs["doc_id"].to_list()
+    N = len(doc_ids)
+    n = int(cfg["n"])
+    if n > N:
+        raise InputError("inference.n", f"{n} documents asked for a labelled sample of a population of {N}",
+                         fix=f"set inference.n to at most {N}")
+    labels = list(cfg["labels"]) or list(cb.ids)
+    unknown = [lab for lab in labels if lab not in cb.ids]
+    if unknown:
+        raise InputError("inference.labels", f"unknown label(s) {', '.join(unknown)}",
+                         fix=f"give labels of the codebook: {', '.join(cb.ids)}")
+    strata = [c for c in (list(cfg["strata"]) or list(strata))]
+    missing_cols = [c for c in strata if c not in docs.columns]
+    if missing_cols:
+        raise InputError("inference.strata", f"column(s) {', '.join(missing_cols)} not in the corpus",
+                         fix=f"give columns of the corpus: {', '.join(c for c in docs.columns if c != 'text')}")
+    yhat_all, _ = inference.surrogate_arrays(scored, doc_ids, list(cb.ids), surrogate="prob", src=str(surrogate))
+    probs = np.column_stack([yhat_all[lab] for lab in cb.ids])
+    design = str(cfg["design"])
+    stratum = np.full(N, "", dtype=object)
+    if design == "stratified":
+        if not strata:
+            raise InputError("inference.design", "the stratified design needs a stratum column",
+                             fix="name it in inference.strata (or corpus.strata); the first one is the design's")
+        stratum = docs[strata[0]].cast(pl.Utf8).fill_null("(missing)").to_numpy().astype(object)
+    uncertainty = 1.0 - probs.max(axis=1) if design == "uncertainty" else None
+    drawn = inference.draw_sample(doc_ids, n, design, int(cfg["seed"]),
+                                  strata=stratum if design == "stratified" else None, uncertainty=uncertainty)
+    labelled = drawn["labelled"].to_numpy()
+    gold = docs.get_column(gold_col)
+    no_gold = [d for d, g, keep in zip(doc_ids, gold.to_list(), labelled, strict=True) if keep and g is None]
+    if no_gold:
+        raise InputError(str(corpus), f"{len(no_gold)} sampled document(s) have no gold label",
+                         [Problem(f"doc_id '{d}'") for d in no_gold],
+                         fix="labels_from: gold needs a gold label for every document of the population")
+    sample_idx = np.flatnonzero(labelled)
+    pi = drawn["pi"].to_numpy()[sample_idx]
+    given = [set(g) if cb.task == "multi" else {g} for g in gold.gather(sample_idx).to_list()]
+    formulas = list(cfg["formulas"])
+    need = list(dict.fromkeys([*labels, *(inference.parse_formula(f)[0] for f in formulas)]))
+    bad = [lab for lab in need if lab not in cb.ids]
+    if bad:
+        raise InputError("inference.formulas", f"unknown label(s) {', '.join(bad)} as an outcome",
+                         fix=f"write label == \"<id>\" with an id of the codebook: {', '.join(cb.ids)}")
+    y = {lab: np.array([lab in g for g in given], dtype=float) for lab in need}
+    methods = list(cfg["methods"])
+    parts = [inference.estimate_prevalence(
+        {lab: y[lab] for lab in labels}, {lab: yhat_all[lab] for lab in labels}, sample_idx, pi,
+        strata={c: docs[c].cast(pl.Utf8).fill_null("(missing)").to_numpy() for c in strata},
+        methods=methods, design=design)]
+    for formula in formulas:
+        try:
+            lab, X, terms = inference.design_matrix(docs, formula)
+        except ValueError as err:
+            raise InputError("inference.formulas", f"'{formula}': {err}",
+                             fix="use columns listed in corpus.strata as covariates (the study's corpus keeps "
+                                 "only those besides id, text and label), or add the column there") from err
+        parts.append(inference.estimate_regression(y[lab], yhat_all[lab], X, sample_idx, pi, label=lab,
+                                                   terms=terms, model=cfg["regression"], methods=methods,
+                                                   design=design))
+    estimates = pl.concat(parts, how="diagonal_relaxed")
+    gold_out = gold.cast(pl.List(pl.Utf8)) if cb.task == "multi" else gold.cast(pl.Utf8)
+    sample = pl.DataFrame({"doc_id": doc_ids, "stratum": stratum.astype(str), "pi": drawn["pi"],
+                           "labelled": drawn["labelled"]}).with_columns(
+        pl.when(pl.col("labelled")).then(gold_out).otherwise(None).alias(gold_col))
+    record = provenance(artifact="infer", surrogate=surrogate_name, surrogate_kind=surrogate_kind,
+                        population=population, n_population=N, design=design, n_sample=int(labelled.sum()),
+                        n_target=n, labels_from=str(cfg["labels_from"]), seed=int(cfg["seed"]), labels=labels,
+                        strata=strata, formulas=formulas, regression=str(cfg["regression"]), methods=methods,
+                        simulated=False)
+    check_output_folder(out, INFERENCE_FILES, option="out_dir", what="inference", claim=True)
+    with staged_dir(out) as stage:
+        write_parquet(checked("inference_sample", sample), stage / "sample.parquet")
+        write_parquet(checked("inference_estimates", estimates), stage / "estimates.parquet")
+        write_csv(checked("inference_estimates_csv", estimates), stage / "estimates.csv")
+        write_json(checked("inference_record", record), stage / "summary.json")
+    return estimates
 
 
 def _read_parquet(path: PathLike, what: str) -> pl.DataFrame:

@@ -14,6 +14,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 # is put in front of it by Snakemake.
 os.environ["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))
 
+from snakemake.exceptions import WorkflowError
+
 from llmcoder.study import active_studies, validate_config
 
 config.update(validate_config(config, source=" + ".join(map(str, getattr(workflow, "configfiles", []))) or "config/config.yaml"))
@@ -162,6 +164,33 @@ def systems(study):
     return out
 
 
+def inference_surrogate(study):
+    """(name, file, kind) of the inference stage's surrogate, or None when the stage is off or cannot run:
+    an LLM coder's codings, or the corpus predictions of predict.model (null: predict.model, else the
+    first LLM coder)."""
+    cfg = study_cfg(study)
+    inf = cfg["inference"]
+    if not inf["enabled"] or not has_gold(study):
+        return None
+    name = inf["surrogate"] or cfg["predict"]["model"] or (coder_names(study) or [None])[0]
+    if name in coder_names(study):
+        return name, result(study, "coders", f"{name}.parquet"), "llm_coder"
+    if name is not None and name == cfg["predict"]["model"] and finetune_ready(study):
+        return name, result(study, "predictions", f"{name}.parquet"), "finetuned"
+    if name is not None and name not in finetune_names(study):
+        raise WorkflowError(
+            f"studies.{study}.inference.surrogate: '{name}' is neither an LLM coder nor a fine-tuned model "
+            f"of the study (coders: {', '.join(coder_names(study)) or 'none'}; predict.model: "
+            f"{cfg['predict']['model']})"
+        )
+    if name is not None and name != cfg["predict"]["model"]:
+        raise WorkflowError(
+            f"studies.{study}.inference.surrogate: the fine-tuned model '{name}' codes the corpus only as "
+            f"predict.model; set predict.model: {name}, or choose an LLM coder"
+        )
+    return None
+
+
 def study_products(s):
     """The declared outputs of a study's steps up to the report, as far as its data allow: what the
     study's manifest lists (with the files each step writes beside them, see llmcoder.results)."""
@@ -185,6 +214,8 @@ def study_products(s):
             out.append(result(s, "reliability", "coders_vs_gold.csv"))
         if systems(s):
             out.append(result(s, "bias", "provenance.json"))
+    if inference_surrogate(s):
+        out.append(result(s, "inference", "summary.json"))
     return out
 
 
