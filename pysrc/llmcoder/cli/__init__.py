@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from llmcoder.cli import code, corpus, finetune, stats, verify
+from llmcoder.cli import code, corpus, finetune, infer, stats, verify
 from llmcoder.cli.errors import print_error
 from llmcoder.errors import InputError, os_error_message
 
@@ -31,7 +31,7 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     """Add each stage's commands, in the order ``--help`` lists them; heavy imports stay inside the commands."""
-    for module in (corpus, code, verify, finetune, stats):
+    for module in (corpus, code, verify, finetune, stats, infer):
         module.register(app)
 
 
