@@ -192,14 +192,19 @@ def plan(
             "1969)"
         )
         return
+
+    def shown(n: int) -> str:
+        return f"{n}" + (
+            "  (not reachable: more than the corpus)" if corpus_size is not None and n > corpus_size else ""
+        )
+
     print(f"prevalence {prevalence:g}, {pct} CI of +/- {half_width:g}: documents to label")
-    print(f"  classical (labelled only)  {r['n_classical']}")
+    print(f"  classical (labelled only)  {shown(r['n_classical'])}")
     if accuracy is None and correlation is None and residual_variance is None:
         print("  (give --accuracy, --correlation or --residual-variance from a pilot for PPI++ and DSL)")
         return
-    unreachable = corpus_size is not None and r["n_ppi"] > corpus_size
-    print(f"  PPI++ (lambda {r['lambda']:.2f})        {r['n_ppi']}" + ("  (not reachable)" if unreachable else ""))
-    print(f"  DSL (about lambda = 1)     {r['n_dsl']}")
+    print(f"  PPI++ (lambda {r['lambda']:.2f})        {shown(r['n_ppi'])}")
+    print(f"  DSL (about lambda = 1)     {shown(r['n_dsl'])}")
 
 
 def register(app: typer.Typer) -> None:
