@@ -48,6 +48,16 @@
 #'     without any coder being worse).}
 #'   \item{`routing`}{The share of the corpus routed to people, and by what
 #'     (`records$predictions[[model]]`).}
+#'   \item{`findings`}{Downstream inference (`inference`,
+#'     `records$inference`): the surrogate whose labels were corrected, the
+#'     population and its size, how the labelled sample was drawn (design,
+#'     size, known inclusion probabilities, where its labels came from), the
+#'     estimands and estimators (naive, classical, PPI++, DSL), and the
+#'     headline: each non-intercept regression coefficient (with one decimal
+#'     more than `digits`) or, without a regression, each label's overall
+#'     share, by the naive, PPI++ and DSL estimators with their intervals, and
+#'     the terms whose naive interval excludes a corrected estimate (only
+#'     those).}
 #'   \item{`limitations`}{What was simulated, and coders scored on part of the
 #'     test split.}
 #'   \item{`software`}{The llmcoder version and git revision of the evaluation.}
@@ -96,13 +106,15 @@ methods_section <- function(x,
     validation = function(x, st) methods_validation(x, st, metrics),
     bias = methods_bias,
     routing = methods_routing,
+    findings = methods_findings,
     limitations = methods_limitations,
     software = methods_software
   )
   titles <- c(
     corpus = "Corpus and samples", codebook = "Codebook", coders = "LLM coders",
     verification = "Human verification", finetune = "Fine-tuning", validation = "Validation",
-    bias = "Bias checks", routing = "Routing", limitations = "Limitations", software = "Software"
+    bias = "Bias checks", routing = "Routing", findings = "Findings", limitations = "Limitations",
+    software = "Software"
   )
   paras <- list()
   for (name in names(writers)) {
@@ -1417,6 +1429,235 @@ methods_routing <- function(x, st) {
     )
   }, "")
   paste(s, collapse = " ")
+}
+
+#' Who the estimators are credited to, as the text cites them
+#' @noRd
+inference_citations <- c(
+  ppi = "Angelopoulos et al.; Angelopoulos, Duchi and Zrnic",
+  dsl = "Egami et al."
+)
+
+#' Findings: surrogate, population, labelled sample, estimands and estimators, and the headline
+#' estimates (naive against the corrected ones), from inference/summary.json and estimates.csv
+#' @noRd
+methods_findings <- function(x, st) {
+  est <- x$inference
+  if (is.null(est) || nrow(est) == 0) {
+    return(NULL)
+  }
+  rec <- x$records$inference %||% list()
+  rs <- function(field) src("inference_record", field)
+  s <- character()
+  # the surrogate and the population
+  if (!is.null(rec$surrogate)) {
+    kind <- switch(rec$surrogate_kind %||% "",
+      finetuned = "the fine-tuned model ",
+      llm_coder = "the LLM coder ",
+      ""
+    )
+    population <- if (!is.null(rec$n_population)) {
+      n_pop <- st$int(rec$n_population, rs("/n_population"), "inference_n_population")
+      switch(rec$population %||% "",
+        test = paste0(" for the ", n_pop, " documents of the test split (those outside its training data)"),
+        corpus = paste0(" for all ", n_pop, " documents of the corpus"),
+        paste0(" for ", n_pop, " documents")
+      )
+    }
+    s <- c(s, paste0("The labels of ", kind, st$code(rec$surrogate), " were the surrogate labels", population, "."))
+  }
+  # the labelled sample
+  if (!is.null(rec$n_sample)) {
+    n_s <- st$int(rec$n_sample, rs("/n_sample"), "inference_n_sample")
+    design <- function(text) st$note(text, rec$design, rs("/design"), "inference_design")
+    stratum_col <- as.character(unlist(rec$strata))[1]
+    drawn <- switch(rec$design %||% "",
+      uniform = paste0("A ", design("simple random sample"), " of ", n_s),
+      stratified = paste0(
+        "A ", design("stratified random sample"), " of ", n_s,
+        if (!is.na(stratum_col)) paste0(" (by ", st$code(stratum_col), ")")
+      ),
+      uncertainty = paste0(
+        "A ", design("Poisson sample weighted towards the documents the surrogate was least sure of"), " (", n_s, " drawn",
+        if (!is.null(rec$n_target)) paste0(", ", st$int(rec$n_target, rs("/n_target"), "inference_n_target"), " expected"), ")"
+      ),
+      paste0(
+        "A sample of ", n_s,
+        if (!is.null(rec$design)) paste0(" (", st$text(rec$design, rs("/design"), "inference_design"), " design)")
+      )
+    )
+    from <- if (isTRUE(rec$simulated)) {
+      "received simulated labels"
+    } else if (identical(rec$labels_from, "gold")) {
+      paste0("was labelled with the ", st$note("gold labels", rec$labels_from, rs("/labels_from"), "inference_labels_from"), " (coded by people)")
+    } else if (!is.null(rec$labels_from)) {
+      paste0("was labelled from ", st$text(rec$labels_from, rs("/labels_from"), "inference_labels_from"))
+    } else {
+      "was labelled"
+    }
+    s <- c(s, paste0(drawn, if (!is.null(rec$n_population)) " of them", ", each with a known inclusion probability, ", from, "."))
+  }
+  s <- c(s, findings_estimands(x, st), findings_headline(x, st))
+  paste(s[nzchar(s)], collapse = " ")
+}
+
+#' "The shares of `a` and `b`, overall and by `party`, and a linear regression (`...`) were estimated by four methods: ..."
+#' @noRd
+findings_estimands <- function(x, st) {
+  est <- x$inference
+  rec <- x$records$inference %||% list()
+  shares <- unique(est$label[est$estimand == "prevalence"])
+  strata <- as.character(unlist(rec$strata))
+  if (length(strata) == 0) {
+    strata <- unique(sub("=.*$", "", est$stratum[est$estimand == "prevalence" & est$stratum != ""]))
+  }
+  what <- character()
+  if (length(shares) > 0) {
+    what <- c(what, paste0(
+      "the share", if (length(shares) > 1) "s", " of ", and_list(vapply(shares, st$code, "")),
+      if (length(strata) > 0 && any(est$stratum != "")) paste0(", overall and by ", and_list(vapply(strata, st$code, "")), ",")
+    ))
+  }
+  if (any(est$estimand == "regression")) {
+    formulas <- as.character(unlist(rec$formulas))
+    model <- switch(rec$regression %||% "",
+      linear = "linear regression",
+      logistic = "logistic regression",
+      "regression"
+    )
+    what <- c(what, paste0(
+      if (length(formulas) > 1) paste0(model, "s") else paste("a", model),
+      if (length(formulas) > 0) {
+        paste0(" (", and_list(vapply(formulas, st$code, "")), ")")
+      } else {
+        paste0(" of the indicator of ", and_list(vapply(unique(est$label[est$estimand == "regression"]), st$code, "")))
+      }
+    ))
+  }
+  if (length(what) == 0) {
+    return(character())
+  }
+  described <- c(
+    naive = "naive (surrogate labels taken as true)",
+    classical = "classical (labelled sample alone)",
+    ppi = paste0("PPI++ (prediction-powered inference with power tuning; ", inference_citations[["ppi"]], ")"),
+    dsl = paste0("DSL (design-based supervised learning; ", inference_citations[["dsl"]], ")")
+  )
+  methods <- if (length(rec$methods) > 0) as.character(unlist(rec$methods)) else inference_methods(est)
+  known <- intersect(names(described), methods)
+  how_many <- if (length(rec$methods) > 0) {
+    st$int(length(methods), src("inference_record", "/methods"), "inference_n_methods", how = "length", words = TRUE)
+  } else {
+    count_words(length(methods))
+  }
+  corrected <- intersect(known, c("ppi", "dsl"))
+  paste0(
+    capitalise(paste(what, collapse = if (endsWith(what[[1]], ",")) " and " else ", and ")), " were estimated by ", how_many, " method", if (length(methods) != 1) "s",
+    ": ", and_list(unname(described[known])),
+    if (length(corrected) > 0) {
+      paste0(", ", if (length(corrected) == 2) "the last two" else inference_method_label(corrected), " correcting the surrogate labels with the labelled sample")
+    },
+    "."
+  )
+}
+
+#' The headline estimates: each non-intercept coefficient, or each label's overall share, by the naive,
+#' PPI++ and DSL estimators; then one sentence on the terms whose naive interval excludes a corrected
+#' estimate (none when no interval does)
+#' @noRd
+findings_headline <- function(x, st) {
+  est <- x$inference
+  shown <- intersect(c("naive", "ppi", "dsl"), est$method)
+  if (!"naive" %in% shown || length(shown) < 2) {
+    return(character())
+  }
+  reg <- est[est$estimand == "regression" & est$term != "Intercept" & est$method %in% shown, , drop = FALSE]
+  # a (label, term, method) that two formulas share cannot be traced to one row: left to the table
+  reg_key <- paste(reg$label, reg$term, reg$method, sep = "\001")
+  reg <- reg[!reg_key %in% reg_key[duplicated(reg_key)], , drop = FALSE]
+  regression <- nrow(reg) > 0
+  d <- if (regression) {
+    reg
+  } else {
+    est[est$estimand == "prevalence" & est$stratum == "" & est$method %in% shown, , drop = FALSE]
+  }
+  d <- d[!is.na(d$estimate), , drop = FALSE]
+  if (nrow(d) == 0) {
+    return(character())
+  }
+  d$item <- if (regression) paste(d$label, d$term, sep = "\001") else d$label
+  # a share as a percentage, with a minus sign where an interval reaches below zero
+  pct <- function(v, source, name) {
+    st$note(paste0(st$num_text(100 * v, 1), st$pct_sign), as.numeric(v), source, name)
+  }
+  value <- function(r) {
+    row <- if (regression) {
+      list(estimand = "regression", label = r$label, term = r$term, method = r$method)
+    } else {
+      list(estimand = "prevalence", label = r$label, stratum = "", method = r$method)
+    }
+    s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src("inference_estimates_csv", col, row = row))
+    name <- paste(c("inference", r$method, r$label, if (regression) r$term), collapse = "_")
+    if (regression) { # a coefficient with one decimal more than the text's statistics: they are small
+      return(st$ci(r$estimate, r$ci_low, r$ci_high, s3, name, d = st$digits + 1))
+    }
+    e <- pct(r$estimate, s3[[1]], name)
+    if (is.na(r$ci_low) || is.na(r$ci_high)) {
+      return(e)
+    }
+    paste0(e, " [", pct(r$ci_low, s3[[2]], paste0(name, "_ci_low")), ", ", pct(r$ci_high, s3[[3]], paste0(name, "_ci_high")), "]")
+  }
+  # "0.02 [...] naive, 0.15 [...] by PPI++ and 0.15 [...] by DSL" for one item
+  by_method <- function(di) {
+    di <- di[order(match(di$method, shown)), , drop = FALSE]
+    and_list(vapply(seq_len(nrow(di)), function(i) {
+      r <- di[i, ]
+      paste0(value(r), if (r$method == "naive") " naive" else paste0(" by ", inference_method_label(r$method)))
+    }, ""))
+  }
+  # which corrected estimates lie outside the naive interval, by item
+  excluded <- lapply(split(d, factor(d$item, levels = unique(d$item))), function(di) {
+    naive <- di[di$method == "naive", , drop = FALSE]
+    if (nrow(naive) != 1 || is.na(naive$ci_low) || is.na(naive$ci_high)) {
+      return(character())
+    }
+    corr <- di[di$method != "naive", , drop = FALSE]
+    corr$method[corr$estimate < naive$ci_low | corr$estimate > naive$ci_high]
+  })
+  name_of <- function(it) {
+    r1 <- d[d$item == it, , drop = FALSE][1, ]
+    if (regression) st$code(r1$term) else st$code(r1$label)
+  }
+  out <- character()
+  if (regression) {
+    for (lab in unique(d$label)) {
+      items <- unique(d$item[d$label == lab])
+      phrases <- vapply(seq_along(items), function(i) {
+        paste0(if (i == 1) "the coefficient of " else "that of ", name_of(items[[i]]), if (i == 1) " was " else ", ", by_method(d[d$item == items[[i]], , drop = FALSE]))
+      }, "")
+      out <- c(out, paste0("In the regression of ", st$code(lab), " (confidence intervals in brackets), ", paste(phrases, collapse = "; "), "."))
+    }
+  } else {
+    items <- unique(d$item)
+    phrases <- vapply(seq_along(items), function(i) {
+      paste0(if (i == 1) "the share of " else "that of ", name_of(items[[i]]), if (i == 1) " was " else ", ", by_method(d[d$item == items[[i]], , drop = FALSE]))
+    }, "")
+    out <- c(out, paste0("Overall (confidence intervals in brackets), ", paste(phrases, collapse = "; "), "."))
+  }
+  hit <- Filter(length, excluded)
+  if (length(hit) > 0) {
+    # items with the same corrected estimators outside the naive interval share one phrase
+    sets <- vapply(hit, function(m) paste(m, collapse = " "), "")
+    phrases <- vapply(unique(sets), function(set) {
+      m <- hit[[which(sets == set)[[1]]]]
+      paste0(
+        "the ", and_list(inference_method_label(m)), " estimate", if (length(m) > 1) "s", " of ",
+        and_list(vapply(names(hit)[sets == set], name_of, ""))
+      )
+    }, "")
+    out <- c(out, paste0("The naive interval", if (length(hit) > 1) "s", " excluded ", and_list(phrases), "."))
+  }
+  paste(out, collapse = " ")
 }
 
 #' Limitations: what was simulated; coders scored on part of the test set

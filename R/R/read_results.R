@@ -33,9 +33,14 @@
 #'     `workload` (per person and round).}
 #'   \item{`bias_positional`, `bias_recall_asymmetry`, `bias_strata`}{part
 #'     `bias`.}
+#'   \item{`inference_estimates_csv`}{`inference/estimates.csv`: part
+#'     `inference`, the downstream estimates (label shares, overall and per
+#'     stratum, and regression coefficients) by method (`naive`, `classical`,
+#'     `ppi`, `dsl`) with their 95% confidence intervals; `stratum` and `term`
+#'     are `""` (not `NA`) for the whole population and for a share.}
 #'   \item{`evaluation_record`, `evaluation_provenance`, `coder_provenance`,
 #'     `verification_summary`, `sheets_manifest`, `finetune_record`,
-#'     `corpus_predictions_provenance`}{part `records`.}
+#'     `corpus_predictions_provenance`, `inference_record`}{part `records`.}
 #' }
 #'
 #' @param path A study's results folder (e.g. `"results/demo"`, read through
@@ -46,8 +51,8 @@
 #'     \item{`study`}{Study name (the manifest's `study`).}
 #'     \item{`dir`}{Normalised path of the folder holding the manifest.}
 #'     \item{`metrics`, `per_class`, `confusion`, `reliability`,
-#'       `learning_curve`, `acceptance`, `workload`}{Tibbles, or `NULL` when
-#'       the manifest lists none.}
+#'       `learning_curve`, `acceptance`, `workload`, `inference`}{Tibbles, or
+#'       `NULL` when the manifest lists none.}
 #'     \item{`bias`}{Named list of tibbles (`positional`,
 #'       `recall_asymmetry`, `strata`, those listed), or `NULL`.}
 #'     \item{`task`}{`"single"` or `"multi"` (the `task` of the evaluation
@@ -59,7 +64,9 @@
 #'       `sheets` (`sheets_manifest`), `finetune` (one element per
 #'       `finetune_record`, named by its path: `path`, `wildcards` and
 #'       `record`), `predictions[[model]]`
-#'       (`corpus_predictions_provenance`). A kind not listed is absent.}
+#'       (`corpus_predictions_provenance`), `inference` (`inference_record`:
+#'       the surrogate, population, labelled sample and methods of the
+#'       `inference` part). A kind not listed is absent.}
 #'     \item{`manifest`}{The parsed manifest.}
 #'   }
 #'   and a `provenance` attribute (verb, call, manifest, files read with
@@ -73,7 +80,8 @@
 #' lists a table that lacks a required column (or a record that lacks a
 #' required key) of its contract entry.
 #'
-#' @seealso [metrics_table()], [confusion_plot()], [methods_section()].
+#' @seealso [metrics_table()], [confusion_plot()], [inference_table()],
+#'   [methods_section()].
 #' @examples
 #' \dontrun{
 #' res <- read_results("results/demo")
@@ -126,7 +134,8 @@ results_keys <- c(
   "evaluation_provenance", "coders_vs_gold", "verifier_reliability_csv", "human_ceiling_csv",
   "learning_curve", "acceptance_csv", "workload_csv",
   "bias_positional", "bias_recall_asymmetry", "bias_strata", "coder_provenance",
-  "verification_summary", "sheets_manifest", "finetune_record", "corpus_predictions_provenance"
+  "verification_summary", "sheets_manifest", "finetune_record", "corpus_predictions_provenance",
+  "inference_estimates_csv", "inference_record"
 )
 
 #' Constructor of `llmcoder_results` (no checks; used by read_results and tests)
@@ -158,6 +167,7 @@ print.llmcoder_results <- function(x, ...) {
   show("confusion", "confusion counts")
   show("reliability", "reliability")
   show("learning_curve", "learning curve")
+  show("inference", "inference estimates")
   if (!is.null(x$bias)) {
     cli::cli_bullets(c("*" = "bias checks: {.val {names(x$bias)}}"))
   }
@@ -468,6 +478,7 @@ results_parts <- function(used, data) {
     learning_curve = table_of("learning_curve"),
     acceptance = table_of("acceptance_csv"),
     workload = table_of("workload_csv"),
+    inference = results_inference(table_of("inference_estimates_csv")),
     bias = if (length(bias) > 0) bias,
     task = results_task(records$evaluation),
     records = records
@@ -505,7 +516,8 @@ results_records <- function(used, data) {
     verification = single("verification_summary"),
     sheets = single("sheets_manifest"),
     finetune = finetune,
-    predictions = by_wildcard("corpus_predictions_provenance", "model")
+    predictions = by_wildcard("corpus_predictions_provenance", "model"),
+    inference = single("inference_record")
   )
   Filter(Negate(is.null), out)
 }
@@ -533,6 +545,21 @@ results_reliability <- function(coders, verifiers, ceiling = NULL) {
   rel$n <- rel$n_units
   first <- intersect(c("source", "comparison", "scope"), names(rel))
   rel[c(first, setdiff(names(rel), first))]
+}
+
+#' The inference part: the estimates, with `stratum` and `term` `""` where the file has them empty
+#'
+#' The CSV reader reads an empty cell as `NA`; in `inference/estimates.csv` an empty `stratum` is the
+#' whole population and an empty `term` a share (the contract's values), so they are kept as `""`.
+#' @noRd
+results_inference <- function(est) {
+  if (is.null(est)) {
+    return(NULL)
+  }
+  for (col in intersect(c("stratum", "term"), names(est))) {
+    est[[col]][is.na(est[[col]])] <- ""
+  }
+  est
 }
 
 #' Single- or multi-label, from the task of the evaluation records; NA when none

@@ -53,7 +53,7 @@ test_that("records are the JSON files of the manifest, by kind and wildcard", {
   res <- fixture_results()
   expect_equal(
     names(res$records),
-    c("evaluation", "evaluation_provenance", "coders", "verification", "sheets", "finetune", "predictions")
+    c("evaluation", "evaluation_provenance", "coders", "verification", "sheets", "finetune", "predictions", "inference")
   )
   expect_equal(names(res$records$evaluation), c("smollm2", "tfidf"))
   expect_equal(res$records$evaluation$tfidf, read_fixture_json("evaluation/tfidf/metrics.json"))
