@@ -50,10 +50,12 @@ def test_build_report_writes_every_part(r_ready, tmp_path):
     out = root / "report"
     names = {p.relative_to(out).as_posix() for p in paths}
     expected = {f"tables/{part}.{ext}" for part in ("metrics", "metrics_full", "per_class", "reliability",
-                                                    "reliability_full", "verification")
+                                                    "reliability_full", "verification", "inference",
+                                                    "inference_strata")
                 for ext in ("tex", "html", "md")}
     expected |= {f"figures/{stem}.{ext}" for stem in ("confusion_smollm2", "confusion_tfidf", "learning_curve",
-                                                      "positional_bias", "calibration") for ext in ("pdf", "png")}
+                                                      "positional_bias", "calibration", "inference")
+                 for ext in ("pdf", "png")}
     expected |= {"methods.md", "methods.tex", "methods.json", "calibration.csv", "provenance.json"}
     assert names == expected
     assert all(p.stat().st_size > 0 for p in paths)

@@ -18,10 +18,13 @@ registers ``figures/*.png``, ``tables/*.html`` and ``methods.md`` for ``snakemak
 ``tables/reliability.{tex,html,md}``            ``reliability_table()``: kappa, alpha, AC1 with CIs
 ``tables/reliability_full.{tex,html,md}``       ``reliability_table(full = TRUE)`` (appendix)
 ``tables/verification.{tex,html,md}``           ``verification_table()``: proposals kept per LLM coder
+``tables/inference.{tex,html,md}``              ``inference_table()``: findings, naive vs corrected
+``tables/inference_strata.{tex,html,md}``       ``inference_table(strata = TRUE)``: with each stratum
 ``figures/confusion_<system>.{pdf,png}``        ``confusion_plot()`` per system (single-label tasks)
 ``figures/learning_curve.{pdf,png}``            ``learning_curve_plot()``: seeds, LLM coders, ceiling
 ``figures/positional_bias.{pdf,png}``           ``positional_bias_plot()`` (coders with rotations)
 ``figures/calibration.{pdf,png}``               ``calibration_plot()`` with the ECE of each system
+``figures/inference.{pdf,png}``                 ``inference_plot()``: estimates and CIs by method
 ``calibration.csv``                             per test document: system, confidence, correct
 ``methods.md``, ``methods.tex``                 ``methods_section()`` (with the markdown / latex format)
 ``methods.json``                                every number of the methods text with its source
@@ -52,6 +55,7 @@ _TABLES: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("reliability", "reliability", "reliability_table", {}),
     ("reliability_full", "reliability", "reliability_table", {"full": True}),
     ("verification", "acceptance", "verification_table", {}),
+    ("inference", "inference", "inference_table", {}),
 )
 #: What the report folder holds; it is replaced as a whole.
 REPORT_FILES = ("tables", "figures", "methods.md", "methods.tex", "methods.json", "calibration.csv",
@@ -175,6 +179,11 @@ def build_report(
             if _part(results, part) is not None:
                 for fmt in formats:
                     table(verb, f"{name}.{FORMATS[fmt]}", fmt, args)
+        inference = _part(results, "inference")
+        findings = from_r(inference) if inference is not None else None
+        if findings is not None and (findings["stratum"].fill_null("") != "").any():
+            for fmt in formats:  # the shares within each stratum (by party, by year)
+                table("inference_table", f"inference_strata.{FORMATS[fmt]}", fmt, {"strata": True})
 
         def figure(plot, stem: str, size: tuple[float, float] = figure_size) -> None:
             # save_figure writes <base>.pdf and <base>.png
@@ -193,6 +202,13 @@ def build_report(
         if bias is not None and _part(bias, "positional") is not None:
             figure(r_call("llmcoder::positional_bias_plot", results), "positional_bias",
                    (figure_size[0], max(2.5, figure_size[1] * 0.6)))
+        if findings is not None:  # one row per share and coefficient (no intercept), dodged by method
+            import polars as pl
+
+            shown = findings.filter((pl.col("stratum").fill_null("") == "") & (pl.col("term") != "Intercept"))
+            n_items = shown.select("estimand", "label", "term").unique().height
+            figure(r_call("llmcoder::inference_plot", results), "inference",
+                   (figure_size[0], max(figure_size[1], 2.2 + 0.55 * n_items)))
         calibration = calibration_data(manifest)
         ece: dict[str, float] = {}
         if calibration.height > 0:
