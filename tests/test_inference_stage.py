@@ -84,6 +84,10 @@ def test_the_stage_refuses_what_it_cannot_estimate_and_keeps_the_previous_result
         _run(root, n=10_000)
     with pytest.raises(InputError, match="unknown label"):
         _run(root, labels=["sport"])
+    with pytest.raises(InputError, match="two formulas for label 'health'"):
+        _run(root, formulas=['label == "health" ~ party', 'label == "health" ~ 1'])
+    with pytest.raises(InputError, match="one '~'"):
+        _run(root, formulas=['label == "health"'])
     with pytest.raises(InputError, match="'year' not in the corpus"):
         _run(root, formulas=['label == "health" ~ year'])
     with pytest.raises(InputError, match="stratified design needs a stratum"):

@@ -586,7 +586,17 @@ def findings(surrogate: PathLike, corpus: PathLike, splits: PathLike, codebook: 
     pi = drawn["pi"].to_numpy()[sample_idx]
     given = [set(g) if cb.task == "multi" else {g} for g in gold.gather(sample_idx).to_list()]
     formulas = list(cfg["formulas"])
-    need = list(dict.fromkeys([*labels, *(inference.parse_formula(f)[0] for f in formulas)]))
+    outcomes: dict[str, str] = {}
+    for f in formulas:
+        try:
+            outcome = inference.parse_formula(f)[0]
+        except ValueError as err:
+            raise InputError("inference.formulas", str(err), fix='write e.g. \'label == "health" ~ party\'') from err
+        if outcome in outcomes:  # estimates.csv tells regressions apart by their outcome label
+            raise InputError("inference.formulas", f"two formulas for label '{outcome}' ('{outcomes[outcome]}' "
+                             f"and '{f}')", fix="keep one regression per label")
+        outcomes[outcome] = f
+    need = list(dict.fromkeys([*labels, *outcomes]))
     bad = [lab for lab in need if lab not in cb.ids]
     if bad:
         raise InputError("inference.formulas", f"unknown label(s) {', '.join(bad)} as an outcome",
@@ -616,7 +626,7 @@ def findings(surrogate: PathLike, corpus: PathLike, splits: PathLike, codebook: 
                         population=population, n_population=N, design=design, n_sample=int(labelled.sum()),
                         n_target=n, labels_from=str(cfg["labels_from"]), seed=int(cfg["seed"]), labels=labels,
                         strata=strata, formulas=formulas, regression=str(cfg["regression"]), methods=methods,
-                        simulated=False)
+                        ci_level=0.95, simulated=False)
     check_output_folder(out, INFERENCE_FILES, option="out_dir", what="inference", claim=True)
     with staged_dir(out) as stage:
         write_parquet(checked("inference_sample", sample), stage / "sample.parquet")
