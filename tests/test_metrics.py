@@ -212,6 +212,9 @@ def test_multi_label_matches_sklearn(seed):
         assert m["hamming_loss"] == pytest.approx(skm.hamming_loss(y, p))
         assert m["jaccard_samples"] == pytest.approx(skm.jaccard_score(y, p, average="samples"))
         assert m["jaccard_macro"] == pytest.approx(skm.jaccard_score(y, p, average="macro"))
+        g = y.any(1)
+        assert m["jaccard_gold_docs"] == pytest.approx(np.mean((y & p)[g].sum(1) / (y | p)[g].sum(1)))
+        assert m["hamming_gold_docs"] == pytest.approx(np.mean((y != p)[g].sum(1) / k))
         assert m["subset_accuracy"] == pytest.approx(skm.accuracy_score(y, p))
         assert m["micro_f1"] == pytest.approx(skm.f1_score(y, p, average="micro"))
         assert m["macro_f1"] == pytest.approx(skm.f1_score(y, p, average="macro"))
@@ -229,6 +232,27 @@ def test_multi_label_matches_sklearn(seed):
     co = co.pivot(on="pred", index="gold", values="n").select(labels).to_numpy()
     np.testing.assert_array_equal(co, y.astype(int).T @ p.astype(int))
     for key in ("hamming_loss", "jaccard_samples", "micro_f1", "macro_f1"):
+        lo, hi = r["ci"][key]
+        assert lo <= m[key] <= hi
+
+
+def test_the_papers_jaccard_and_hamming_average_over_documents_with_a_gold_label():
+    """Rethinking Scale's definitions: per document with at least one gold label, |T & L| / |T | L| and
+    |T ^ L| / K, averaged over those documents only; scikit-learn's jaccard_samples and hamming_loss
+    count every document (an empty/empty one as zero_division)."""
+    labels = ["a", "b", "c", "d"]
+    gold = pl.DataFrame({"doc_id": ["1", "1", "2", "3", "4"], "label": ["a", "b", "c", None, None]})
+    pred = pl.DataFrame({"doc_id": ["1", "2", "2", "3", "4"], "label": ["a", "c", "d", None, "a"]})
+    with pytest.warns(UndefinedMetricWarning):
+        r = evaluate(gold, pred, labels=labels, task="multi", n_boot=100)
+    m = r["metrics"]
+    # documents 1 and 2 have gold: Jaccard 1/2 and 1/2; symmetric differences 1 and 1 of 4 labels
+    assert m["jaccard_gold_docs"] == pytest.approx(0.5)
+    assert m["hamming_gold_docs"] == pytest.approx((1 / 4 + 1 / 4) / 2)
+    # scikit-learn's, over all four documents (doc 3 empty/empty -> 0, doc 4 -> 0)
+    assert m["jaccard_samples"] == pytest.approx((0.5 + 0.5 + 0 + 0) / 4)
+    assert m["hamming_loss"] == pytest.approx((1 + 1 + 0 + 1) / 16)
+    for key in ("jaccard_gold_docs", "hamming_gold_docs"):
         lo, hi = r["ci"][key]
         assert lo <= m[key] <= hi
 

@@ -1155,7 +1155,7 @@ other_systems_sentence <- function(x, systems, finals, coders, wanted, n_lead, s
 main_metrics <- function(x) {
   m <- x$metrics
   headline <- if (identical(x$task, "multi")) {
-    c("hamming_loss", "jaccard_samples", "micro_f1", "macro_f1")
+    c("hamming_loss", "jaccard_samples", "jaccard_gold_docs", "hamming_gold_docs", "micro_f1", "macro_f1")
   } else {
     c("accuracy", "macro_f1", "cohen_kappa")
   }

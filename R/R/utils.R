@@ -118,6 +118,8 @@ metric_label <- function(metric) {
     pairwise_kappa_max = "Highest pairwise Cohen's kappa",
     hamming_loss = "Hamming loss",
     jaccard_samples = "Jaccard (samples)",
+    jaccard_gold_docs = "Jaccard (documents with a gold label)",
+    hamming_gold_docs = "Hamming loss (documents with a gold label)",
     jaccard_macro = "Jaccard (macro)",
     subset_accuracy = "Subset accuracy",
     any_correct = "Any label correct",

@@ -51,7 +51,8 @@ Task = Literal["single", "multi"]
 NONE_LABEL = "(none)"
 #: Headline metrics that get bootstrap confidence intervals.
 HEADLINE_SINGLE = ("accuracy", "macro_f1", "cohen_kappa")
-HEADLINE_MULTI = ("hamming_loss", "jaccard_samples", "micro_f1", "macro_f1")
+HEADLINE_MULTI = ("hamming_loss", "jaccard_samples", "jaccard_gold_docs", "hamming_gold_docs", "micro_f1",
+                  "macro_f1")
 #: Rows of metrics.csv, in order.
 SINGLE_KEYS = (
     "accuracy",
@@ -65,6 +66,8 @@ SINGLE_KEYS = (
 MULTI_KEYS = (
     "hamming_loss",
     "jaccard_samples",
+    "jaccard_gold_docs",
+    "hamming_gold_docs",
     "jaccard_macro",
     "subset_accuracy",
     "any_correct",
@@ -499,14 +502,21 @@ def _multi_from_sums(s: np.ndarray, n_labels: int, zero_division: float) -> dict
     fn = s[..., 3 + 2 * n_labels : 3 + 3 * n_labels]
     micro = _safe_div(2 * tp.sum(-1), (2 * tp + fp + fn).sum(-1), zero_division)
     macro = _safe_div(2 * tp, 2 * tp + fp + fn, zero_division).mean(-1)
-    return {"hamming_loss": ham, "jaccard_samples": jac, "micro_f1": micro, "macro_f1": macro}
+    g = s[..., 3 + 3 * n_labels]
+    jac_g = _safe_div(s[..., 4 + 3 * n_labels], g, math.nan)
+    ham_g = _safe_div(s[..., 5 + 3 * n_labels], g * n_labels, math.nan)
+    return {"hamming_loss": ham, "jaccard_samples": jac, "jaccard_gold_docs": jac_g, "hamming_gold_docs": ham_g,
+            "micro_f1": micro, "macro_f1": macro}
 
 
 def _multi_columns(y: np.ndarray, p: np.ndarray, zero_division: float) -> np.ndarray:
     inter = (y & p).sum(1)
     union = (y | p).sum(1)
     jac = _safe_div(inter, union, zero_division)
-    cols = [np.ones(len(y)), (y != p).sum(1), jac, (y & p), (~y & p), (y & ~p)]
+    g = y.any(1)  # documents with a gold label: the only ones the *_gold_docs metrics average over
+    jac_g = np.where(g, _safe_div(inter, union, 0.0), 0.0)
+    ham_g = np.where(g, (y != p).sum(1), 0)
+    cols = [np.ones(len(y)), (y != p).sum(1), jac, (y & p), (~y & p), (y & ~p), g, jac_g, ham_g]
     return np.column_stack([c if c.ndim == 2 else c[:, None] for c in cols]).astype(float)
 
 
@@ -551,6 +561,11 @@ def _evaluate_multi(
             "hamming_loss": skm.hamming_loss(y, p),
             "jaccard_samples": skm.jaccard_score(y, p, average="samples", zero_division=zero_division),
             "jaccard_macro": skm.jaccard_score(y, p, average="macro", zero_division=zero_division),
+            # the Rethinking Scale paper's definitions: per document with at least one gold label,
+            # |gold & pred| / |gold | pred| and |gold ^ pred| / n_labels, averaged over those documents
+            "jaccard_gold_docs": (skm.jaccard_score(y[has_gold], p[has_gold], average="samples")
+                                  if has_gold.any() else math.nan),
+            "hamming_gold_docs": skm.hamming_loss(y[has_gold], p[has_gold]) if has_gold.any() else math.nan,
             "subset_accuracy": skm.accuracy_score(y, p),
             "any_correct": float((y & p).any(1)[has_gold].mean()) if has_gold.any() else math.nan,
             "micro_f1": skm.f1_score(y, p, average="micro", zero_division=zero_division),
@@ -650,9 +665,12 @@ def evaluate(
         ``per_class`` and ``confusion`` (polars DataFrames), ``n_ignored_pred``,
         ``n_invalid_pred``, ``warnings``, ``n_boot``, ``ci_level``, ``random_state``.
         Single-label metrics: accuracy, balanced_accuracy, macro_f1, micro_f1, weighted_f1,
-        cohen_kappa, krippendorff_alpha (nominal). Multi-label: hamming_loss, jaccard_samples,
-        jaccard_macro, subset_accuracy, any_correct (share of documents with a gold label of
-        which at least one is predicted), micro_f1, macro_f1.
+        cohen_kappa, krippendorff_alpha (nominal). Multi-label: hamming_loss, jaccard_samples
+        (scikit-learn's: every document, ``zero_division`` for one with no gold and no predicted
+        label), jaccard_gold_docs and hamming_gold_docs (the Rethinking Scale paper's: the mean of
+        |gold & pred| / |gold | pred| and of |gold ^ pred| / n_labels over the documents with at least
+        one gold label only), jaccard_macro, subset_accuracy, any_correct (share of documents with a
+        gold label of which at least one is predicted), micro_f1, macro_f1.
 
     See Also
     --------
