@@ -36,7 +36,8 @@ def _run(root: Path, **settings):
 def test_findings_match_ppi_py_and_the_gold_of_the_sampled_documents(root: Path) -> None:
     from ppi_py import ppi_mean_ci, ppi_mean_pointestimate
 
-    est = _run(root, labels=["health", "crime"], formulas=['label == "health" ~ party'])
+    est = _run(root, labels=["health", "crime"], formulas=['label == "health" ~ party'],
+               surrogate_values="probabilities")
     out = root / "inference"
     for key, name in (("inference_sample", "sample.parquet"), ("inference_estimates", "estimates.parquet"),
                       ("inference_estimates_csv", "estimates.csv"), ("inference_record", "summary.json")):
@@ -75,6 +76,27 @@ def test_findings_match_ppi_py_and_the_gold_of_the_sampled_documents(root: Path)
     assert set(party["stratum"]) == {f"party={p}" for p in pl.read_parquet(root / "corpus.parquet")["party"].unique()}
     reg = est.filter(pl.col("estimand") == "regression")
     assert set(reg["method"]) == {"naive", "classical", "ppi", "dsl"} and "Intercept" in set(reg["term"])
+
+
+def test_by_default_the_surrogate_is_the_systems_labels(root: Path) -> None:
+    """surrogate_values: labels (the default): naive is the share of population documents the model coded
+    with the label, and PPI++ uses the same 0/1 surrogate (checked against ppi_py)."""
+    from ppi_py import ppi_mean_pointestimate
+
+    est = _run(root, labels=["health"])
+    sample = pl.read_parquet(root / "inference" / "sample.parquet")
+    chosen = pl.read_parquet(root / "predictions" / "tfidf.parquet").filter(pl.col("chosen"))
+    coded = set(chosen.filter(pl.col("label") == "health")["doc_id"].to_list())
+    yhat = np.array([d in coded for d in sample["doc_id"].to_list()], dtype=float)
+    labelled = sample["labelled"].to_numpy()
+    y = (sample.filter(pl.col("labelled"))["label"] == "health").cast(float).to_numpy()
+    rows = {r["method"]: r for r in est.filter(pl.col("stratum") == "").iter_rows(named=True)}
+    assert rows["naive"]["estimate"] == pytest.approx(yhat.mean(), abs=1e-12)
+    want = float(np.ravel(ppi_mean_pointestimate(y, yhat[labelled], yhat, lam=None))[0])
+    assert rows["ppi"]["estimate"] == pytest.approx(want, abs=1e-8)
+    import json
+
+    assert json.loads((root / "inference" / "summary.json").read_text())["surrogate_values"] == "labels"
 
 
 def test_the_stage_refuses_what_it_cannot_estimate_and_keeps_the_previous_results(root: Path) -> None:

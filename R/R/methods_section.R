@@ -1586,6 +1586,12 @@ findings_headline <- function(x, st) {
     return(character())
   }
   d$item <- if (regression) paste(d$label, d$term, sep = "\001") else d$label
+  # the text names at most `max_items` items: those whose interval excludes zero under some estimator
+  # first (largest PPI++/DSL estimate in size first), the rest are counted and left to the table
+  picked <- findings_items(d, max_items = 3)
+  left_out <- setdiff(unique(d$item), picked)
+  d <- d[d$item %in% picked, , drop = FALSE]
+  d <- d[order(match(d$item, picked)), , drop = FALSE]
   # a share as a percentage, with a minus sign where an interval reaches below zero
   pct <- function(v, source, name) {
     st$note(paste0(st$num_text(100 * v, 1), st$pct_sign), as.numeric(v), source, name)
@@ -1644,6 +1650,24 @@ findings_headline <- function(x, st) {
     }, "")
     out <- c(out, paste0("Overall (confidence intervals in brackets), ", paste(phrases, collapse = "; "), "."))
   }
+  if (length(left_out) > 0) {
+    what <- if (regression) "coefficient" else "share"
+    one <- length(left_out) == 1
+    out <- c(out, paste0(
+      "The ", if (one) {
+        paste0("other ", what, " is")
+      } else if (length(left_out) <= 9) {
+        paste0(count_words(length(left_out)), " other ", what, "s are")
+      } else {
+        paste0("other ", what, "s are")
+      },
+      " in the findings table",
+      if (regression && all(vapply(left_out, function(it) findings_contains_zero(est, it), TRUE))) {
+        paste0("; every estimator's interval of ", if (one) "it" else "each", " contained zero")
+      },
+      "."
+    ))
+  }
   hit <- Filter(length, excluded)
   if (length(hit) > 0) {
     # items with the same corrected estimators outside the naive interval share one phrase
@@ -1658,6 +1682,31 @@ findings_headline <- function(x, st) {
     out <- c(out, paste0("The naive interval", if (length(hit) > 1) "s", " excluded ", and_list(phrases), "."))
   }
   paste(out, collapse = " ")
+}
+
+#' The items (label, or label and term) the findings text names: those with an interval that excludes
+#' zero under some estimator before the others, each group by the largest corrected estimate in size
+#' @noRd
+findings_items <- function(d, max_items = 3) {
+  items <- unique(d$item)
+  excl <- vapply(items, function(it) {
+    di <- d[d$item == it, , drop = FALSE]
+    any(!is.na(di$ci_low) & !is.na(di$ci_high) & (di$ci_low > 0 | di$ci_high < 0))
+  }, TRUE)
+  size <- vapply(items, function(it) {
+    di <- d[d$item == it & d$method != "naive", , drop = FALSE]
+    if (nrow(di) == 0) 0 else max(abs(di$estimate), na.rm = TRUE)
+  }, 1)
+  ordered <- items[order(!excl, -size)]
+  utils::head(ordered, max_items)
+}
+
+#' Whether every estimator's interval of a regression item ("label\001term") contains zero
+#' @noRd
+findings_contains_zero <- function(est, item) {
+  parts <- strsplit(item, "\001", fixed = TRUE)[[1]]
+  di <- est[est$estimand == "regression" & est$label == parts[[1]] & est$term == parts[[2]], , drop = FALSE]
+  all(!is.na(di$ci_low) & !is.na(di$ci_high) & di$ci_low <= 0 & di$ci_high >= 0)
 }
 
 #' Limitations: what was simulated; coders scored on part of the test set

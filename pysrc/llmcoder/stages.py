@@ -563,8 +563,11 @@ def findings(surrogate: PathLike, corpus: PathLike, splits: PathLike, codebook: 
     if missing_cols:
         raise InputError("inference.strata", f"column(s) {', '.join(missing_cols)} not in the corpus",
                          fix=f"give columns of the corpus: {', '.join(c for c in docs.columns if c != 'text')}")
-    yhat_all, _ = inference.surrogate_arrays(scored, doc_ids, list(cb.ids), surrogate="prob", src=str(surrogate))
-    probs = np.column_stack([yhat_all[lab] for lab in cb.ids])
+    prob_all, _ = inference.surrogate_arrays(scored, doc_ids, list(cb.ids), surrogate="prob", src=str(surrogate))
+    probs = np.column_stack([prob_all[lab] for lab in cb.ids])
+    values = str(cfg["surrogate_values"])
+    yhat_all = (prob_all if values == "probabilities" else
+                inference.surrogate_arrays(scored, doc_ids, list(cb.ids), surrogate="hard", src=str(surrogate))[0])
     design = str(cfg["design"])
     stratum = np.full(N, "", dtype=object)
     if design == "stratified":
@@ -623,6 +626,7 @@ def findings(surrogate: PathLike, corpus: PathLike, splits: PathLike, codebook: 
                            "labelled": drawn["labelled"]}).with_columns(
         pl.when(pl.col("labelled")).then(gold_out).otherwise(None).alias(gold_col))
     record = provenance(artifact="infer", surrogate=surrogate_name, surrogate_kind=surrogate_kind,
+                        surrogate_values=values,
                         population=population, n_population=N, design=design, n_sample=int(labelled.sum()),
                         n_target=n, labels_from=str(cfg["labels_from"]), seed=int(cfg["seed"]), labels=labels,
                         strata=strata, formulas=formulas, regression=str(cfg["regression"]), methods=methods,
