@@ -147,6 +147,21 @@ def test_calibration_data_and_ece_agree_with_the_evaluation_and_r(r_ready, tmp_p
         assert value == pytest.approx(direct, abs=1e-9)
 
 
+def test_the_report_refuses_any_listed_file_changed_since_the_run(tmp_path):
+    """R reads only some of the listed files (not the sheets' xlsx); the report still checks every one, so a
+    report never describes a run whose files were changed afterwards, and nothing is written."""
+    from llmcoder.errors import InputError
+    from llmcoder.report import build_report
+
+    root = make_results(tmp_path / "demo")
+    sheet = next(root.glob("verify/sheets/*.xlsx"))
+    sheet.write_bytes(sheet.read_bytes() + b"\0")
+    with pytest.raises(InputError, match="changed since the manifest was written") as err:
+        build_report(root, formats=("markdown",))
+    assert sheet.name in str(err.value)
+    assert not (root / "report").exists()
+
+
 def test_calibration_data_refuses_a_changed_file(tmp_path):
     from llmcoder.errors import InputError
     from llmcoder.report import calibration_data

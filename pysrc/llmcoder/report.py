@@ -152,8 +152,10 @@ def build_report(
         manifest = manifest / MANIFEST
     elif not manifest.exists():
         raise FileNotFoundError(f"{results_dir}: results directory not found; run the workflow first")
-    read_manifest(manifest)  # a message naming the file when it is missing or of another contract version
+    doc = read_manifest(manifest)  # a message naming the file when it is missing or of another contract version
     results_dir = manifest.parent
+    for f in doc.get("files", []):  # the report describes the run as listed: every file, not only those R reads
+        _check_listed(results_dir, f)
     if digits < 0 or dpi < 1 or min(figure_size) <= 0:
         raise InputError("report settings", f"digits {digits}, dpi {dpi} and figure size {figure_size} must be "
                          "positive", fix="give digits >= 0, dpi >= 1 and a positive width and height")
@@ -261,11 +263,9 @@ def _listed(doc: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return [f for f in doc.get("files", []) if f.get("key") == key]
 
 
-def _read_listed(root: Path, f: dict[str, Any]):
-    """A Parquet file the manifest lists, refused (InputError) when it changed since the run."""
+def _check_listed(root: Path, f: dict[str, Any]) -> Path:
+    """The path of a file the manifest lists, refused (InputError) when missing or changed since the run."""
     import hashlib
-
-    import polars as pl
 
     from llmcoder.errors import InputError
 
@@ -275,7 +275,14 @@ def _read_listed(root: Path, f: dict[str, Any]):
     if f.get("md5") and hashlib.md5(path.read_bytes()).hexdigest() != str(f["md5"]).lower():
         raise InputError(str(path), "changed since the manifest was written",
                          fix="rerun the workflow for this study; it rewrites the files and the manifest")
-    return pl.read_parquet(path)
+    return path
+
+
+def _read_listed(root: Path, f: dict[str, Any]):
+    """A Parquet file the manifest lists, refused (InputError) when it changed since the run."""
+    import polars as pl
+
+    return pl.read_parquet(_check_listed(root, f))
 
 
 def _top_label(probs):
