@@ -255,6 +255,12 @@ def test_train_and_predict_on_verified_labels(tmp_path: Path, job_files: dict) -
                             job_files["verified"], size=1.0, seed=1, out_dir=tmp_path / "v")
     # only the 36 train docs verified (40 verified, of which 36 are train and 4 dev)
     assert rec["n_train"] == 36 and rec["n_dev"] == 4 and rec["n_test"] == 12 and rec["verified"]
+    # what the methods section states about training, from the job's own config
+    assert rec["settings"] == {"base_model": None, "ngram_max": 2, "min_df": 1, "C": 10.0, "sublinear_tf": True,
+                               "class_weights": False}
+    from llmcoder.results import check_record
+
+    assert check_record("finetune_record", rec) == []
     with pytest.raises(InputError, match="in_size_25"):
         train_and_predict({"kind": "tfidf"}, job_files["corpus"], job_files["splits"], None,
                           size=0.25, seed=1, out_dir=tmp_path / "w")

@@ -207,10 +207,30 @@ def train_and_predict(
             "n_train": data["train"].height, "n_dev": data["dev"].height, "n_test": metrics.get("n", 0),
             "task": meta.task, "train_seconds": round(train_s, 2), "predict_seconds": round(predict_s, 2),
             "metrics": {k: v for k, v in metrics.items() if k != "n"}, "dev_metrics": meta.dev_metrics,
-            "verified": verified_path is not None, "provenance": provenance(),
+            "verified": verified_path is not None, "settings": training_settings(cfg, meta.extra),
+            "provenance": provenance(),
         }
         write_json(record, stage / METRICS_FILE)
     return record
+
+
+def training_settings(cfg: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """What a methods section states about a job's training: the base model (its alias or name, not a local
+    path), the optimiser's settings and how many epochs ran (kind-specific: TF-IDF features and C; LoRA rank)."""
+    out: dict[str, Any] = {"base_model": str(cfg.model) if cfg.kind != "tfidf" else None}
+    if cfg.kind == "tfidf":
+        out.update({k: getattr(cfg.tfidf, k) for k in ("ngram_max", "min_df", "C", "sublinear_tf")})
+    else:
+        out.update(epochs=int(cfg.epochs), batch_size=int(cfg.batch_size), learning_rate=float(cfg.learning_rate),
+                   weight_decay=float(cfg.weight_decay), warmup_ratio=float(cfg.warmup_ratio),
+                   patience=int(cfg.patience), max_length=int(cfg.max_length))
+        history = extra.get("history") or []
+        out["epochs_trained"] = len(history) if history else None
+        out["best_epoch"] = extra.get("best_epoch")
+        if cfg.kind == "lora":
+            out.update(lora_r=int(cfg.lora.r), lora_alpha=int(cfg.lora.alpha), qlora=bool(cfg.lora.qlora))
+    out["class_weights"] = bool(cfg.class_weights)
+    return out
 
 
 def score_test_predictions(test: pl.DataFrame, predictions: pl.DataFrame, labels: Sequence[str],
