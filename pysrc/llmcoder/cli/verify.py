@@ -15,7 +15,7 @@ def _split(csv: str) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``verify`` sub-app (commands ``sheets``, ``ingest``, ``simulate``) to ``app``."""
+    """Add the ``verify`` sub-app (commands ``sheets``, ``ingest``, ``simulate``, ``serve``, ``export``) to ``app``."""
     verify = typer.Typer(name="verify", no_args_is_help=True, add_completion=False,
                          pretty_exceptions_enable=False,
                          help="Human verification by rejection: sheets for human coders, ingest of the "
@@ -160,5 +160,56 @@ def register(app: typer.Typer) -> None:
                 verify_flourishing(codings, tweets)[0].write(out)
         except InputError as err:
             fail(err)
+
+    @verify.command("serve")
+    def serve_cmd(
+        sheets: Annotated[Path, typer.Option(
+            help="manifest.json of the blank sheets (results/<study>/verify/sheets/manifest.json).")],
+        db: Annotated[Path, typer.Option(help="SQLite file for tokens and decisions (made if missing; reuse it "
+                                              "to keep links and decisions across restarts).")],
+        codebook: Annotated[Path | None, typer.Option(
+            help="The study's codebook YAML (shows each label's exclusions; names the right labels).")] = None,
+        host: Annotated[str, typer.Option(
+            help="Address to listen on; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    ) -> None:
+        """Serve the sheets' assignments in the browser: prints each person's personal link and the team view."""
+        from llmcoder.errors import InputError
+        from llmcoder.verify.web import create_app, links
+
+        try:
+            app = create_app(sheets, db, codebook=codebook)
+        except (InputError, ValueError) as err:
+            fail(err)
+        shown = f"[{host}]" if ":" in host else host
+        for who, url in links(app.state.tokens, f"http://{shown}:{port}").items():
+            print(f"{who}: {url}")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"WARNING: listening on {host}: anyone who can reach it and has a link can verify")
+        import uvicorn
+
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+
+    @verify.command("export")
+    def export_cmd(
+        sheets: Annotated[Path, typer.Option(help="manifest.json of the blank sheets that 'verify serve' served.")],
+        db: Annotated[Path, typer.Option(help="The SQLite file of 'llmcoder verify serve'.")],
+        out: Annotated[Path, typer.Option(help="Folder for the filled sheets <coder>.xlsx and timing.csv.")],
+        codebook: Annotated[Path | None, typer.Option(help="The study's codebook YAML.")] = None,
+    ) -> None:
+        """Write the decisions made in the browser as filled sheets (for 'verify ingest') and timing.csv."""
+        from llmcoder.errors import InputError
+        from llmcoder.verify.web import export_decisions
+
+        try:
+            from llmcoder.io import ensure_outside
+
+            ensure_outside(out, [sheets, db, codebook])
+            res = export_decisions(sheets, db, out, codebook=codebook)
+        except (InputError, ValueError) as err:
+            fail(err)
+        print(f"{out}: {len(res['sheets'])} filled sheet(s), seconds per decision in {res['timing']}")
+        if res["unfinished"]:
+            print(f"  not marked finished (ingest refuses their sheets): {', '.join(res['unfinished'])}")
 
     app.add_typer(verify, name="verify")

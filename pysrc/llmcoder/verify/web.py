@@ -1,0 +1,644 @@
+"""Verification in the browser: a small local web app that serves the sheets' assignments.
+
+The app serves exactly the rows of the blank sheets (``manifest.json`` and the sheets beside it): the
+same assignment, overlap and blind design. Each person opens a personal link with a token and sees only
+their own rows, never another person's decisions nor which LLM coder proposed a label.
+
+* :func:`create_app`: the FastAPI app (one SQLite database in WAL mode holds tokens, every time a
+  document was shown and every decision, committed before the response acknowledges it).
+* :func:`export_decisions`: the decisions as filled sheets (``<coder>.xlsx``, the completion field
+  filled when the person pressed "finished"), which :func:`llmcoder.verify.ingest` reads like any
+  sheet filled in Excel, plus ``timing.csv`` (seconds per decision). Sheets and the app can be mixed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from llmcoder.errors import InputError
+
+try:  # the 'server' extra; FastAPI resolves the endpoints' annotations in this module's globals
+    from starlette.requests import Request
+except ImportError:  # pragma: no cover
+    Request = Any  # type: ignore[misc,assignment]
+
+ADMIN = "__team__"
+TIMING_FILE = "timing.csv"
+TIMING_COLUMNS = ("coder", "item", "doc_id", "label", "decision", "shown_at", "decided_at", "seconds")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (coder TEXT PRIMARY KEY, token TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS views (id INTEGER PRIMARY KEY AUTOINCREMENT, coder TEXT NOT NULL,
+    doc_index INTEGER NOT NULL, shown_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, coder TEXT NOT NULL,
+    kind TEXT NOT NULL, item INTEGER, doc_index INTEGER NOT NULL, value TEXT NOT NULL,
+    view_id INTEGER, shown_at REAL, decided_at REAL NOT NULL, undone INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS finished (coder TEXT PRIMARY KEY, name TEXT NOT NULL, date TEXT NOT NULL,
+    at REAL NOT NULL);
+"""
+
+
+@dataclass
+class _Doc:
+    doc_id: str
+    text: str
+    rows: list[dict[str, Any]] = field(default_factory=list)  # item, label, label_name, definition
+
+
+@dataclass
+class Assignments:
+    """What the app serves: per coder the documents of their blank sheet, in sheet order."""
+
+    study: str
+    task: str
+    manifest: dict[str, Any]
+    sheets_dir: Path
+    docs: dict[str, list[_Doc]]
+    label_choices: list[tuple[str, str]]  # (id, name) of the codebook, for the right label
+    exclusions: dict[str, list[str]]
+    codebook: Any = None
+
+    def items(self, coder: str) -> dict[int, tuple[int, dict[str, Any]]]:
+        """item number -> (document index, row) of one coder."""
+        return {r["item"]: (i, r) for i, d in enumerate(self.docs[coder]) for r in d.rows}
+
+
+def load_assignments(manifest: str | os.PathLike[str], codebook: Any = None) -> Assignments:
+    """The sheets manifest and the blank sheets beside it (and, optionally, the codebook for the labels'
+    exclusions and the right-label choice)."""
+    from llmcoder.codebook import Codebook, load_codebook
+    from llmcoder.verify.read import load_manifest
+    from llmcoder.verify.simulate import read_blank_sheets
+
+    man = load_manifest(manifest)
+    if man.get("round", "verify") != "verify":
+        raise InputError(str(manifest), "this manifest is not of the first round of verification",
+                         fix="pass results/<study>/verify/sheets/manifest.json")
+    sheets_dir = Path(manifest).parent
+    frames = read_blank_sheets(sheets_dir, man)
+    cb = None
+    if codebook is not None:
+        cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    docs: dict[str, list[_Doc]] = {}
+    for coder, frame in frames.items():
+        out: list[_Doc] = []
+        for r in frame.sort("item").iter_rows(named=True):
+            if not out or out[-1].doc_id != r["doc_id"]:
+                out.append(_Doc(r["doc_id"], r["text"]))
+            out[-1].rows.append({k: r[k] for k in ("item", "label", "label_name", "definition")})
+        docs[coder] = out
+    if cb is not None:
+        choices = [(lab.id, lab.name) for lab in cb.labels]
+        excl = {lab.id: list(lab.exclusions) for lab in cb.labels}
+    else:
+        names = {r["label"]: r["label_name"] for ds in docs.values() for d in ds for r in d.rows}
+        choices = [(lab, names.get(lab, lab)) for lab in (man.get("labels") or sorted(names))]
+        excl = {}
+    task = (cb.task if cb is not None else None) or man.get("task") or "single"
+    return Assignments(str(man["study"]), str(task), man, sheets_dir, docs, choices, excl, cb)
+
+
+# -- storage ---------------------------------------------------------------------------------------
+
+class Store:
+    """The SQLite database (WAL mode, synchronous FULL): one short connection per operation, so that
+    every decision is on disk when the call returns."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            yield db
+        finally:
+            db.close()
+
+    def bind(self, a: Assignments) -> dict[str, str]:
+        """Check that the database belongs to these sheets (or claim it), make the missing tokens; return
+        ``{coder: token}`` (with :data:`ADMIN`: the team view's token)."""
+        sums = json.dumps({c: e["sheet_sha256"] for c, e in sorted(a.manifest["coders"].items())})
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT value FROM meta WHERE key='sheets'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('sheets', ?), ('study', ?), ('secret', ?)",
+                           (sums, a.study, secrets.token_hex(32)))
+            elif row[0] != sums:
+                db.execute("ROLLBACK")
+                raise InputError(str(self.path), "this database holds decisions on other sheets (another run of "
+                                 "'llmcoder verify sheets')",
+                                 fix="pass the database made for this manifest, or a new --db file")
+            have = dict(db.execute("SELECT coder, token FROM tokens").fetchall())
+            for coder in [*a.docs, ADMIN]:
+                if coder not in have:
+                    have[coder] = secrets.token_urlsafe(18)
+                    db.execute("INSERT INTO tokens VALUES (?, ?)", (coder, have[coder]))
+            db.execute("COMMIT")
+        return have
+
+    def secret(self) -> str:
+        with self.connect() as db:
+            return db.execute("SELECT value FROM meta WHERE key='secret'").fetchone()[0]
+
+    def view(self, coder: str, doc_index: int) -> tuple[int, float]:
+        now = time.time()
+        with self.connect() as db:
+            cur = db.execute("INSERT INTO views (coder, doc_index, shown_at) VALUES (?, ?, ?)",
+                             (coder, doc_index, now))
+            return int(cur.lastrowid or 0), now
+
+    def shown_at(self, coder: str, view_id: Any) -> float | None:
+        with self.connect() as db:
+            row = db.execute("SELECT shown_at FROM views WHERE id=? AND coder=?", (view_id, coder)).fetchone()
+        return None if row is None else float(row[0])
+
+    def record(self, coder: str, kind: str, item: int | None, doc_index: int, value: str,
+               view_id: Any) -> None:
+        shown = self.shown_at(coder, view_id) if view_id is not None else None
+        with self.connect() as db:
+            db.execute("INSERT INTO events (coder, kind, item, doc_index, value, view_id, shown_at, decided_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (coder, kind, item, doc_index, value, view_id if shown else None, shown, time.time()))
+
+    def undo(self, coder: str) -> int | None:
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT id, doc_index FROM events WHERE coder=? AND undone=0 ORDER BY id DESC LIMIT 1",
+                             (coder,)).fetchone()
+            if row is not None:
+                db.execute("UPDATE events SET undone=1 WHERE id=?", (row[0],))
+                db.execute("DELETE FROM finished WHERE coder=?", (coder,))
+            db.execute("COMMIT")
+        return None if row is None else int(row[1])
+
+    def state(self, coder: str) -> tuple[dict[int, dict[str, Any]], dict[int, list[str]]]:
+        """The current decision of each item (latest event not undone) and the right labels per document."""
+        with self.connect() as db:
+            rows = db.execute("SELECT kind, item, doc_index, value, shown_at, decided_at FROM events "
+                              "WHERE coder=? AND undone=0 ORDER BY id", (coder,)).fetchall()
+        items: dict[int, dict[str, Any]] = {}
+        right: dict[int, list[str]] = {}
+        for kind, item, doc_index, value, shown, decided in rows:
+            if kind == "decision":
+                items[int(item)] = {"decision": value, "shown_at": shown, "decided_at": decided}
+            else:
+                right[int(doc_index)] = json.loads(value)
+        return items, right
+
+    def finish(self, coder: str, name: str, date: str) -> None:
+        with self.connect() as db:
+            db.execute("INSERT OR REPLACE INTO finished VALUES (?, ?, ?, ?)", (coder, name, date, time.time()))
+
+    def finished(self) -> dict[str, tuple[str, str]]:
+        with self.connect() as db:
+            return {c: (n, d) for c, n, d in db.execute("SELECT coder, name, date FROM finished").fetchall()}
+
+
+# -- what a person's decisions mean ---------------------------------------------------------------
+
+def _current(a: Assignments, store: Store, coder: str) -> tuple[dict[int, str], dict[int, list[str]]]:
+    """Each decided item's decision and each document's right labels (only where every proposal is
+    rejected; a right label left over from before a keep does not count)."""
+    state, right = store.state(coder)
+    decided = {i: s["decision"] for i, s in state.items()}
+    valid = {}
+    for di, labs in right.items():
+        doc = a.docs[coder][di]
+        if labs and all(decided.get(r["item"]) == "reject" for r in doc.rows):
+            valid[di] = labs
+    return decided, valid
+
+
+def decision_log(a: Assignments, store: Store, coders: list[str] | None = None) -> pl.DataFrame:
+    """The decisions so far as a decision log (``doc_id, coder, label, decision`` keep/reject/supplied),
+    the form :func:`llmcoder.verify.measures.human_reliability` reads; undecided rows left out."""
+    rows = []
+    for coder in coders or list(a.docs):
+        decided, right = _current(a, store, coder)
+        for di, doc in enumerate(a.docs[coder]):
+            for r in doc.rows:
+                if r["item"] in decided:
+                    rows.append({"doc_id": doc.doc_id, "coder": coder, "label": r["label"],
+                                 "decision": decided[r["item"]]})
+            for lab in right.get(di, []):
+                rows.append({"doc_id": doc.doc_id, "coder": coder, "label": lab, "decision": "supplied"})
+    return pl.DataFrame(rows, schema={"doc_id": pl.Utf8, "coder": pl.Utf8, "label": pl.Utf8, "decision": pl.Utf8})
+
+
+def _iso(t: float | None) -> str:
+    return "" if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+def export_decisions(manifest: str | os.PathLike[str], db_path: str | os.PathLike[str],
+                     out_dir: str | os.PathLike[str], *, codebook: Any = None) -> dict[str, Any]:
+    """Write the app's decisions as filled sheets ``<coder>.xlsx`` (completion field filled for those
+    who pressed "finished") and ``timing.csv``; ``llmcoder verify ingest`` reads the sheets as it reads
+    sheets filled in Excel. Returns ``{"sheets": [paths], "timing": path, "unfinished": [coders]}``."""
+    from llmcoder.verify._common import Sheets
+    from llmcoder.verify.sheets import write_sheets
+    from llmcoder.verify.simulate import read_blank_sheets
+
+    if not Path(db_path).is_file():
+        raise InputError(str(db_path), "database not found", fix="pass the --db file that 'llmcoder verify serve' used")
+    a = load_assignments(manifest, codebook)
+    store = Store(db_path)
+    store.bind(a)
+    blank = read_blank_sheets(a.sheets_dir, a.manifest)
+    names = dict(a.label_choices)
+    done = store.finished()
+    frames, timing = {}, []
+    for coder, frame in blank.items():
+        decided, right = _current(a, store, coder)
+        state, _ = store.state(coder)
+        dec_col, right_col = [], []
+        doc_of = {r["item"]: (di, doc) for di, doc in enumerate(a.docs[coder]) for r in doc.rows}
+        given: dict[int, list[str]] = {di: list(labs) for di, labs in right.items()}
+        for item in frame["item"].to_list():
+            dec_col.append(decided.get(item, ""))
+            di, doc = doc_of[item]
+            labs = given.get(di) or []
+            right_col.append(names.get(labs.pop(0), None) if labs else None)  # one right label per row
+            if item in state:
+                s = state[item]
+                secs = None if s["shown_at"] is None else round(s["decided_at"] - s["shown_at"], 3)
+                lab = next(r["label"] for r in doc.rows if r["item"] == item)
+                timing.append([coder, item, doc.doc_id, lab, s["decision"], _iso(s["shown_at"]),
+                               _iso(s["decided_at"]), "" if secs is None else secs])
+        frames[coder] = frame.with_columns(pl.Series("decision", dec_col, dtype=pl.Utf8),
+                                           pl.Series("right_label", right_col, dtype=pl.Utf8))
+    sheets = Sheets(frames, codebook=a.codebook, finished={c: done[c] for c in frames if c in done})
+    written = write_sheets(sheets, out_dir, study=a.study, formats=["xlsx"], manifest=False)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(TIMING_COLUMNS)
+    w.writerows(timing)
+    tpath = Path(out_dir) / TIMING_FILE
+    tpath.write_text(buf.getvalue(), encoding="utf-8")
+    return {"sheets": [written[f"{c}.xlsx"] for c in frames], "timing": tpath,
+            "unfinished": sorted(set(frames) - set(done))}
+
+
+# -- the app ----------------------------------------------------------------------------------------
+
+_BASE_CSS = """
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem;color:#222}
+.text{white-space:pre-wrap;border:1px solid #ccc;padding:1rem;background:#fafafa;font-size:1.1rem}
+.bar{height:.6rem;background:#eee;border-radius:.3rem}.bar div{height:100%;background:#3a7;border-radius:.3rem}
+.label{border:2px solid #ddd;padding:.5rem .8rem;margin:.5rem 0;border-radius:.4rem}
+.label.focus{border-color:#36c}.label.keep{background:#e8f6ec}.label.reject{background:#fbe9e9}
+.label .d{font-weight:bold;float:right}.small{color:#666;font-size:.9rem}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem}
+"""
+
+_DOC = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="csrf-token" content="{{ csrf }}"><title>llmcoder verification: {{ study }}</title>
+<style>{{ css }}</style></head><body>
+<p class="small">Study {{ study }} · {{ coder }} · document {{ index + 1 }} of {{ n_docs }}
+ · {{ n_done }} of {{ n_items }} labels decided</p>
+<div class="bar"><div style="width:{{ pct }}%"></div></div>
+<div class="text" id="text">{{ doc.text }}</div>
+<div id="labels">
+{% for r in rows %}<div class="label {{ r.decision }}" data-item="{{ r.item }}">
+<span class="d">{{ r.decision or "" }}</span><b>{{ r.label_name }}</b>
+<div>{{ r.definition }}</div>
+{% if r.exclusions %}<div class="small">Not: {{ r.exclusions | join("; ") }}</div>{% endif %}
+</div>{% endfor %}
+</div>
+<div id="right" {% if not all_rejected %}hidden{% endif %}>
+<p>Every proposed label is rejected. The label that applies (optional):</p>
+<select id="rightsel" {% if multi %}multiple{% endif %}>
+{% if not multi %}<option value="">(none of the codebook's labels applies)</option>{% endif %}
+{% for id, name in choices %}<option value="{{ id }}" {% if id in right %}selected{% endif %}>{{ name }}</option>
+{% endfor %}</select> <button id="saveright">save right label</button>
+</div>
+<p class="small">Keys: <b>k</b> keep, <b>r</b> or <b>x</b> reject, <b>↓</b>/<b>j</b> next label, <b>↑</b> previous
+label, <b>→</b>/<b>n</b> next document, <b>←</b>/<b>p</b> previous document, <b>u</b> undo.
+{% if index > 0 %}<a href="{{ base }}/doc/{{ index - 1 }}">previous</a>{% endif %}
+{% if index + 1 < n_docs %}<a href="{{ base }}/doc/{{ index + 1 }}">next</a>{% endif %}
+<a href="{{ base }}/finish">finish</a></p>
+<p id="status" class="small" role="status"></p>
+<script>
+const base = {{ base | tojson }}, view = {{ view_id | tojson }}, index = {{ index | tojson }},
+      nDocs = {{ n_docs | tojson }};
+const csrf = document.querySelector('meta[name=csrf-token]').content;
+const boxes = [...document.querySelectorAll('.label')];
+let focus = Math.max(0, boxes.findIndex(b => !b.querySelector('.d').textContent));
+function show() { boxes.forEach((b, i) => b.classList.toggle('focus', i === focus)); }
+async function post(path, body) {
+  const r = await fetch(base + '/api/' + path, {method: 'POST', headers: {'Content-Type': 'application/json',
+    'X-CSRF-Token': csrf}, body: JSON.stringify(body)});
+  if (!r.ok) { document.getElementById('status').textContent = 'not saved: ' + r.status; throw new Error(r.status); }
+  return r.json();
+}
+function go(i) { if (i >= 0 && i < nDocs) location.href = base + '/doc/' + i; else if (i >= nDocs)
+  location.href = base + '/finish'; }
+async function decide(d) {
+  const b = boxes[focus]; if (!b) return;
+  await post('decide', {item: +b.dataset.item, decision: d, view_id: view});
+  b.classList.remove('keep', 'reject'); b.classList.add(d); b.querySelector('.d').textContent = d;
+  document.getElementById('status').textContent = 'saved';
+  const allRej = boxes.every(x => x.classList.contains('reject'));
+  document.getElementById('right').hidden = !allRej;
+  const next = boxes.findIndex(x => !x.querySelector('.d').textContent);
+  if (next >= 0) { focus = next; show(); } else if (!allRej) { go(index + 1); }
+  else { document.getElementById('rightsel').focus(); }
+}
+document.getElementById('saveright').onclick = async () => {
+  const labels = [...document.getElementById('rightsel').selectedOptions].map(o => o.value).filter(v => v);
+  await post('right', {doc_index: index, labels: labels, view_id: view}); go(index + 1);
+};
+document.addEventListener('keydown', async e => {
+  if (e.target.tagName === 'SELECT' && e.key !== 'Enter') return;
+  if (e.target.tagName === 'SELECT') { document.getElementById('saveright').click(); return; }
+  const k = e.key;
+  if (k === 'k') await decide('keep');
+  else if (k === 'r' || k === 'x') await decide('reject');
+  else if (k === 'ArrowDown' || k === 'j') { focus = Math.min(boxes.length - 1, focus + 1); show(); }
+  else if (k === 'ArrowUp') { focus = Math.max(0, focus - 1); show(); }
+  else if (k === 'ArrowRight' || k === 'n') go(index + 1);
+  else if (k === 'ArrowLeft' || k === 'p') go(index - 1);
+  else if (k === 'u') { const r = await post('undo', {}); if (r.doc_index !== null) go(r.doc_index); }
+  else return;
+  e.preventDefault();
+});
+show();
+</script></body></html>"""
+
+_FINISH = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="csrf-token" content="{{ csrf }}"><title>finished: {{ study }}</title><style>{{ css }}</style></head><body>
+<h1>Finished?</h1>
+{% if missing %}<p>{{ missing | length }} document(s) still have undecided labels:
+{% for i in missing[:20] %}<a href="{{ base }}/doc/{{ i }}">{{ i + 1 }}</a> {% endfor %}</p>
+{% else %}<p>Every label is decided. Write your name and the date to say that you are done (this is the
+sheet's completion field).</p>
+<p><label>name <input id="name" value="{{ name }}"></label> <label>date <input id="date" value="{{ date }}"></label>
+<button id="done">finished</button></p>{% endif %}
+<p id="status" role="status">{% if finished %}Marked finished by {{ name }} on {{ date }}.{% endif %}</p>
+<p><a href="{{ base }}/doc/0">back to the documents</a></p>
+<script>
+const base = {{ base | tojson }}, csrf = document.querySelector('meta[name=csrf-token]').content;
+const b = document.getElementById('done');
+if (b) b.onclick = async () => {
+  const r = await fetch(base + '/api/finish', {method: 'POST', headers: {'Content-Type': 'application/json',
+    'X-CSRF-Token': csrf}, body: JSON.stringify({name: document.getElementById('name').value,
+    date: document.getElementById('date').value})});
+  document.getElementById('status').textContent = r.ok ? 'Marked finished. Thank you.' : 'not saved: ' + r.status;
+};
+</script></body></html>"""
+
+_TEAM = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>team: {{ study }}</title>
+<meta http-equiv="refresh" content="30"><style>{{ css }}</style></head><body>
+<h1>Verification of {{ study }}</h1>
+<table><tr><th>person</th><th>labels decided</th><th>documents done</th><th>overlap documents done</th>
+<th>finished</th></tr>
+{% for p in people %}<tr><td>{{ p.coder }}</td><td>{{ p.done }} / {{ p.items }}</td>
+<td>{{ p.docs_done }} / {{ p.docs }}</td><td>{{ p.overlap_done }} / {{ p.overlap }}</td>
+<td>{{ p.finished }}</td></tr>{% endfor %}</table>
+<h2>Agreement on the overlap so far</h2>
+<p>{{ shared }} overlap document(s) decided by every coder assigned to them.</p>
+{% if agreement %}<table><tr>{% for c in agreement[0] %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in agreement %}<tr>{% for c, v in row.items() %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
+{% else %}<p>{{ agreement_note }}</p>{% endif %}
+</body></html>"""
+
+
+def _env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(autoescape=True, loader=jinja2.DictLoader({"doc": _DOC, "finish": _FINISH,
+                                                                         "team": _TEAM}))
+
+
+def _origin_ok(request: Any) -> bool:
+    """A state-changing request from a page of another site is refused (its Origin is not this server)."""
+    from urllib.parse import urlsplit
+
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("host", "")
+    return urlsplit(origin).netloc == host
+
+
+def create_app(manifest: str | os.PathLike[str] | Assignments, db_path: str | os.PathLike[str], *,
+               codebook: Any = None) -> Any:
+    """The FastAPI app serving the sheets of ``manifest`` (its blank sheets beside it), storing in ``db_path``.
+
+    ``app.state.tokens`` is ``{coder: token}`` (and :data:`ADMIN` for the team view); the links are
+    ``/v/<token>`` for each person and ``/team?token=<admin token>``.
+    """
+    from fastapi import FastAPI, HTTPException
+    from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+    a = manifest if isinstance(manifest, Assignments) else load_assignments(manifest, codebook)
+    store = Store(db_path)
+    tokens = store.bind(a)
+    by_token = {t: c for c, t in tokens.items()}
+    secret = store.secret().encode()
+    env = _env()
+    app = FastAPI(title="llmcoder verification", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.tokens = tokens
+    app.state.assignments = a
+    overlap_docs = {d for d, cs, o, *_ in (a.manifest.get("assignments") or []) if o and len(cs) > 1}
+
+    def csrf_of(token: str) -> str:
+        return hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()
+
+    def coder_of(token: str) -> str:
+        coder = by_token.get(token)
+        if coder is None or coder == ADMIN:
+            raise HTTPException(403, "unknown token: use the personal link you were given")
+        return coder
+
+    async def checked_body(request: Request, token: str) -> dict[str, Any]:
+        if not _origin_ok(request):
+            raise HTTPException(403, "cross-origin request refused")
+        if not hmac.compare_digest(request.headers.get("x-csrf-token", ""), csrf_of(token)):
+            raise HTTPException(403, "missing or wrong CSRF token: reload the page")
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise HTTPException(400, "the request body is not JSON") from e
+        if not isinstance(body, dict):
+            raise HTTPException(400, "the request body is not a JSON object")
+        return body
+
+    def page(name: str, **kw: Any) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(css=_BASE_CSS, study=a.study, **kw),
+                            headers={"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
+                                     "style-src 'unsafe-inline'; frame-ancestors 'none'",
+                                     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                                     "Cache-Control": "no-store"})
+
+    @app.get("/v/{token}")
+    def start(token: str) -> RedirectResponse:
+        coder = coder_of(token)
+        decided, _ = _current(a, store, coder)
+        docs = a.docs[coder]
+        first = next((i for i, d in enumerate(docs) if any(r["item"] not in decided for r in d.rows)), None)
+        return RedirectResponse(f"/v/{token}/doc/{first}" if first is not None else f"/v/{token}/finish", 303)
+
+    @app.get("/v/{token}/doc/{index}")
+    def doc_page(token: str, index: int) -> HTMLResponse:
+        coder = coder_of(token)
+        docs = a.docs[coder]
+        if not 0 <= index < len(docs):
+            raise HTTPException(404, f"no document {index} on this assignment (0 to {len(docs) - 1})")
+        decided, right = _current(a, store, coder)
+        view_id, _ = store.view(coder, index)
+        doc = docs[index]
+        rows = [{**r, "decision": decided.get(r["item"], ""), "exclusions": a.exclusions.get(r["label"], [])}
+                for r in doc.rows]
+        n_items = sum(len(d.rows) for d in docs)
+        return page("doc", csrf=csrf_of(token), coder=coder, base=f"/v/{token}", index=index, n_docs=len(docs),
+                    n_done=len(decided), n_items=n_items, pct=round(100 * len(decided) / max(n_items, 1)),
+                    doc=doc, rows=rows, all_rejected=all(r["decision"] == "reject" for r in rows),
+                    choices=[(i, n) for i, n in a.label_choices if i not in {r["label"] for r in rows}],
+                    right=right.get(index, []), multi=a.task == "multi", view_id=view_id)
+
+    @app.get("/v/{token}/api/state")
+    def state(token: str) -> JSONResponse:
+        coder = coder_of(token)
+        decided, right = _current(a, store, coder)
+        return JSONResponse({"coder": coder, "decisions": {str(k): v for k, v in decided.items()},
+                             "right": {str(k): v for k, v in right.items()},
+                             "finished": store.finished().get(coder)})
+
+    @app.post("/v/{token}/api/decide")
+    async def decide(token: str, request: Request) -> JSONResponse:
+        coder = coder_of(token)
+        body = await checked_body(request, token)
+        items = a.items(coder)
+        item, decision = body.get("item"), body.get("decision")
+        if not isinstance(item, int) or item not in items:
+            raise HTTPException(404, "no such item on this assignment")
+        if decision not in ("keep", "reject"):
+            raise HTTPException(422, "decision must be 'keep' or 'reject'")
+        store.record(coder, "decision", item, items[item][0], decision, body.get("view_id"))
+        decided, _ = _current(a, store, coder)
+        return JSONResponse({"ok": True, "decided": len(decided), "items": len(items)})
+
+    @app.post("/v/{token}/api/right")
+    async def right_label(token: str, request: Request) -> JSONResponse:
+        coder = coder_of(token)
+        body = await checked_body(request, token)
+        di, labels = body.get("doc_index"), body.get("labels")
+        docs = a.docs[coder]
+        if not isinstance(di, int) or not 0 <= di < len(docs):
+            raise HTTPException(404, "no such document on this assignment")
+        known = {i for i, _ in a.label_choices} - {r["label"] for r in docs[di].rows}
+        if not isinstance(labels, list) or not all(isinstance(x, str) and x in known for x in labels):
+            raise HTTPException(422, "right labels must be labels of the codebook that were not proposed")
+        if a.task == "single" and len(labels) > 1:
+            raise HTTPException(422, "a single-label study takes one right label")
+        decided, _ = _current(a, store, coder)
+        if labels and not all(decided.get(r["item"]) == "reject" for r in docs[di].rows):
+            raise HTTPException(409, "give a right label only when every proposed label is rejected")
+        store.record(coder, "right", None, di, json.dumps(sorted(labels)), body.get("view_id"))
+        return JSONResponse({"ok": True})
+
+    @app.post("/v/{token}/api/undo")
+    async def undo(token: str, request: Request) -> JSONResponse:
+        coder = coder_of(token)
+        await checked_body(request, token)
+        return JSONResponse({"ok": True, "doc_index": store.undo(coder)})
+
+    @app.get("/v/{token}/finish")
+    def finish_page(token: str) -> HTMLResponse:
+        coder = coder_of(token)
+        decided, _ = _current(a, store, coder)
+        missing = [i for i, d in enumerate(a.docs[coder]) if any(r["item"] not in decided for r in d.rows)]
+        done = store.finished().get(coder)
+        name, date = done or ("", datetime.now(UTC).date().isoformat())
+        return page("finish", csrf=csrf_of(token), base=f"/v/{token}", missing=missing, finished=done is not None,
+                    name=name, date=date)
+
+    @app.post("/v/{token}/api/finish")
+    async def finish(token: str, request: Request) -> JSONResponse:
+        coder = coder_of(token)
+        body = await checked_body(request, token)
+        name, date = str(body.get("name") or "").strip(), str(body.get("date") or "").strip()
+        if not name or not date:
+            raise HTTPException(422, "write your name and the date")
+        decided, _ = _current(a, store, coder)
+        left = sum(1 for r in a.items(coder) if r not in decided)
+        if left:
+            raise HTTPException(409, f"{left} label(s) are not decided yet")
+        store.finish(coder, name, date)
+        return JSONResponse({"ok": True})
+
+    @app.get("/team")
+    def team(token: str | None = None) -> HTMLResponse:
+        if token is None:
+            raise HTTPException(401, "the team view needs ?token=<the team token printed by 'llmcoder verify serve'>")
+        if by_token.get(token) != ADMIN:
+            raise HTTPException(403, "wrong team token")
+        return page("team", **team_status(a, store, overlap_docs))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Any:
+        from fastapi.responses import PlainTextResponse
+
+        return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+
+    return app
+
+
+def team_status(a: Assignments, store: Store, overlap_docs: set[str]) -> dict[str, Any]:
+    """Progress per person, overlap documents done, and the verifiers' agreement so far (computed by
+    :func:`llmcoder.verify.measures.human_reliability`, as the reliability step does)."""
+    from llmcoder.verify.measures import human_reliability
+
+    done = store.finished()
+    people, done_docs = [], {}
+    for coder, docs in a.docs.items():
+        decided, _ = _current(a, store, coder)
+        full = {d.doc_id for d in docs if all(r["item"] in decided for r in d.rows)}
+        done_docs[coder] = full
+        mine = {d.doc_id for d in docs} & overlap_docs
+        people.append({"coder": coder, "done": len(decided), "items": sum(len(d.rows) for d in docs),
+                       "docs_done": len(full), "docs": len(docs), "overlap_done": len(full & mine),
+                       "overlap": len(mine), "finished": " ".join(done[coder]) if coder in done else "no"})
+    assigned: dict[str, list[str]] = {}
+    for coder, docs in a.docs.items():
+        for d in docs:
+            assigned.setdefault(d.doc_id, []).append(coder)
+    shared = sorted(d for d in overlap_docs if d in assigned and all(d in done_docs[c] for c in assigned[d]))
+    log = decision_log(a, store).filter(pl.col("doc_id").is_in(shared))
+    agreement, note = [], "not computed: no overlap document is decided by all its coders yet"
+    if shared:
+        res, note = human_reliability(log, min_units=10, task=a.task)
+        agreement = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}
+                     for r in res.iter_rows(named=True)]
+    return {"people": people, "shared": len(shared), "agreement": agreement, "agreement_note": note or ""}
+
+
+def links(tokens: Mapping[str, str], base: str) -> dict[str, str]:
+    """Each person's personal link and the team view's link."""
+    out = {c: f"{base}/v/{t}" for c, t in tokens.items() if c != ADMIN}
+    out["team view"] = f"{base}/team?token={tokens[ADMIN]}"
+    return out

@@ -1,0 +1,280 @@
+"""Verification in the browser (llmcoder.verify.web): tokens, CSRF, escaping, durability, and the export
+read by the same ingest as sheets filled in Excel."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import verify_helpers as h
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from llmcoder.verify import ingest, make_sheets, write_sheets  # noqa: E402
+from llmcoder.verify.web import ADMIN, create_app, export_decisions  # noqa: E402
+
+CODERS = ["ana", "ben"]
+SCRIPT = "<script>window.pwned = 1</script>"
+
+
+@pytest.fixture
+def study(tmp_path: Path):
+    cb = h.codebook()
+    corp = h.corpus(16)
+    corp = corp.with_columns(pl.when(pl.col("doc_id") == "d003").then(pl.lit(f"Energy {SCRIPT} <b>bold</b>"))
+                             .otherwise(pl.col("text")).alias("text"))
+    s = make_sheets(corp, h.codings(corp), cb, coders=CODERS, overlap=0.5, random_state=1)
+    write_sheets(s, tmp_path / "sheets", study="web")
+    gold = dict(zip(corp["doc_id"].to_list(), corp["label"].to_list(), strict=True))
+    return cb, tmp_path / "sheets" / "manifest.json", gold, tmp_path
+
+
+def _client(study, db="app.sqlite"):
+    cb, man, _, tmp = study
+    app = create_app(man, tmp / db, codebook=cb)
+    return TestClient(app), app.state.tokens, app.state.assignments
+
+
+def _csrf(client: TestClient, token: str) -> str:
+    page = client.get(f"/v/{token}/doc/0").text
+    return re.search(r'name="csrf-token" content="([0-9a-f]+)"', page).group(1)
+
+
+def _view(client: TestClient, token: str, i: int) -> int:
+    return int(re.search(r"view = (\d+)", client.get(f"/v/{token}/doc/{i}").text).group(1))
+
+
+def _plan(a, coder, gold):
+    """A person's decisions: reject what is not gold; on the first document, reject everything and
+    give a right label that was not proposed (a 'supplied' row)."""
+    out = []
+    for di, doc in enumerate(a.docs[coder]):
+        proposed = {r["label"] for r in doc.rows}
+        everything = di == 0
+        for r in doc.rows:
+            out.append((di, r["item"], "reject" if everything or r["label"] != gold[doc.doc_id] else "keep"))
+        if everything:
+            other = sorted(set(h.LABELS) - proposed)[0]
+            out.append((di, None, other))
+    return out
+
+
+def _decide_all(client, token, a, coder, gold, finish=True):
+    hdr = {"X-CSRF-Token": _csrf(client, token)}
+    for di, item, what in _plan(a, coder, gold):
+        view = _view(client, token, di)
+        if item is None:
+            r = client.post(f"/v/{token}/api/right", json={"doc_index": di, "labels": [what], "view_id": view},
+                            headers=hdr)
+        else:
+            r = client.post(f"/v/{token}/api/decide", json={"item": item, "decision": what, "view_id": view},
+                            headers=hdr)
+        assert r.status_code == 200, r.text
+    if finish:
+        r = client.post(f"/v/{token}/api/finish", json={"name": coder.title(), "date": "2026-12-03"}, headers=hdr)
+        assert r.status_code == 200, r.text
+
+
+def test_two_verifiers_overlap_export_equals_sheets(study):
+    cb, man, gold, tmp = study
+    client, tokens, a = _client(study)
+    shared = set(d.doc_id for d in a.docs["ana"]) & set(d.doc_id for d in a.docs["ben"])
+    assert shared  # the overlap is served to both
+    # both at once: interleave their decisions
+    plans = {c: _plan(a, c, gold) for c in CODERS}
+    hdr = {c: {"X-CSRF-Token": _csrf(client, tokens[c])} for c in CODERS}
+    for k in range(max(len(p) for p in plans.values())):
+        for c in CODERS:
+            if k < len(plans[c]):
+                di, item, what = plans[c][k]
+                body = ({"doc_index": di, "labels": [what]} if item is None else {"item": item, "decision": what})
+                body["view_id"] = _view(client, tokens[c], di)
+                path = "right" if item is None else "decide"
+                assert client.post(f"/v/{tokens[c]}/api/{path}", json=body, headers=hdr[c]).status_code == 200
+    for c in CODERS:
+        r = client.post(f"/v/{tokens[c]}/api/finish", json={"name": c, "date": "2026-12-03"}, headers=hdr[c])
+        assert r.status_code == 200
+    team = client.get(f"/team?token={tokens[ADMIN]}")
+    assert team.status_code == 200 and "Agreement on the overlap" in team.text
+    assert f"{len(shared)} overlap document(s) decided" in team.text
+
+    res = export_decisions(man, tmp / "app.sqlite", tmp / "exported", codebook=cb)
+    assert res["unfinished"] == []
+    timing = pl.read_csv(res["timing"])
+    assert timing.height == sum(len(d.rows) for c in CODERS for d in a.docs[c])
+    assert (timing["seconds"] >= 0).all()
+    from_app = ingest(res["sheets"], codebook=cb, manifest=man)
+
+    # the same decisions written into the blank sheets, as a person would in Excel
+    import shutil
+
+    filled = tmp / "filled"
+    shutil.copytree(tmp / "sheets", filled)
+    names = cb.names
+    for c in CODERS:
+        plan = _plan(a, c, gold)
+        dec = {item: what for _, item, what in plan if item is not None}
+        right = {di: what for di, item, what in plan if item is None}
+        first_item = {di: a.docs[c][di].rows[0]["item"] for di in right}
+
+        def fill(ws, dec=dec, right=right, first_item=first_item):
+            ci, cd, cr = h.column(ws, "item"), h.column(ws, "decision"), h.column(ws, "right_label")
+            for row in range(2, ws.max_row + 1):
+                item = ws.cell(row, ci).value
+                if item is None:
+                    continue
+                ws.cell(row, cd).value = dec[int(item)]
+                for di, it in first_item.items():
+                    if it == int(item):
+                        ws.cell(row, cr).value = names[right[di]]
+
+        h.edit_xlsx(filled / f"{c}.xlsx", fill)
+        h.finish(filled / f"{c}.xlsx", name=c, date="2026-12-03")
+    from_sheets = ingest([filled / f"{c}.xlsx" for c in CODERS], codebook=cb, manifest=man)
+    assert from_app.verified.equals(from_sheets.verified)
+    assert from_app.decisions.equals(from_sheets.decisions)
+    assert (from_app.decisions["decision"] == "supplied").sum() == len(CODERS)
+    assert from_app.reliability.equals(from_sheets.reliability)
+
+
+def test_tokens_csrf_and_isolation(study):
+    client, tokens, a = _client(study)
+    ta, tb = tokens["ana"], tokens["ben"]
+    assert client.get("/v/not-a-token/doc/0").status_code == 403
+    assert client.get("/team").status_code == 401
+    assert client.get(f"/team?token={ta}").status_code == 403
+    assert client.get(f"/v/{tokens[ADMIN]}/doc/0").status_code == 403
+    item_a = a.docs["ana"][0].rows[0]["item"]
+    # no CSRF header, a wrong one, and a cross-origin page are refused
+    assert client.post(f"/v/{ta}/api/decide", json={"item": item_a, "decision": "keep"}).status_code == 403
+    assert client.post(f"/v/{ta}/api/decide", json={"item": item_a, "decision": "keep"},
+                       headers={"X-CSRF-Token": "0" * 64}).status_code == 403
+    csrf_a, csrf_b = _csrf(client, ta), _csrf(client, tb)
+    assert client.post(f"/v/{ta}/api/decide", json={"item": item_a, "decision": "keep"},
+                       headers={"X-CSRF-Token": csrf_a, "Origin": "http://evil.example"}).status_code == 403
+    # B's CSRF token does not work for A
+    assert client.post(f"/v/{ta}/api/decide", json={"item": item_a, "decision": "keep"},
+                       headers={"X-CSRF-Token": csrf_b}).status_code == 403
+    ok = client.post(f"/v/{ta}/api/decide", json={"item": item_a, "decision": "reject"},
+                     headers={"X-CSRF-Token": csrf_a, "Origin": "http://testserver"})
+    assert ok.status_code == 200
+    # A's token reaches only A's items: an item number beyond A's sheet is unknown, B's state untouched
+    n_a = sum(len(d.rows) for d in a.docs["ana"])
+    assert client.post(f"/v/{ta}/api/decide", json={"item": n_a + 1, "decision": "keep"},
+                       headers={"X-CSRF-Token": csrf_a}).status_code == 404
+    assert client.get(f"/v/{ta}/doc/{len(a.docs['ana'])}").status_code == 404
+    assert client.get(f"/v/{tb}/api/state").json()["decisions"] == {}
+    assert client.get(f"/v/{ta}/api/state").json()["decisions"] == {str(item_a): "reject"}
+    # nothing on a page tells which LLM coder proposed a label, or what the other person decided
+    page = client.get(f"/v/{tb}/doc/0").text
+    assert "gpt" not in page and "llama" not in page and "ana" not in page
+    # undo
+    assert client.post(f"/v/{ta}/api/undo", json={}, headers={"X-CSRF-Token": csrf_a}).json()["doc_index"] == 0
+    assert client.get(f"/v/{ta}/api/state").json()["decisions"] == {}
+
+
+def test_script_document_is_inert(study):
+    client, tokens, a = _client(study)
+    for c in CODERS:
+        for i, d in enumerate(a.docs[c]):
+            if d.doc_id == "d003":
+                page = client.get(f"/v/{tokens[c]}/doc/{i}").text
+                assert SCRIPT not in page and "<b>bold</b>" not in page
+                assert "&lt;script&gt;window.pwned = 1&lt;/script&gt;" in page
+                return
+    pytest.fail("d003 is on nobody's sheet")
+
+
+def test_decisions_survive_reopening(study):
+    _, _, gold, _ = study
+    client, tokens, a = _client(study)
+    _decide_all(client, tokens["ana"], a, "ana", gold, finish=False)
+    before = client.get(f"/v/{tokens['ana']}/api/state").json()
+    client.close()
+    again, tokens2, _ = _client(study)
+    assert tokens2 == tokens  # the links stay valid
+    assert again.get(f"/v/{tokens['ana']}/api/state").json() == before
+
+
+def test_database_of_other_sheets_is_refused(study, tmp_path):
+    from llmcoder.errors import InputError
+
+    cb, man, _, tmp = study
+    _client(study)
+    corp = h.corpus(12)
+    s = make_sheets(corp, h.codings(corp), cb, coders=CODERS, overlap=0.5, random_state=9)
+    write_sheets(s, tmp / "other", study="web")
+    with pytest.raises(InputError, match="other sheets"):
+        create_app(tmp / "other" / "manifest.json", tmp / "app.sqlite", codebook=cb)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sigkill_loses_nothing_acknowledged(study, tmp_path):
+    import httpx
+
+    cb, man, gold, tmp = study
+    cbfile = tmp / "codebook.yaml"
+    cbfile.write_text("name: mini\ntask: single\nlabels:\n" + "".join(
+        f"  - id: {lab}\n    name: {lab.title()}\n    definition: Documents about {lab}.\n" for lab in h.LABELS),
+        encoding="utf-8")
+    db = tmp / "killed.sqlite"
+
+    def start():
+        port = _free_port()
+        cmd = [sys.executable, "-c", "from llmcoder.cli import main; main()", "verify", "serve", "--sheets", str(man), "--db", str(db),
+               "--codebook", str(cbfile), "--port", str(port)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        links = {}
+        for _ in range(len(CODERS) + 1):
+            line = proc.stdout.readline()
+            who, url = line.strip().split(": ", 1)
+            links[who] = url
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(base + "/team", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        return proc, links, base
+
+    proc, links, base = start()
+    try:
+        url = links["ana"]
+        token = url.rsplit("/", 1)[1]
+        page = httpx.get(f"{base}/v/{token}/doc/0").text
+        csrf = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page).group(1)
+        acked = {}
+        for _, item, what in [p for p in _plan(_client(study, "scratch.sqlite")[2], "ana", gold)
+                              if p[1] is not None][:6]:
+            r = httpx.post(f"{base}/v/{token}/api/decide", json={"item": item, "decision": what},
+                           headers={"X-CSRF-Token": csrf})
+            assert r.status_code == 200
+            acked[str(item)] = what
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    proc, links2, base = start()
+    try:
+        assert links2 == {k: v.replace(v.split("/")[2], base.split("/")[2]) for k, v in links.items()}
+        state = httpx.get(f"{base}/v/{token}/api/state").json()
+        assert state["decisions"] == acked
+    finally:
+        proc.terminate()
+        proc.wait(10)
