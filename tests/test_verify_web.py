@@ -81,6 +81,7 @@ def _decide_all(client, token, a, coder, gold, finish=True):
             r = client.post(f"/v/{token}/api/decide", json={"item": item, "decision": what, "view_id": view},
                             headers=hdr)
         assert r.status_code == 200, r.text
+    assert "Every label is decided" in client.get(f"/v/{token}/finish").text
     if finish:
         r = client.post(f"/v/{token}/api/finish", json={"name": coder.title(), "date": "2026-12-03"}, headers=hdr)
         assert r.status_code == 200, r.text
@@ -108,6 +109,9 @@ def test_two_verifiers_overlap_export_equals_sheets(study):
     team = client.get(f"/team?token={tokens[ADMIN]}")
     assert team.status_code == 200 and "Agreement on the overlap" in team.text
     assert f"{len(shared)} overlap document(s) decided" in team.text
+    assert "<td>all labels</td>" in team.text  # human_reliability, as in the reliability step
+    n_ana = sum(len(d.rows) for d in a.docs["ana"])
+    assert f"<td>{n_ana} / {n_ana}</td>" in team.text and "built-in" not in team.text
 
     res = export_decisions(man, tmp / "app.sqlite", tmp / "exported", codebook=cb)
     assert res["unfinished"] == []
@@ -201,6 +205,7 @@ def test_decisions_survive_reopening(study):
     client, tokens, a = _client(study)
     _decide_all(client, tokens["ana"], a, "ana", gold, finish=False)
     before = client.get(f"/v/{tokens['ana']}/api/state").json()
+    assert client.get(f"/v/{tokens['ben']}/finish").text.count("/doc/") > 1  # ben's undecided documents listed
     client.close()
     again, tokens2, _ = _client(study)
     assert tokens2 == tokens  # the links stay valid

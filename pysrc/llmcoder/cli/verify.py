@@ -183,7 +183,7 @@ def register(app: typer.Typer) -> None:
             fail(err)
         shown = f"[{host}]" if ":" in host else host
         for who, url in links(app.state.tokens, f"http://{shown}:{port}").items():
-            print(f"{who}: {url}")
+            print(f"{who}: {url}", flush=True)
         if host not in ("127.0.0.1", "localhost", "::1"):
             print(f"WARNING: listening on {host}: anyone who can reach it and has a link can verify")
         import uvicorn

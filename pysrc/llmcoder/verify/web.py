@@ -415,7 +415,7 @@ _TEAM = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tea
 <h1>Verification of {{ study }}</h1>
 <table><tr><th>person</th><th>labels decided</th><th>documents done</th><th>overlap documents done</th>
 <th>finished</th></tr>
-{% for p in people %}<tr><td>{{ p.coder }}</td><td>{{ p.done }} / {{ p.items }}</td>
+{% for p in people %}<tr><td>{{ p.coder }}</td><td>{{ p.done }} / {{ p.n_items }}</td>
 <td>{{ p.docs_done }} / {{ p.docs }}</td><td>{{ p.overlap_done }} / {{ p.overlap }}</td>
 <td>{{ p.finished }}</td></tr>{% endfor %}</table>
 <h2>Agreement on the overlap so far</h2>
@@ -487,8 +487,8 @@ def create_app(manifest: str | os.PathLike[str] | Assignments, db_path: str | os
             raise HTTPException(400, "the request body is not a JSON object")
         return body
 
-    def page(name: str, **kw: Any) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(css=_BASE_CSS, study=a.study, **kw),
+    def page(template: str, **kw: Any) -> HTMLResponse:
+        return HTMLResponse(env.get_template(template).render(css=_BASE_CSS, study=a.study, **kw),
                             headers={"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
                                      "style-src 'unsafe-inline'; frame-ancestors 'none'",
                                      "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
@@ -620,7 +620,7 @@ def team_status(a: Assignments, store: Store, overlap_docs: set[str]) -> dict[st
         full = {d.doc_id for d in docs if all(r["item"] in decided for r in d.rows)}
         done_docs[coder] = full
         mine = {d.doc_id for d in docs} & overlap_docs
-        people.append({"coder": coder, "done": len(decided), "items": sum(len(d.rows) for d in docs),
+        people.append({"coder": coder, "done": len(decided), "n_items": sum(len(d.rows) for d in docs),
                        "docs_done": len(full), "docs": len(docs), "overlap_done": len(full & mine),
                        "overlap": len(mine), "finished": " ".join(done[coder]) if coder in done else "no"})
     assigned: dict[str, list[str]] = {}
