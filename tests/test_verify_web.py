@@ -235,9 +235,7 @@ def test_sigkill_loses_nothing_acknowledged(study, tmp_path):
 
     cb, man, gold, tmp = study
     cbfile = tmp / "codebook.yaml"
-    cbfile.write_text("name: mini\ntask: single\nlabels:\n" + "".join(
-        f"  - id: {lab}\n    name: {lab.title()}\n    definition: Documents about {lab}.\n" for lab in h.LABELS),
-        encoding="utf-8")
+    cb.save(cbfile)
     db = tmp / "killed.sqlite"
 
     def start():
@@ -283,3 +281,29 @@ def test_sigkill_loses_nothing_acknowledged(study, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_cli_export_and_errors(study):
+    import typer
+    from typer.testing import CliRunner
+
+    from llmcoder.cli.verify import register
+
+    cb, man, gold, tmp = study
+    cb.save(tmp / "codebook.yaml")
+    client, tokens, a = _client(study)
+    _decide_all(client, tokens["ana"], a, "ana", gold)
+    app = typer.Typer()
+    register(app)
+    app.command("other")(lambda: None)
+    run = CliRunner().invoke
+    r = run(app, ["verify", "export", "--sheets", str(man), "--db", str(tmp / "app.sqlite"), "--codebook",
+                  str(tmp / "codebook.yaml"), "--out", str(tmp / "out")])
+    assert r.exit_code == 0, r.output
+    assert "not marked finished (ingest refuses their sheets): ben" in r.output
+    assert (tmp / "out" / "ana.xlsx").is_file() and (tmp / "out" / "timing.csv").is_file()
+    r = run(app, ["verify", "export", "--sheets", str(man), "--db", str(tmp / "nope.sqlite"), "--out",
+                  str(tmp / "out2")])
+    assert r.exit_code == 2 and "database not found" in r.output and "Traceback" not in r.output
+    r = run(app, ["verify", "serve", "--sheets", str(tmp / "missing.json"), "--db", str(tmp / "x.sqlite")])
+    assert r.exit_code == 2 and "manifest not found" in r.output and "Traceback" not in r.output
