@@ -555,6 +555,8 @@ def create_app(manifest: str | os.PathLike[str] | Assignments, db_path: str | os
             raise HTTPException(422, "right labels must be labels of the codebook that were not proposed")
         if a.task == "single" and len(labels) > 1:
             raise HTTPException(422, "a single-label study takes one right label")
+        if len(labels) > len(docs[di].rows):  # the sheet holds one right label per row
+            raise HTTPException(422, f"at most {len(docs[di].rows)} right label(s) for this document")
         decided, _ = _current(a, store, coder)
         if labels and not all(decided.get(r["item"]) == "reject" for r in docs[di].rows):
             raise HTTPException(409, "give a right label only when every proposed label is rejected")
