@@ -881,18 +881,30 @@ training_sentence <- function(x, models, st) {
   )
   who <- vapply(models, function(model) {
     r1 <- finetune_records_of(x, model)[[1]]
-    cfg <- r1$record$config
+    # the job's training settings (Python's llmcoder.jobs.training_settings)
+    cfg <- r1$record$settings %||% list()
     kind <- r1$record$kind
-    base <- cfg$model %||% cfg$base_model
+    base <- cfg$base_model
     details <- c(
       if (!is.null(kind)) {
         kind_text <- st$text(kind, ft_src(r1, "/kind"), paste0(model, "_kind"))
         if (kind %in% names(described)) paste0(described[[kind]], ", kind ", kind_text) else paste("kind", kind_text)
       },
-      if (!is.null(base)) paste("base model", st$text(base, ft_src(r1, if (!is.null(cfg$model)) "/config/model" else "/config/base_model"), paste0(model, "_base_model"))),
-      if (!is.null(cfg$epochs)) paste("up to", st$int(cfg$epochs, ft_src(r1, "/config/epochs"), paste0(model, "_epochs")), "epochs"),
-      if (!is.null(cfg$learning_rate)) paste("learning rate", st$note(format(cfg$learning_rate, scientific = FALSE), cfg$learning_rate, ft_src(r1, "/config/learning_rate"), paste0(model, "_learning_rate"))),
-      if (!is.null(cfg$batch_size)) paste("batch size", st$int(cfg$batch_size, ft_src(r1, "/config/batch_size"), paste0(model, "_batch_size"))),
+      if (!is.null(base)) paste("base model", st$text(base, ft_src(r1, "/settings/base_model"), paste0(model, "_base_model"))),
+      if (!is.null(cfg$epochs)) {
+        paste0(
+          "up to ", st$int(cfg$epochs, ft_src(r1, "/settings/epochs"), paste0(model, "_epochs")), " epochs",
+          if (!is.null(cfg$patience) && cfg$patience > 0) {
+            paste0(
+              ", stopping after ", st$int(cfg$patience, ft_src(r1, "/settings/patience"), paste0(model, "_patience")),
+              " epochs without a better development macro-F1"
+            )
+          }
+        )
+      },
+      if (!is.null(cfg$learning_rate)) paste("learning rate", st$note(format(cfg$learning_rate, scientific = FALSE), cfg$learning_rate, ft_src(r1, "/settings/learning_rate"), paste0(model, "_learning_rate"))),
+      if (!is.null(cfg$batch_size)) paste("batch size", st$int(cfg$batch_size, ft_src(r1, "/settings/batch_size"), paste0(model, "_batch_size"))),
+      if (!is.null(cfg$lora_r)) paste("LoRA rank", st$int(cfg$lora_r, ft_src(r1, "/settings/lora_r"), paste0(model, "_lora_r"))),
       if (!is.null(cfg$class_weights)) if (isTRUE(cfg$class_weights)) "class weights" else "no class weights"
     )
     paste0(st$code(model), if (length(details) > 0) paste0(" (", paste(details, collapse = "; "), ")"))

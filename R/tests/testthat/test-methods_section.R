@@ -153,8 +153,8 @@ test_that("fine-tuning states the sizes, seeds, learning curve and the model tha
   half <- read_fixture_json("finetune/tfidf/size0.5_seed1/metrics.json")
   full <- read_fixture_json("finetune/tfidf/size1.0_seed1/metrics.json")
   expect_match(text, sprintf(
-    "The fine-tuned model `tfidf` (TF-IDF n-grams with logistic regression, kind %s) was trained on the verified labels at two training sizes, %d (50%%) and %d (100%%) documents of the training set, with seeds 1 and 2.",
-    full$kind, half$n_train, full$n_train
+    "The fine-tuned model `tfidf` (TF-IDF n-grams with logistic regression, kind %s; %s) was trained on the verified labels at two training sizes, %d (50%%) and %d (100%%) documents of the training set, with seeds 1 and 2.",
+    full$kind, if (isTRUE(full$settings$class_weights)) "class weights" else "no class weights", half$n_train, full$n_train
   ), fixed = TRUE)
   lc <- read_fixture_csv("learning_curve.csv")
   lc <- lc[lc$metric == "cohen_kappa", ]
@@ -169,22 +169,11 @@ test_that("fine-tuning states the sizes, seeds, learning curve and the model tha
   expect_match(text, sprintf(
     "The final model, which coded the corpus, is `tfidf` trained on %d documents with seed %d.", full$n_train, full$seed
   ), fixed = TRUE)
-  # no setting that the fine-tuning record does not hold
-  expect_null(full$config)
-  expect_false(grepl("epoch|learning rate|class weight|base model", text))
-})
-
-test_that("the fine-tuning settings are stated when the record holds them", {
-  dir <- local_fixture()
-  for (rel in c("finetune/tfidf/size0.5_seed1/metrics.json", "finetune/tfidf/size0.5_seed2/metrics.json",
-                "finetune/tfidf/size1.0_seed1/metrics.json", "finetune/tfidf/size1.0_seed2/metrics.json")) {
-    edit_json(dir, rel, function(doc) {
-      doc$config <- list(model = "minilm", epochs = 10L, learning_rate = 1e-4, batch_size = 16L, class_weights = FALSE)
-      doc
-    })
-  }
-  text <- format(methods_section(read_results(dir)))
-  expect_match(text, "(TF-IDF n-grams with logistic regression, kind tfidf; base model minilm; up to 10 epochs; learning rate 0.0001; batch size 16; no class weights) was trained on the verified labels", fixed = TRUE)
+  # no setting that the fine-tuning record does not hold: TF-IDF has no base model, epochs or learning rate
+  expect_false(is.null(full$settings))
+  expect_null(full$settings$base_model)
+  expect_null(full$settings$epochs)
+  expect_false(grepl("epoch|learning rate|base model", text))
 })
 
 test_that("validation gives the final model's and the LLM coder's main metrics and the ceiling", {
@@ -511,4 +500,25 @@ test_that("an imported verification without coder records names the coder of acc
     "kept the proposals of `%s` in %s [%s, %s] of %s decisions",
     acc$llm_coder, pct_text(acc$acceptance), pct_text(acc$ci_low), pct_text(acc$ci_high), acc$n_decisions
   ), fixed = TRUE)
+})
+
+test_that("the fine-tuning settings of the job record are stated, each traced", {
+  dir <- local_fixture()
+  rel <- "finetune/tfidf/size1.0_seed1/metrics.json"
+  for (seed_rel in c(rel, "finetune/tfidf/size1.0_seed2/metrics.json", "finetune/tfidf/size0.5_seed1/metrics.json", "finetune/tfidf/size0.5_seed2/metrics.json")) {
+    edit_json(dir, seed_rel, function(doc) {
+      doc$settings <- list(
+        base_model = "minilm", epochs = 10L, patience = 2L, learning_rate = 1e-4, batch_size = 16L,
+        class_weights = FALSE
+      )
+      doc
+    })
+  }
+  m <- methods_section(read_results(dir))
+  text <- format(m)
+  expect_match(text, "base model minilm; up to 10 epochs, stopping after 2 epochs without a better development macro-F1; learning rate 0.0001; batch size 16; no class weights", fixed = TRUE)
+  numbers <- attr(m, "sources")$numbers
+  epochs <- Filter(function(e) identical(e$name, "tfidf_epochs"), numbers)
+  expect_length(epochs, 1)
+  expect_equal(epochs[[1]]$sources[[1]]$field, "/settings/epochs")
 })
