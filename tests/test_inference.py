@@ -522,3 +522,17 @@ def test_plan_command():
     assert f"classical (labelled only)  {r['n_classical']}" in res.output and str(r["n_ppi"]) in res.output
     bad = runner.invoke(app, ["plan", "--half-width", "0.03", "--prevalence", "0.3", "--accuracy", "0.2"])
     assert bad.exit_code == 2 and "not possible" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_labelled_column_word_that_is_neither_true_nor_false_is_refused(files):
+    """'yes' in the sample's labelled column was once read as 'not labelled' and the row silently dropped."""
+    s = pl.read_csv(files / "sample.csv")
+    s.with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("yes")).otherwise(pl.lit("true")).alias("labelled")
+    ).write_csv(files / "sample.csv")
+    res = infer(files)
+    assert res.exit_code == 2, res.output
+    assert "column 'labelled' must be true or false" in res.output and "row 4" in res.output
+    assert "Traceback" not in res.output
+    s.with_columns(pl.lit("TRUE").alias("labelled")).write_csv(files / "sample.csv")
+    assert infer(files).exit_code == 0

@@ -1111,18 +1111,23 @@ def read_predictions(path: str | Path) -> pl.DataFrame:
             )
         out = out.with_columns(pl.Series("prob", prob))
     if "chosen" in df.columns:
-        ch = out["chosen"].cast(pl.Utf8).str.to_lowercase()
-        ok = ch.is_in(["true", "false", "1", "0"])
-        if not ok.all():
-            rows = (~ok).arg_true().to_list()
-            raise InputError(
-                src,
-                "column 'chosen' must be true or false",
-                [Problem(f"'{out['chosen'][i]}'", row=i + 2, column="chosen") for i in rows],
-                fix="write chosen as true/false",
-            )
-        out = out.with_columns(ch.is_in(["true", "1"]).alias("chosen"))
+        out = out.with_columns(_flags(out, "chosen", src))
     return out
+
+
+def _flags(df: pl.DataFrame, col: str, src: str) -> pl.Series:
+    """A true/false column (true, false, 1, 0 in any case) as booleans; any other word is refused, naming
+    the file's rows, since reading it as either would change which rows count."""
+    text = df[col].cast(pl.Utf8).str.strip_chars().str.to_lowercase()
+    ok = text.is_in(["true", "false", "1", "0"])
+    if not ok.all():
+        raise InputError(
+            src,
+            f"column '{col}' must be true or false",
+            [Problem(f"'{df[col][i]}'", row=int(df["_row"][i]), column=col) for i in (~ok).arg_true().to_list()],
+            fix=f"write {col} as true/false (or 1/0)",
+        )
+    return text.is_in(["true", "1"]).alias(col)
 
 
 def read_sample(path: str | Path) -> pl.DataFrame:
@@ -1137,8 +1142,7 @@ def read_sample(path: str | Path) -> pl.DataFrame:
     )
     out = _long(df, src)
     if "labelled" in out.columns:
-        lab = out["labelled"].cast(pl.Utf8).str.to_lowercase()
-        out = out.filter(lab.is_in(["true", "1"]))
+        out = out.filter(_flags(out, "labelled", src))
     if "pi" in out.columns:
         pi = _numbers(out, "pi", src)
         bad = np.flatnonzero(~((pi > 0) & (pi <= 1)))
