@@ -455,3 +455,163 @@ def test_a_document_with_no_label_chosen_is_an_empty_set_not_a_missing_one(tmp_p
     y = np.array([[1, 0], [0, 0]])  # the same sets as indicator rows, scored by scikit-learn
     assert res["metrics"]["hamming_loss"] == skm.hamming_loss(y, y) == 0.0
     assert res["metrics"]["jaccard_samples"] == skm.jaccard_score(y, y, average="samples", zero_division=0) == 0.5
+
+
+# -- calibration -----------------------------------------------------------------------------------
+
+
+def _random_probs(rng, n: int, labels: list[str], *, multi: bool = False):
+    """Gold (long) and probabilities (long, with chosen) of a random system, confidences off the bin edges."""
+    k = len(labels)
+    if multi:
+        p = rng.uniform(0.001, 0.999, size=(n, k))
+        y = rng.uniform(size=(n, k)) < p  # roughly calibrated
+        gold_rows = [(f"d{i}", labels[j]) for i in range(n) for j in range(k) if y[i, j]]
+        gold_rows += [(f"d{i}", None) for i in range(n) if not y[i].any()]
+        chosen = p >= 0.5
+    else:
+        p = rng.dirichlet(np.ones(k) * 0.7, size=n)
+        y_idx = np.array([rng.choice(k, p=row) for row in p])
+        y = np.eye(k, dtype=bool)[y_idx]
+        gold_rows = [(f"d{i}", labels[y_idx[i]]) for i in range(n)]
+        chosen = np.eye(k, dtype=bool)[p.argmax(axis=1)]
+    p = np.round(p, 6) + 1e-7  # never exactly on a bin edge, where sklearn and we bin differently
+    gold = pl.DataFrame(gold_rows, schema={"doc_id": pl.Utf8, "label": pl.Utf8}, orient="row")
+    probs = pl.DataFrame({
+        "doc_id": [f"d{i}" for i in range(n) for _ in labels],
+        "label": labels * n,
+        "prob": p.ravel().tolist(),
+        "chosen": chosen.ravel().tolist(),
+    })
+    return gold, probs, p, y
+
+
+def test_calibration_single_label_agrees_with_sklearn():
+    """Top-label and classwise ECE from sklearn's calibration_curve bins; the multi-class Brier score is the
+    sum over labels of sklearn's binary brier_score_loss; the reliability bins are calibration_curve's."""
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(3)
+    labels = ["a", "b", "c", "d"]
+    gold, probs, p, y = _random_probs(rng, 400, labels)
+    r = evaluate(gold, probs.filter(pl.col("chosen")).select("doc_id", "label"), labels=labels, task="single",
+                 n_boot=0, probs=probs)
+    m, cal = r["metrics"], r["calibration"]
+
+    def sk_ece(conf, hit):
+        frac, mean = calibration_curve(hit, conf, n_bins=10, strategy="uniform")
+        counts = np.bincount(np.searchsorted(np.linspace(0, 1, 11)[1:-1], conf), minlength=10)
+        counts = counts[counts > 0]
+        return float(np.sum(counts / counts.sum() * np.abs(frac - mean))), frac, mean, counts
+
+    conf, hit = p.max(axis=1), y[np.arange(len(p)), p.argmax(axis=1)]
+    ece, frac, mean, counts = sk_ece(conf, hit)
+    assert m["ece_top_label"] == pytest.approx(ece, abs=1e-12)
+    assert [b["n"] for b in cal["reliability"]] == counts.tolist()
+    assert [b["accuracy"] for b in cal["reliability"]] == pytest.approx(frac.tolist(), abs=1e-12)
+    assert [b["confidence"] for b in cal["reliability"]] == pytest.approx(mean.tolist(), abs=1e-12)
+    assert cal["ece"] == pytest.approx(ece, abs=1e-12)
+    classwise = np.mean([sk_ece(p[:, j], y[:, j])[0] for j in range(len(labels))])
+    assert m["ece_classwise"] == pytest.approx(classwise, abs=1e-12)
+    brier = sum(skm.brier_score_loss(y[:, j], p[:, j]) for j in range(len(labels)))
+    assert m["brier"] == pytest.approx(brier, abs=1e-12)
+    for j, lab in enumerate(labels):
+        assert cal["per_label"][lab]["brier"] == pytest.approx(skm.brier_score_loss(y[:, j], p[:, j]), abs=1e-12)
+    assert cal["n"] == 400 and cal["n_excluded"] == 0 and cal["bins"] == 10 and cal["kind"] == "top label"
+    assert "equal-width" in cal["binning"]
+
+
+def test_calibration_multi_label_agrees_with_sklearn():
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(5)
+    labels = ["a", "b", "c"]
+    gold, probs, p, y = _random_probs(rng, 300, labels, multi=True)
+    pred = probs.filter(pl.col("chosen")).select("doc_id", "label")
+    none = [f"d{i}" for i in range(300) if not (p[i] >= 0.5).any()]
+    pred = pl.concat([pred, pl.DataFrame({"doc_id": none, "label": [None] * len(none)},
+                                         schema={"doc_id": pl.Utf8, "label": pl.Utf8})])
+    r = evaluate(gold, pred, labels=labels, task="multi", n_boot=0, probs=probs)
+    m, cal = r["metrics"], r["calibration"]
+    eces, briers = [], []
+    for j in range(len(labels)):
+        frac, mean = calibration_curve(y[:, j], p[:, j], n_bins=10)
+        counts = np.bincount(np.searchsorted(np.linspace(0, 1, 11)[1:-1], p[:, j]), minlength=10)
+        counts = counts[counts > 0]
+        eces.append(float(np.sum(counts / counts.sum() * np.abs(frac - mean))))
+        briers.append(skm.brier_score_loss(y[:, j], p[:, j]))
+        assert cal["per_label"][labels[j]]["ece"] == pytest.approx(eces[-1], abs=1e-12)
+    assert m["ece_per_label_mean"] == pytest.approx(np.mean(eces), abs=1e-12)
+    assert m["brier_per_label_mean"] == pytest.approx(np.mean(briers), abs=1e-12)
+    frac, mean = calibration_curve(y.ravel(), p.ravel(), n_bins=10)  # the diagram pools document x label
+    assert [b["accuracy"] for b in cal["reliability"]] == pytest.approx(frac.tolist(), abs=1e-12)
+    assert [b["confidence"] for b in cal["reliability"]] == pytest.approx(mean.tolist(), abs=1e-12)
+    assert cal["kind"] == "per label" and sum(b["n"] for b in cal["reliability"]) == 900
+    assert "ece_top_label" not in m and "brier" not in m
+
+
+def test_calibration_excludes_and_counts_documents_without_probabilities():
+    """An unanswered document (NaN probabilities) is left out of every calibration score and counted, never
+    scored as a probability of zero; the scores equal those of the answered documents alone."""
+    rng = np.random.default_rng(11)
+    labels = ["a", "b", "c"]
+    gold, probs, p, y = _random_probs(rng, 60, labels)
+    pred = probs.filter(pl.col("chosen")).select("doc_id", "label")
+    dropped = ["d3", "d17", "d40"]
+    with_nan = probs.with_columns(pl.when(pl.col("doc_id").is_in(dropped)).then(float("nan"))
+                                  .otherwise(pl.col("prob")).alias("prob"),
+                                  pl.when(pl.col("doc_id").is_in(dropped)).then(False)
+                                  .otherwise(pl.col("chosen")).alias("chosen"))
+    pred_nan = pl.concat([pred.filter(~pl.col("doc_id").is_in(dropped)),
+                          pl.DataFrame({"doc_id": dropped, "label": [None] * 3},
+                                       schema={"doc_id": pl.Utf8, "label": pl.Utf8})])
+    r = evaluate(gold, pred_nan, labels=labels, task="single", n_boot=0, probs=with_nan)
+    keep = ~pl.col("doc_id").is_in(dropped)
+    ref = evaluate(gold.filter(keep), pred.filter(keep), labels=labels, task="single", n_boot=0,
+                   probs=probs.filter(keep))
+    assert r["calibration"]["n"] == 57 and r["calibration"]["n_excluded"] == 3
+    assert sorted(r["calibration"]["excluded"]) == sorted(dropped)
+    for key in ("ece_top_label", "ece_classwise", "brier"):
+        assert r["metrics"][key] == pytest.approx(ref["metrics"][key], abs=1e-12)
+    # a document with probabilities but no chosen label is scored, and never correct
+    unchosen = probs.with_columns(pl.when(pl.col("doc_id") == "d0").then(False).otherwise(pl.col("chosen"))
+                                  .alias("chosen"))
+    r0 = evaluate(gold, pred.filter(pl.col("doc_id") != "d0").vstack(
+        pl.DataFrame({"doc_id": ["d0"], "label": [None]}, schema={"doc_id": pl.Utf8, "label": pl.Utf8})),
+        labels=labels, task="single", n_boot=0, probs=unchosen)
+    assert r0["calibration"]["n"] == 60
+    assert sum(b["n"] * b["accuracy"] for b in r0["calibration"]["reliability"]) == pytest.approx(
+        60 * r0["metrics"]["accuracy"])
+
+
+def test_calibration_bins_edges_and_written_record(tmp_path):
+    """Bins are [low, high), the last closed (R's calibration_bins()); the record round-trips through
+    metrics.json and the results contract, and evaluation without probabilities has no calibration."""
+    from llmcoder.metrics import read_evaluation, reliability_bins
+    from llmcoder.results import check_record
+
+    bins = reliability_bins([0.0, 0.1, 0.5, 0.95, 1.0], [1, 0, 1, 1, 0])
+    assert [(b["bin"], b["n"]) for b in bins] == [(1, 1), (2, 1), (6, 1), (10, 2)]
+    assert bins[-1]["low"] == pytest.approx(0.9) and bins[-1]["high"] == 1.0
+    with pytest.raises(ValueError, match="finite"):
+        reliability_bins([0.2, float("nan")], [1, 0])
+    rng = np.random.default_rng(1)
+    gold, probs, _, _ = _random_probs(rng, 40, ["a", "b"])
+    pred = probs.filter(pl.col("chosen")).select("doc_id", "label")
+    r = evaluate(gold, pred, labels=["a", "b"], task="single", n_boot=0, probs=probs)
+    write_evaluation(r, tmp_path / "ev", system="s")
+    doc = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert check_record("evaluation_record", doc) == []
+    assert doc["calibration"]["reliability"] == r["calibration"]["reliability"]
+    assert doc["brier"] == pytest.approx(r["metrics"]["brier"])
+    back = read_evaluation(tmp_path / "ev")
+    assert "calibration" not in back["metrics"] and back["calibration"]["n"] == 40
+    assert back["metrics"]["ece_top_label"] == pytest.approx(r["metrics"]["ece_top_label"])
+    plain = evaluate(gold, pred, labels=["a", "b"], task="single", n_boot=0)
+    assert "calibration" not in plain and "brier" not in plain["metrics"]
+
+
+def test_report_and_evaluation_share_the_bins():
+    from llmcoder import metrics, report
+
+    assert report.CALIBRATION_BINS == metrics.CALIBRATION_BINS

@@ -134,6 +134,12 @@ def test_calibration_data_and_ece_agree_with_the_evaluation_and_r(r_ready, tmp_p
         assert d["doc_id"].n_unique() == d.height
         assert d["correct"].mean() == pytest.approx(record["accuracy"])
     ece = expected_calibration_error(data)
+    for system in ("smollm2", "tfidf"):  # one implementation: the evaluation wrote the same ECE and bins
+        record = json.loads((root / "evaluation" / system / "metrics.json").read_text())
+        assert record["ece_top_label"] == pytest.approx(ece[system], abs=1e-12)
+        d = data.filter(pl.col("system") == system)
+        assert sum(b["n"] for b in record["calibration"]["reliability"]) == d.height
+        assert record["calibration"]["n"] + record["calibration"]["n_excluded"] == record["n"]
     path = tmp_path / "calibration.csv"
     data.write_csv(path)
     r_ece = r_call("base::attr", r_call("llmcoder::calibration_bins", str(path), bins=10), "ece")
@@ -177,7 +183,7 @@ def test_calibration_counts_an_unanswered_document_as_the_evaluation_does():
     """A document without a chosen label is wrong in the evaluation ('(none)'), so never 'correct' in the
     calibration data; one whose probabilities are all NaN (no valid answer) states no confidence and is
     left out, instead of a NaN that sorts first and names the alphabetically first label."""
-    from llmcoder.report import _top_label
+    from llmcoder.metrics import top_label as _top_label
 
     nan = float("nan")
     probs = pl.DataFrame({

@@ -15,7 +15,12 @@ Output files (``write_evaluation``, as in the shared contract), one folder per s
 
 ``metrics.json``
     flat ``metric -> value`` plus ``system, task, n, ci`` (``metric -> [low, high]``), the
-    settings and the counts of ignored / invalid predictions.
+    settings and the counts of ignored / invalid predictions. With the system's probabilities (every
+    LLM coder and fine-tuned model in the workflow): the calibration scores (``ece_top_label``,
+    ``ece_classwise``, ``brier``; multi-label ``ece_per_label_mean``, ``brier_per_label_mean``) and
+    ``calibration``: the binning (10 equal-width bins), the documents scored and left out (no
+    probability), per-label ECE and Brier, and the reliability diagram's bins (``n``, mean
+    ``confidence``, ``accuracy``) - see :func:`calibration`.
 ``metrics.csv``
     ``system, metric, estimate, ci_low, ci_high`` (CI empty when not bootstrapped).
 ``per_class.csv``
@@ -619,6 +624,181 @@ def _evaluate_multi(
     }
 
 
+# -- calibration ---------------------------------------------------------------------------------
+
+#: Equal-width confidence bins of the calibration scores and the reliability diagrams.
+CALIBRATION_BINS = 10
+#: How the confidences are binned, as recorded in metrics.json.
+BINNING = ("equal-width over [0, 1]: bin b (1-based) holds low <= confidence < high, the last bin also "
+           "confidence = 1 (R's calibration_bins(); scikit-learn's calibration_curve puts a value on an edge "
+           "in the bin below)")
+
+
+def _bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
+    """0-based bin of each confidence: ``[low, high)``, the last bin closed (as R's ``findInterval``)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return np.clip(np.digitize(confidence, edges, right=False), 1, bins) - 1
+
+
+def reliability_bins(confidence: Any, correct: Any, bins: int = CALIBRATION_BINS) -> list[dict[str, Any]]:
+    """The reliability diagram's data: one entry per non-empty equal-width bin, ``bin`` (1-based),
+    ``low``, ``high``, ``n``, ``confidence`` (mean) and ``accuracy`` (share correct)."""
+    conf = np.asarray(confidence, dtype=float)
+    hit = np.asarray(correct, dtype=float)
+    if conf.size and (np.isnan(conf).any() or conf.min() < 0 or conf.max() > 1):
+        raise ValueError("confidences must be finite and in [0, 1]; leave out rows without a probability")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    b = _bin_index(conf, bins)
+    out = []
+    for k in np.unique(b):
+        m = b == k
+        out.append({"bin": int(k) + 1, "low": float(edges[k]), "high": float(edges[k + 1]), "n": int(m.sum()),
+                    "confidence": float(conf[m].mean()), "accuracy": float(hit[m].mean())})
+    return out
+
+
+def expected_calibration_error(confidence: Any, correct: Any, bins: int = CALIBRATION_BINS) -> float:
+    """ECE: the mean over equal-width bins of |share correct - mean confidence|, weighted by the rows in
+    each bin (Guo et al. 2017); NaN without rows. The one implementation behind ``evaluate`` and the report."""
+    rows = reliability_bins(confidence, correct, bins)
+    total = sum(r["n"] for r in rows)
+    if total == 0:
+        return math.nan
+    return float(sum(r["n"] / total * abs(r["accuracy"] - r["confidence"]) for r in rows))
+
+
+def _prob_frame(probs: Any) -> pl.DataFrame:
+    """``doc_id, label, prob[, chosen]`` with a missing probability (null or NaN) as null."""
+    if not isinstance(probs, pl.DataFrame):
+        probs = pl.from_pandas(probs) if hasattr(probs, "to_numpy") else pl.DataFrame(probs)
+    missing = [c for c in ("doc_id", "label", "prob") if c not in probs.columns]
+    if missing:
+        raise InputError("pred", f"no probabilities: column(s) {', '.join(missing)} missing",
+                         fix="give the coder's or model's long output (doc_id, label, prob, chosen)")
+    cols = [pl.col("doc_id").cast(pl.Utf8), pl.col("label").cast(pl.Utf8),
+            pl.col("prob").cast(pl.Float64).fill_nan(None)]
+    if "chosen" in probs.columns:
+        cols.append(pl.col("chosen").cast(pl.Boolean))
+    return probs.select(cols)
+
+
+def _answered(probs: pl.DataFrame, doc_ids: Sequence[str], labels: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The documents with a finite probability for every label, and those without (no valid answer,
+    or labels missing from the file): these are left out of every calibration score and counted."""
+    have = (probs.filter(pl.col("label").is_in(list(labels)) & pl.col("prob").is_not_null())
+            .group_by("doc_id").agg(pl.col("label").n_unique().alias("_k")))
+    full = set(have.filter(pl.col("_k") == len(labels))["doc_id"].to_list())
+    return [d for d in doc_ids if d in full], [d for d in doc_ids if d not in full]
+
+
+def top_label(probs: pl.DataFrame) -> pl.DataFrame:
+    """One row per document: the label the system gave, its probability, and ``given`` whether it gave it.
+
+    A document with exactly one chosen label gives that label. One with none (a model below its
+    threshold) is scored by the evaluation as ``(none)``, always wrong: it keeps its most probable
+    label (``given`` false, so never correct). A document whose probabilities are all missing (NaN: no
+    valid answer) states no confidence and is left out.
+    """
+    probs = probs.with_columns(pl.col("prob").fill_nan(None))
+    chosen = probs.filter(pl.col("chosen")) if "chosen" in probs.columns else probs.clear()
+    one = chosen.group_by("doc_id").agg(pl.len().alias("_n")).filter(pl.col("_n") == 1).select("doc_id")
+    picked = chosen.join(one, on="doc_id").filter(pl.col("prob").is_not_null())
+    rest = probs.join(chosen.select("doc_id").unique(), on="doc_id", how="anti").filter(pl.col("prob").is_not_null())
+    rest = rest.sort(["doc_id", "prob", "label"], descending=[False, True, False]).group_by(
+        "doc_id", maintain_order=True).first()
+    return pl.concat([picked.select("doc_id", "label", "prob", pl.lit(True).alias("given")),
+                      rest.select("doc_id", "label", "prob", pl.lit(False).alias("given"))])
+
+
+def calibration_rows(gold: Any, probs: Any, *, labels: Sequence[str], task: Task) -> pl.DataFrame:
+    """The rows behind the calibration scores and the reliability diagram: ``doc_id, label, confidence,
+    correct, kind``, for the gold documents with a probability for every label (:func:`_answered`).
+
+    Single-label (kind ``top label``): one row per document, the probability of the label the system
+    gave (:func:`top_label`) and whether it is the gold label. Multi-label (kind ``per label``): one row
+    per document and label, its probability and whether the label applies in gold.
+    """
+    g = _as_long(gold, "gold")
+    p = _prob_frame(probs).filter(pl.col("label").is_in(list(labels)))
+    docs, _ = _answered(p, g["doc_id"].unique(maintain_order=True).to_list(), labels)
+    g = g.filter(pl.col("label").is_not_null())
+    p = p.filter(pl.col("doc_id").is_in(docs))
+    schema = {"doc_id": pl.Utf8, "label": pl.Utf8, "confidence": pl.Float64, "correct": pl.Boolean, "kind": pl.Utf8}
+    if task == "multi":
+        applies = g.with_columns(pl.lit(True).alias("correct"))
+        out = (p.select("doc_id", "label", pl.col("prob").alias("confidence"))
+               .join(applies, on=["doc_id", "label"], how="left")
+               .with_columns(pl.col("correct").fill_null(False), pl.lit("per label").alias("kind")))
+    else:
+        out = (top_label(p).join(g.rename({"label": "_gold"}), on="doc_id")
+               .select("doc_id", "label", pl.col("prob").alias("confidence"),
+                       (pl.col("given") & (pl.col("label") == pl.col("_gold"))).alias("correct"),
+                       pl.lit("top label").alias("kind")))
+    out = out.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+    return out.with_columns(pl.col("confidence").clip(0.0, 1.0)).sort("doc_id", "label")
+
+
+def calibration(gold: Any, probs: Any, *, labels: Sequence[str], task: Task,
+                bins: int = CALIBRATION_BINS) -> dict[str, Any]:
+    """Calibration of a system's probabilities on the gold documents: scores and reliability-diagram data.
+
+    Only documents with a finite probability for every label are scored; the others (an LLM coder's
+    unanswered documents, whose probabilities are NaN) are left out and counted (``n_excluded``), never
+    scored as zero. Confidences are binned in ``bins`` equal-width bins (:data:`BINNING`).
+
+    Single-label: ``ece_top_label`` (ECE of the probability of the label given, correct when it is the
+    gold label; a document without a chosen label is never correct, as in the evaluation),
+    ``ece_classwise`` (the mean over labels of the ECE of p(label) against "the label is gold"; Kull et
+    al. 2019) and ``brier`` (multi-class Brier score: the mean over documents of sum_k (p_k - y_k)^2, from
+    0 to 2). Multi-label: per label the ECE and the Brier score (mean (p - y)^2) of its probability
+    against "the label applies", and their means over labels ``ece_per_label_mean``,
+    ``brier_per_label_mean``.
+
+    Returns ``metrics`` (the scores above, NaN when no document has probabilities) and ``record``
+    (``bins``, ``binning``, ``kind``, ``n``, ``n_excluded``, ``excluded`` (their doc ids, up to 20),
+    ``reliability`` (the diagram's bins, :func:`reliability_bins`, of the top-label rows or of every
+    document-label row), ``ece`` (that diagram's ECE) and ``per_label`` (label -> ``ece, brier``)).
+    """
+    g = _as_long(gold, "gold")
+    p = _prob_frame(probs).filter(pl.col("label").is_in(list(labels)))
+    doc_ids = g["doc_id"].unique(maintain_order=True).to_list()
+    docs, excluded = _answered(p, doc_ids, labels)
+    rows = calibration_rows(g, p, labels=labels, task=task)
+    pos = {d: i for i, d in enumerate(docs)}
+    lab = {x: j for j, x in enumerate(labels)}
+    P = np.zeros((len(docs), len(labels)))
+    Y = np.zeros((len(docs), len(labels)))
+    pp = p.filter(pl.col("doc_id").is_in(docs))
+    P[[pos[d] for d in pp["doc_id"]], [lab[x] for x in pp["label"]]] = pp["prob"].to_numpy()
+    P = np.clip(P, 0.0, 1.0)
+    gg = g.filter(pl.col("doc_id").is_in(docs) & pl.col("label").is_in(list(labels)))
+    Y[[pos[d] for d in gg["doc_id"]], [lab[x] for x in gg["label"]]] = 1.0
+    per_label: dict[str, dict[str, Any]] = {}
+    for j, x in enumerate(labels):
+        per_label[x] = {"ece": expected_calibration_error(P[:, j], Y[:, j], bins) if docs else math.nan,
+                        "brier": float(np.mean((P[:, j] - Y[:, j]) ** 2)) if docs else math.nan}
+    if task == "single":
+        metrics = {
+            "ece_top_label": expected_calibration_error(rows["confidence"], rows["correct"], bins),
+            "ece_classwise": float(np.mean([v["ece"] for v in per_label.values()])) if docs else math.nan,
+            "brier": float(np.mean(((P - Y) ** 2).sum(axis=1))) if docs else math.nan,
+        }
+    else:
+        metrics = {
+            "ece_per_label_mean": float(np.mean([v["ece"] for v in per_label.values()])) if docs else math.nan,
+            "brier_per_label_mean": float(np.mean([v["brier"] for v in per_label.values()])) if docs else math.nan,
+        }
+    record = {
+        "bins": bins, "binning": BINNING, "kind": "top label" if task == "single" else "per label",
+        "n": len(docs), "n_excluded": len(excluded), "excluded": excluded[:20],
+        "reliability": reliability_bins(rows["confidence"], rows["correct"], bins),
+        "ece": expected_calibration_error(rows["confidence"], rows["correct"], bins),
+        "per_label": {x: {k: _json_number(v) for k, v in d.items()} for x, d in per_label.items()},
+    }
+    record["ece"] = _json_number(record["ece"])
+    return {"metrics": metrics, "record": record}
+
+
 # -- public API ----------------------------------------------------------------------------------
 
 
@@ -632,6 +812,8 @@ def evaluate(
     ci: float = 0.95,
     random_state: int | None = 0,
     zero_division: float = 0.0,
+    probs: Any = None,
+    bins: int = CALIBRATION_BINS,
 ) -> dict[str, Any]:
     """Validate predicted labels against gold labels.
 
@@ -657,6 +839,12 @@ def evaluate(
         Seed of the bootstrap.
     zero_division : float, default=0.0
         Value of a metric whose denominator is zero (sklearn's convention); a warning names it.
+    probs : polars.DataFrame, pandas.DataFrame or None, default=None
+        The system's probabilities, long ``doc_id, label, prob[, chosen]`` (an LLM coder's codings
+        under one label order, a fine-tuned model's predictions). When given, the calibration scores
+        (:func:`calibration`) join the metrics and its record is returned as ``calibration``.
+    bins : int, default=10
+        Equal-width confidence bins of the calibration scores.
 
     Returns
     -------
@@ -670,7 +858,9 @@ def evaluate(
         label), jaccard_gold_docs and hamming_gold_docs (the Rethinking Scale paper's: the mean of
         |gold & pred| / |gold | pred| and of |gold ^ pred| / n_labels over the documents with at least
         one gold label only), jaccard_macro, subset_accuracy, any_correct (share of documents with a
-        gold label of which at least one is predicted), micro_f1, macro_f1.
+        gold label of which at least one is predicted), micro_f1, macro_f1. With ``probs``:
+        ece_top_label, ece_classwise, brier (single-label) or ece_per_label_mean,
+        brier_per_label_mean (multi-label), and ``calibration`` (bins, counts, reliability diagram).
 
     See Also
     --------
@@ -718,6 +908,11 @@ def evaluate(
         random_state=random_state,
         zero_division=zero_division,
     )
+    if probs is not None:
+        pr = _prob_frame(probs)
+        cal = calibration(g, pr.filter(pl.col("doc_id").is_in(doc_ids)), labels=labs, task=task, bins=bins)
+        out["metrics"].update(cal["metrics"])
+        out["calibration"] = cal["record"]
     return out
 
 
@@ -860,6 +1055,7 @@ def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *,
                 "n_ignored_pred",
                 "n_invalid_pred",
                 "warnings",
+                "calibration",
             )
             if k in result
         },
@@ -905,7 +1101,7 @@ def read_evaluation(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(str(record_path), "does not match the results contract (evaluation_record)",
                          [Problem(x) for x in problems], fix="run the evaluate step again")
     settings = {"task", "n", "labels", "ci", "system", "n_boot", "ci_level", "random_state", "zero_division",
-                "n_ignored_pred", "n_invalid_pred", "warnings"}
+                "n_ignored_pred", "n_invalid_pred", "warnings", "calibration"}
     return {
         **{k: doc[k] for k in settings if k in doc and k not in ("system", "ci")},
         "system": doc["system"],

@@ -60,8 +60,8 @@ _TABLES: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 #: What the report folder holds; it is replaced as a whole.
 REPORT_FILES = ("tables", "figures", "methods.md", "methods.tex", "methods.json", "calibration.csv",
                 "provenance.json")
-#: Equal-width confidence bins of the calibration diagrams.
-CALIBRATION_BINS = 10
+#: Equal-width confidence bins of the calibration diagrams (those of the evaluation's calibration scores).
+CALIBRATION_BINS = 10  # llmcoder.metrics.CALIBRATION_BINS; a test checks that they agree
 
 
 def _slug(name: str) -> str:
@@ -285,27 +285,6 @@ def _read_listed(root: Path, f: dict[str, Any]):
     return pl.read_parquet(_check_listed(root, f))
 
 
-def _top_label(probs):
-    """One row per document: the label the system gave and its probability, and ``given`` whether it gave it.
-
-    A document with exactly one chosen label gives that label. One with none (an LLM coder without a
-    valid answer, a model below its threshold) is scored by the evaluation as ``(none)``, always wrong:
-    it keeps its most probable label (``given`` false, so never correct). A document whose
-    probabilities are all missing (NaN) states no confidence and is left out.
-    """
-    import polars as pl
-
-    probs = probs.with_columns(pl.col("prob").fill_nan(None))
-    chosen = probs.filter(pl.col("chosen")) if "chosen" in probs.columns else probs.clear()
-    one = chosen.group_by("doc_id").agg(pl.len().alias("_n")).filter(pl.col("_n") == 1).select("doc_id")
-    picked = chosen.join(one, on="doc_id").filter(pl.col("prob").is_not_null())
-    rest = probs.join(chosen.select("doc_id").unique(), on="doc_id", how="anti").filter(pl.col("prob").is_not_null())
-    rest = rest.sort(["doc_id", "prob", "label"], descending=[False, True, False]).group_by(
-        "doc_id", maintain_order=True).first()
-    return pl.concat([picked.select("doc_id", "label", "prob", pl.lit(True).alias("given")),
-                      rest.select("doc_id", "label", "prob", pl.lit(False).alias("given"))])
-
-
 def calibration_data(manifest: str | os.PathLike[str]):
     """Per test document (single-label) or document and label (multi-label), each system's probability.
 
@@ -314,12 +293,17 @@ def calibration_data(manifest: str | os.PathLike[str]):
     fine-tuned model's job that coded the corpus (else its largest training size, first seed). Single-label:
     ``confidence`` is the probability of the label the system gave, ``correct`` whether it is gold (kind
     ``top label``); multi-label: one row per label, ``correct`` whether it applies (kind ``per label``).
-    A label without a probability (NaN: no valid answer) is left out; a document without a chosen label
-    is never correct, as in the evaluation (see :func:`_top_label`). Only systems that were evaluated are
-    included; an empty frame when the manifest lists no probabilities.
+    The rows are those the evaluation's calibration scores were computed from
+    (:func:`llmcoder.metrics.calibration_rows`, with the labels of the system's evaluation record): a
+    document without a probability for every label (NaN: no valid answer) is left out; one without a
+    chosen label is never correct, as in the evaluation. Only systems that were evaluated are included;
+    an empty frame when the manifest lists no probabilities.
     """
+    import json
+
     import polars as pl
 
+    from llmcoder.metrics import calibration_rows
     from llmcoder.results import read_manifest
 
     manifest = Path(manifest)
@@ -329,7 +313,8 @@ def calibration_data(manifest: str | os.PathLike[str]):
               "correct": pl.Boolean, "kind": pl.Utf8}
     empty = pl.DataFrame(schema=schema)
     corpus, splits = _listed(doc, "corpus"), _listed(doc, "splits")
-    evaluated = [str(f.get("wildcards", {}).get("system")) for f in _listed(doc, "evaluation_record")]
+    records = {str(f.get("wildcards", {}).get("system")): f for f in _listed(doc, "evaluation_record")}
+    evaluated = list(records)
     if not corpus or not splits or not evaluated:
         return empty
     gold = _read_listed(root, corpus[0])
@@ -359,22 +344,14 @@ def calibration_data(manifest: str | os.PathLike[str]):
         probs = probs.join(gold.select("doc_id"), on="doc_id")
         if probs.height == 0:
             continue
-        if multi:
-            applies = gold.explode(col).rename({col: "label"}).with_columns(pl.lit(True).alias("correct"))
-            out = (probs.filter(pl.col("prob").is_not_nan())
-                   .select("doc_id", "label", pl.col("prob").alias("confidence"))
-                   .join(applies, on=["doc_id", "label"], how="left")
-                   .with_columns(pl.col("correct").fill_null(False), pl.lit("per label").alias("kind")))
-        else:
-            out = (_top_label(probs).join(gold.rename({col: "_gold"}), on="doc_id")
-                   .select("doc_id", "label", pl.col("prob").alias("confidence"),
-                           (pl.col("given") & (pl.col("label") == pl.col("_gold"))).alias("correct"),
-                           pl.lit("top label").alias("kind")))
+        record = json.loads(_check_listed(root, records[system]).read_text(encoding="utf-8"))
+        out = calibration_rows(gold.rename({col: "labels" if multi else "label"}), probs,
+                               labels=[str(x) for x in record["labels"]], task="multi" if multi else "single")
         out = out.with_columns(pl.lit(system).alias("system")).select(list(schema)).cast(schema)  # type: ignore[arg-type]
         frames.append(out.sort(["doc_id", "label"]))
     if not frames:
         return empty
-    return pl.concat(frames).with_columns(pl.col("confidence").clip(0.0, 1.0))
+    return pl.concat(frames)
 
 
 def _corpus_job(root: Path, doc: dict[str, Any], model: str, files: list[dict[str, Any]]) -> dict[str, Any]:
@@ -414,21 +391,9 @@ def _corpus_job(root: Path, doc: dict[str, Any], model: str, files: list[dict[st
 
 
 def expected_calibration_error(data, bins: int = CALIBRATION_BINS) -> dict[str, float]:
-    """ECE of each system: the mean |share correct - mean confidence| over equal-width bins, weighted by
-    the predictions in each (the same bins as the R package's ``calibration_bins()``: [low, high), the
-    last bin closed)."""
-    import numpy as np
+    """ECE of each system of the calibration data (:func:`llmcoder.metrics.expected_calibration_error`:
+    equal-width bins, [low, high), the last bin closed, as the R package's ``calibration_bins()``)."""
+    from llmcoder.metrics import expected_calibration_error as ece
 
-    out: dict[str, float] = {}
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    for system in data["system"].unique(maintain_order=True).to_list():
-        d = data.filter(data["system"] == system)
-        conf = d["confidence"].to_numpy()
-        correct = d["correct"].cast(float).to_numpy()
-        b = np.minimum(np.digitize(conf, edges, right=False), bins)
-        ece = 0.0
-        for k in np.unique(b):
-            m = b == k
-            ece += m.sum() / len(conf) * abs(correct[m].mean() - conf[m].mean())
-        out[str(system)] = float(ece)
-    return out
+    return {str(system): ece(d["confidence"].to_numpy(), d["correct"].cast(float).to_numpy(), bins)
+            for (system,), d in data.group_by("system", maintain_order=True)}

@@ -325,12 +325,15 @@ def coder_predictions(codings: pl.DataFrame, *, rotation: int = 0) -> pl.DataFra
 
 def evaluate_system(pred: pl.DataFrame, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike,
                     *, system: str, n_boot: int, seed: int, split: str = "test",
-                    coded: Sequence[str] | None = None, source: PathLike | None = None) -> dict[str, Any]:
+                    coded: Sequence[str] | None = None, source: PathLike | None = None,
+                    probs: pl.DataFrame | None = None) -> dict[str, Any]:
     """Score one system's labels on a split against gold; write metrics, per-class and confusion files.
 
     ``coded`` restricts the gold standard to the documents the system coded (an LLM coder run with
     ``coding.limit``); otherwise every gold document must have a prediction. ``source`` is the
-    predictions file, named in messages. The folder is written all or nothing.
+    predictions file, named in messages. ``probs`` (long ``doc_id, label, prob, chosen``) adds the
+    calibration scores and the reliability diagram's data (:func:`llmcoder.metrics.calibration`).
+    The folder is written all or nothing.
     """
     from llmcoder.codebook import load_codebook
     from llmcoder.errors import InputError
@@ -343,7 +346,7 @@ def evaluate_system(pred: pl.DataFrame, corpus: PathLike, splits: PathLike, code
         gold = gold.filter(pl.col("doc_id").is_in(pl.Series(list(coded)).implode()))
     pred = pred.filter(pl.col("doc_id").is_in(gold["doc_id"].unique().implode()))
     try:
-        result = evaluate(gold, pred, labels=cb.ids, task=cb.task, n_boot=n_boot, random_state=seed)
+        result = evaluate(gold, pred, labels=cb.ids, task=cb.task, n_boot=n_boot, random_state=seed, probs=probs)
     except InputError as e:  # name the study's files rather than "gold" and "pred"
         where = {"gold": f"{corpus} (gold labels of the {split} split)", "pred": str(source or system)}
         raise InputError(where.get(e.path, e.path), e.what, e.problems, e.fix) from None
@@ -353,18 +356,21 @@ def evaluate_system(pred: pl.DataFrame, corpus: PathLike, splits: PathLike, code
 
 def evaluate_coder(codings: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike,
                    *, system: str, n_boot: int, seed: int) -> dict[str, Any]:
-    """Evaluate an LLM coder (rotation 0, the codebook's own label order) on the test split."""
+    """Evaluate an LLM coder (rotation 0, the codebook's own label order) on the test split, with the
+    calibration of its probabilities."""
     df = _read_scored(codings, ("doc_id", "label", "chosen", "rotation"))
+    probs = df.filter(pl.col("rotation") == 0) if "prob" in df.columns else None
     return evaluate_system(coder_predictions(df), corpus, splits, codebook, out_dir, system=system, n_boot=n_boot,
-                           seed=seed, coded=df["doc_id"].unique().to_list(), source=codings)
+                           seed=seed, coded=df["doc_id"].unique().to_list(), source=codings, probs=probs)
 
 
 def evaluate_finetuned(predictions: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike,
                        out_dir: PathLike, *, system: str, n_boot: int, seed: int) -> dict[str, Any]:
-    """Evaluate a fine-tuned model's test-split predictions (long ``doc_id, label, prob, chosen``)."""
-    pred = chosen_labels(_read_scored(predictions, ("doc_id", "label", "chosen")))
-    return evaluate_system(pred, corpus, splits, codebook, out_dir, system=system, n_boot=n_boot, seed=seed,
-                           source=predictions)
+    """Evaluate a fine-tuned model's test-split predictions (long ``doc_id, label, prob, chosen``), with
+    the calibration of its probabilities."""
+    df = _read_scored(predictions, ("doc_id", "label", "chosen"))
+    return evaluate_system(chosen_labels(df), corpus, splits, codebook, out_dir, system=system, n_boot=n_boot,
+                           seed=seed, source=predictions, probs=df if "prob" in df.columns else None)
 
 
 def _read_scored(path: PathLike, columns: Sequence[str]) -> pl.DataFrame:
