@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from llmcoder.bias import error_sample, positional_bias, recall_asymmetry, stratum_metrics
+from llmcoder.bias import error_sample, positional_bias, recall_asymmetry, recall_gap_intervals, stratum_metrics
 from llmcoder.errors import InputError
 from llmcoder.metrics import evaluate
 
@@ -106,6 +106,45 @@ def test_recall_asymmetry_multilabel():
     t = recall_asymmetry(r, threshold=0.2)
     assert t["recall"].to_list() == [1.0, 0.0]
     assert t["flag"].to_list() == [True, True]
+
+
+def test_recall_gap_intervals_match_a_resampling_loop_with_sklearn():
+    """The vectorised bootstrap equals resampling documents one by one and scoring with sklearn."""
+    from sklearn.metrics import recall_score
+
+    from llmcoder.metrics import percentile_ci
+
+    y_true = ["a"] * 40 + ["b"] * 40 + ["c"] * 20
+    y_pred = ["a"] * 40 + ["b"] * 38 + ["a"] * 2 + ["a"] * 15 + ["c"] * 5
+    gold, pred = _single(y_true, y_pred)
+    iv = recall_gap_intervals(gold, pred, labels=["a", "b", "c"], n_boot=300, random_state=3)
+    t = recall_asymmetry(evaluate(gold, pred, n_boot=0), intervals=iv)
+    assert t["ci_low"].to_list() == iv["ci_low"].to_list()
+    # the same resamples, drawn the way metrics.bootstrap_sums draws them
+    idx = np.random.default_rng(3).integers(0, 100, size=(300, 100))
+    yt, yp = np.array(y_true), np.array(y_pred)
+    gaps = []
+    for rows in idx:
+        present = [lab for lab in "abc" if (yt[rows] == lab).any()]
+        rec = recall_score(yt[rows], yp[rows], labels=present, average=None, zero_division=0)
+        g = dict(zip(present, rec - rec.mean(), strict=True))
+        gaps.append([g.get(lab, np.nan) for lab in "abc"])
+    gaps = np.array(gaps)
+    for j, lab in enumerate("abc"):
+        lo, hi = percentile_ci(gaps[:, j], 0.95)
+        row = iv.filter(pl.col("label") == lab).row(0, named=True)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
+    c = t.filter(pl.col("label") == "c").row(0, named=True)
+    assert c["ci_high"] < 0 < t.filter(pl.col("label") == "a")["ci_low"].item()  # c neglected, a favoured
+
+
+def test_recall_gap_intervals_must_come_from_the_evaluated_documents():
+    gold, pred = _single(["a", "b", "a", "b"], ["a", "a", "a", "b"])
+    other_gold, other_pred = _single(["a", "b", "b", "b"], ["a", "b", "b", "b"])
+    iv = recall_gap_intervals(other_gold, other_pred, labels=["a", "b"], n_boot=0)
+    assert iv["ci_low"].is_null().all()
+    with pytest.raises(ValueError, match="disagree"):
+        recall_asymmetry(evaluate(gold, pred, n_boot=0), intervals=iv)
 
 
 @pytest.mark.parametrize("task", ["single", "multi"])

@@ -181,7 +181,73 @@ def positional_bias(
 # -- recall asymmetry ----------------------------------------------------------------------------
 
 
-def recall_asymmetry(result: dict[str, Any], *, threshold: float = 0.15) -> pl.DataFrame:
+def recall_gap_intervals(
+    gold: pl.DataFrame,
+    pred: pl.DataFrame,
+    *,
+    labels: Sequence[str],
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    random_state: int | None = 0,
+) -> pl.DataFrame:
+    """Percentile bootstrap intervals of each label's recall gap (its recall minus the mean recall).
+
+    Documents are resampled, as in :func:`llmcoder.metrics.evaluate`; in each resample the mean is
+    taken over the labels with support there, and a label without support in a resample has no
+    gap in it (left out of its interval). ``gold`` and ``pred`` are long ``doc_id, label`` tables
+    (one row per label, so single- and multi-label alike); a gold document without a prediction
+    counts as coded with no label.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``label, recall_gap, ci_low, ci_high`` (``ci_*`` null when ``n_boot`` is 0).
+    """
+    from llmcoder.metrics import bootstrap_sums, percentile_ci
+
+    labels = list(labels)
+    col = {lab: j for j, lab in enumerate(labels)}
+    doc_ids = gold["doc_id"].cast(pl.Utf8).unique(maintain_order=True).to_list()
+    row = {d: i for i, d in enumerate(doc_ids)}
+
+    def indicator(df: pl.DataFrame) -> np.ndarray:
+        y = np.zeros((len(doc_ids), len(labels)), dtype=bool)
+        for d, lab in zip(df["doc_id"].cast(pl.Utf8).to_list(), df["label"].to_list(), strict=True):
+            if d in row and lab in col:
+                y[row[d], col[lab]] = True
+        return y
+
+    g, p = indicator(gold), indicator(pred)
+    x = np.concatenate([g, g & p], axis=1).astype(float)  # support, true positives per label
+
+    def gaps(sums: np.ndarray) -> np.ndarray:
+        k = len(labels)
+        support, tp = sums[..., :k], sums[..., k:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = np.where(support > 0, tp / support, np.nan)
+        return recall - np.nanmean(recall, axis=-1, keepdims=True)
+
+    point = gaps(x.sum(axis=0))
+    if n_boot > 0 and len(doc_ids):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # resamples without any supported label
+            boot = bootstrap_sums(x, n_boot, random_state=random_state, statistic=gaps)
+        bounds = [percentile_ci(boot[:, j], ci) for j in range(len(labels))]
+    else:
+        bounds = [(None, None)] * len(labels)
+    return pl.DataFrame(
+        {
+            "label": labels,
+            "recall_gap": [None if math.isnan(v) else float(v) for v in point],
+            "ci_low": [None if b[0] is None or math.isnan(b[0]) else b[0] for b in bounds],
+            "ci_high": [None if b[1] is None or math.isnan(b[1]) else b[1] for b in bounds],
+        },
+        schema={"label": pl.Utf8, "recall_gap": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64},
+    )
+
+
+def recall_asymmetry(result: dict[str, Any], *, threshold: float = 0.15,
+                     intervals: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per-class recall against the mean recall, with the label each class is most confused with.
 
     Parameters
@@ -199,7 +265,9 @@ def recall_asymmetry(result: dict[str, Any], *, threshold: float = 0.15) -> pl.D
     polars.DataFrame
         ``label, support, predicted, recall, precision, recall_gap`` (recall minus the mean
         recall over labels with support), ``pred_ratio`` (predicted / support),
-        ``most_confused_as`` and ``n_confused_as`` (single-label only), ``flag``.
+        ``most_confused_as`` and ``n_confused_as`` (single-label only), ``flag``; with
+        ``intervals`` (from :func:`recall_gap_intervals` on the same documents) also ``ci_low`` and
+        ``ci_high`` of the recall gap.
     """
     pc = result["per_class"]
     conf = result["confusion"]
@@ -226,18 +294,17 @@ def recall_asymmetry(result: dict[str, Any], *, threshold: float = 0.15) -> pl.D
         .fill_null(False)
         .alias("flag")
     )
-    return t.select(
-        "label",
-        "support",
-        "predicted",
-        "recall",
-        "precision",
-        "recall_gap",
-        "pred_ratio",
-        "most_confused_as",
-        "n_confused_as",
-        "flag",
-    )
+    cols = ["label", "support", "predicted", "recall", "precision", "recall_gap", "pred_ratio",
+            "most_confused_as", "n_confused_as", "flag"]
+    if intervals is not None:
+        iv = intervals.select("label", "recall_gap", "ci_low", "ci_high")
+        check = t.select("label", "recall_gap").join(iv, on="label", how="left", suffix="_boot")
+        off = check.filter((pl.col("recall_gap") - pl.col("recall_gap_boot")).abs() > 1e-9)
+        if off.height:  # the intervals were computed on other documents than the evaluation
+            raise ValueError(f"recall gaps disagree with the evaluation for labels {off['label'].to_list()}")
+        t = t.join(iv.drop("recall_gap"), on="label", how="left")
+        cols += ["ci_low", "ci_high"]
+    return t.select(cols)
 
 
 # -- strata ----------------------------------------------------------------------------------------

@@ -478,7 +478,9 @@ def bias_checks(codings: Mapping[str, PathLike], predictions: Mapping[str, PathL
         pred = pred.filter(pl.col("doc_id").is_in(gold_s["doc_id"].implode()))
         folder = Path(evaluations[system])
         result = read_evaluation(folder.parent if folder.name == "metrics.json" else folder)
-        recall.append(bias.recall_asymmetry(result).select(pl.lit(system).alias("system"), pl.all()))
+        intervals = bias.recall_gap_intervals(gold_s, pred, labels=cb.ids, n_boot=n_boot, random_state=seed)
+        recall.append(bias.recall_asymmetry(result, intervals=intervals)
+                      .select(pl.lit(system).alias("system"), pl.all()))
         for stratum in strata:
             if stratum in corpus_df.columns:
                 t = bias.stratum_metrics(gold_s, pred, corpus_df.select("doc_id", stratum), by=stratum,
