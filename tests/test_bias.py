@@ -255,3 +255,35 @@ def test_bias_stage_drops_a_table_it_has_no_data_for(tmp_path):
     written = run()
     assert "positional" not in written and not (tmp_path / "bias" / "positional.csv").exists()
     assert (tmp_path / "bias" / "recall_asymmetry.csv").is_file()
+
+
+def test_bias_stage_scores_routed_test_documents_apart(tmp_path):
+    """routing.csv: accuracy on the routed test documents and on the rest, recomputed by hand."""
+    from llmcoder.stages import bias_checks, evaluate_finetuned
+
+    labels = ["a", "b"]
+    ids = [f"d{i}" for i in range(20)]
+    truth = ["a", "b"] * 10
+    # the model is wrong on d0..d5; d0..d3 and d10 are routed (plus a training document, not in test)
+    chosen = [("b" if t == "a" else "a") if i < 6 else t for i, t in enumerate(truth)]
+    rows = [(d, lab, lab == c) for d, c in zip(ids, chosen, strict=True) for lab in labels]
+    preds = pl.DataFrame(rows, schema=["doc_id", "label", "chosen"], orient="row").with_columns(
+        pl.when(pl.col("chosen")).then(0.8).otherwise(0.2).alias("prob"))
+    preds.write_parquet(tmp_path / "m.parquet")
+    pl.DataFrame({"doc_id": ids, "text": "t", "label": truth}).write_parquet(tmp_path / "corpus.parquet")
+    pl.DataFrame({"doc_id": ids, "split": ["train"] + ["test"] * 19}).write_parquet(tmp_path / "splits.parquet")
+    (tmp_path / "cb.yaml").write_text("labels: [a, b]\n")
+    pl.DataFrame({"doc_id": ["d0", "d1", "d2", "d3", "d10"], "label": "a"}).write_csv(tmp_path / "m_routed.csv")
+    files = [tmp_path / f for f in ("corpus.parquet", "splits.parquet", "cb.yaml")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # d0, a training document, is not in the test split's gold
+        evaluate_finetuned(tmp_path / "m.parquet", *files, tmp_path / "evaluation" / "m", system="m", n_boot=0, seed=0)
+    bias_checks({}, {"m": tmp_path / "m.parquet"}, *files, tmp_path / "bias",
+                evaluations={"m": tmp_path / "evaluation" / "m"}, orders={}, strata=[], n_boot=200, seed=0,
+                routed={"m": (tmp_path / "m.parquet", tmp_path / "m_routed.csv")})
+    t = pl.read_csv(tmp_path / "bias" / "routing.csv").filter(pl.col("metric") == "accuracy")
+    got = {r["routing"]: r for r in t.iter_rows(named=True)}
+    assert got["routed"]["n"] == 4 and got["routed"]["estimate"] == pytest.approx(1 / 4)  # d1..d3 wrong, d10 right
+    assert got["not routed"]["n"] == 15 and got["not routed"]["estimate"] == pytest.approx(13 / 15)  # d4, d5 wrong
+    assert got["routed"]["overall"] == pytest.approx(14 / 19)
+    assert got["not routed"]["ci_low"] <= 13 / 15 <= got["not routed"]["ci_high"]

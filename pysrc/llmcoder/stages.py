@@ -430,20 +430,24 @@ def coders_vs_gold_reliability(codings: Mapping[str, PathLike], corpus: PathLike
 
 #: The files of the bias step; its folder is replaced as a whole, so a table a run has no data for
 #: (e.g. positional.csv after the rotations went from 2 to 1) does not survive from an earlier run.
-BIAS_FILES = ("positional.csv", "recall_asymmetry.csv", "strata.csv", "provenance.json")
+BIAS_FILES = ("positional.csv", "recall_asymmetry.csv", "strata.csv", "routing.csv", "provenance.json")
 
 
 def bias_checks(codings: Mapping[str, PathLike], predictions: Mapping[str, PathLike], corpus: PathLike,
                 splits: PathLike, codebook: PathLike, out_dir: PathLike, *, evaluations: Mapping[str, PathLike],
-                orders: Mapping[str, PathLike], strata: Sequence[str], n_boot: int, seed: int) -> dict[str, Path]:
+                orders: Mapping[str, PathLike], strata: Sequence[str], n_boot: int, seed: int,
+                routed: Mapping[str, tuple[PathLike, PathLike]] | None = None) -> dict[str, Path]:
     """Positional bias (rotated codings), per-class recall asymmetry and per-stratum metrics, as CSV.
 
     ``codings`` and ``orders`` map each LLM coder to its output and its label orders
     (``coders/<coder>.parquet``, ``coders/<coder>_orders.parquet``); ``predictions`` maps every system
     (LLM coders and fine-tuned models) to its test-split labels, for the per-stratum metrics, and
     ``evaluations`` to its evaluation folder (``evaluation/<system>``), whose per-class scores the recall
-    asymmetry reads rather than scoring again. Every table is computed first; the folder is then written
-    all or nothing (a staged copy replaces it).
+    asymmetry reads rather than scoring again. ``routed`` maps the model that coded the corpus to its
+    corpus predictions and its routed CSV (``predictions/<model>.parquet``, ``_routed.csv``): the test
+    documents it routed to people are scored apart from the rest (``routing.csv``), which says whether
+    routing sends people the documents the model gets wrong. Every table is computed first; the folder
+    is then written all or nothing (a staged copy replaces it).
     """
     from llmcoder import bias
     from llmcoder.codebook import load_codebook
@@ -487,6 +491,12 @@ def bias_checks(codings: Mapping[str, PathLike], predictions: Mapping[str, PathL
                                          labels=cb.ids, task=cb.task, n_boot=n_boot, random_state=seed)
                 strata_tables.append(t.select(pl.lit(system).alias("system"), pl.lit(stratum).alias("stratum"),
                                               pl.col(stratum).cast(pl.Utf8).alias("value"), pl.exclude(stratum)))
+    routing_tables = []
+    for system, (pred_path, routed_path) in (routed or {}).items():
+        routing_tables.append(_routing_metrics(system, pred_path, routed_path, gold, labels=cb.ids, task=cb.task,
+                                               n_boot=n_boot, seed=seed))
+    if routing_tables:
+        tables["routing"] = pl.concat(routing_tables, how="diagonal_relaxed")
     if recall:
         tables["recall_asymmetry"] = pl.concat(recall, how="diagonal_relaxed")
     if strata_tables:
@@ -500,6 +510,29 @@ def bias_checks(codings: Mapping[str, PathLike], predictions: Mapping[str, PathL
         write_json(checked("bias_provenance", provenance(artifact="bias_checks", systems=sorted(predictions))),
                    stage / "provenance.json")
     return {name: Path(out_dir) / f"{name}.csv" for name in tables}
+
+
+def _routing_metrics(system: str, predictions: PathLike, routed: PathLike, gold: pl.DataFrame, *,
+                     labels: Sequence[str], task: str, n_boot: int, seed: int) -> pl.DataFrame:
+    """Headline metrics of a model's corpus predictions on the test documents it routed to people and
+    on those it did not (``routing``: routed / not routed), with bootstrap CIs."""
+    from llmcoder import bias
+    from llmcoder.errors import InputError
+
+    pred, coded = _system_predictions(predictions)
+    try:
+        ids = pl.read_csv(routed, columns=["doc_id"], infer_schema=False)["doc_id"]
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(str(routed), f"the routed documents cannot be read ({type(e).__name__})",
+                         fix="run the predict_corpus rule again") from None
+    g = gold.filter(pl.col("doc_id").is_in(coded.implode()))
+    test_ids = g["doc_id"].unique()
+    groups = pl.DataFrame({"doc_id": test_ids}).with_columns(
+        pl.when(pl.col("doc_id").is_in(ids.implode())).then(pl.lit("routed")).otherwise(pl.lit("not routed"))
+        .alias("routing"))
+    t = bias.stratum_metrics(g, pred.filter(pl.col("doc_id").is_in(test_ids.implode())), groups, by="routing",
+                             labels=labels, task=task, n_boot=n_boot, random_state=seed)
+    return t.select(pl.lit(system).alias("system"), pl.all())
 
 
 # -- findings: downstream inference ---------------------------------------------------------------

@@ -164,6 +164,15 @@ def systems(study):
     return out
 
 
+def routed_inputs(study):
+    """The corpus predictions and routed CSV of predict.model, for the bias step's routed-vs-rest scores
+    (empty when no model coded the corpus)."""
+    model = study_cfg(study)["predict"]["model"]
+    if not model or not finetune_ready(study):
+        return []
+    return [result(study, "predictions", f"{model}.parquet"), result(study, "predictions", f"{model}_routed.csv")]
+
+
 def inference_surrogate(study):
     """(name, file, kind) of the inference stage's surrogate, or None when the stage is off or cannot run:
     an LLM coder's codings, or the corpus predictions of predict.model (null: predict.model, else the

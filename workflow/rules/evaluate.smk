@@ -56,6 +56,7 @@ rule bias_checks:
         orders=lambda wc: [result(wc.study, "coders", f"{c}_orders.parquet") for c in coder_names(wc.study)],
         predictions=lambda wc: list(systems(wc.study).values()),
         evaluations=lambda wc: [result(wc.study, "evaluation", s, "metrics.json") for s in systems(wc.study)],
+        routed=lambda wc: routed_inputs(wc.study),
         corpus=rules.prepare_corpus.output.corpus,
         splits=rules.split.output.splits,
         codebook=get_codebook,
@@ -68,6 +69,7 @@ rule bias_checks:
     params:
         coders=lambda wc: coder_names(wc.study),
         systems=lambda wc: list(systems(wc.study)),
+        predict_model=lambda wc: study_cfg(wc.study)["predict"]["model"],
         strata=lambda wc: study_cfg(wc.study)["corpus"]["strata"] or [],
         settings=lambda wc: study_cfg(wc.study)["evaluate"],
     threads: 1

@@ -1,4 +1,4 @@
-"""Snakemake: positional bias from rotated codings, per-class recall asymmetry, per-stratum metrics."""
+"""Snakemake: positional bias from rotated codings, per-class recall asymmetry, per-stratum metrics, routing."""
 import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
@@ -16,5 +16,6 @@ with rule_errors():
         sm.input.corpus, sm.input.splits, sm.input.codebook, Path(sm.output.done).parent,
         evaluations=dict(zip(systems, sm.input.evaluations, strict=True)),
         orders=dict(zip(coders, sm.input.orders, strict=True)),
-        strata=sm.params.strata, n_boot=sm.params.settings["n_boot"], seed=sm.params.settings["seed"])
+        strata=sm.params.strata, n_boot=sm.params.settings["n_boot"], seed=sm.params.settings["seed"],
+        routed={sm.params.predict_model: tuple(sm.input.routed)} if sm.input.routed else {})
 print(written, file=sys.stderr)
