@@ -1346,23 +1346,37 @@ format_p <- function(p, source, name, st) {
   paste("=", st$num(p, source, name, d = if (p < 0.01) 3 else 2))
 }
 
-#' Recall gaps whose interval excludes zero (needs ci_low and ci_high in recall_asymmetry.csv)
+#' Recall gaps whose interval excludes zero (needs ci_low and ci_high in recall_asymmetry.csv): per
+#' system, how many labels, naming the one furthest below the mean (or above it, when none is below)
 #' @noRd
 bias_recall_sentence <- function(ra, st, level) {
   if (is.null(ra) || nrow(ra) == 0 || !all(c("ci_low", "ci_high") %in% names(ra))) {
     return(character())
   }
-  d <- ra[!is.na(ra$ci_low) & !is.na(ra$ci_high) & (ra$ci_low > 0 | ra$ci_high < 0), , drop = FALSE]
-  if (nrow(d) == 0) {
+  ra <- ra[!is.na(ra$recall_gap) & ra$support > 0, , drop = FALSE]
+  off <- !is.na(ra$ci_low) & !is.na(ra$ci_high) & (ra$ci_low > 0 | ra$ci_high < 0)
+  systems <- unique(ra$system[off])
+  if (length(systems) == 0) {
     return(character())
   }
-  parts <- vapply(seq_len(nrow(d)), function(i) {
-    r <- d[i, ]
-    row <- list(system = r$system, label = r$label)
+  parts <- vapply(systems, function(sys) {
+    d <- ra[ra$system == sys & off, , drop = FALSE]
+    below <- d$recall_gap < 0
+    r <- if (any(below)) d[below, , drop = FALSE][which.min(d$recall_gap[below]), ] else d[which.max(d$recall_gap), ]
+    row <- list(system = sys, label = r$label)
     s3 <- lapply(c("recall_gap", "ci_low", "ci_high"), function(col) src("bias_recall_asymmetry", col, row = row))
-    paste0(st$code(r$label), " for ", st$code(r$system), " (", st$ci(r$recall_gap, r$ci_low, r$ci_high, s3, paste0(r$system, "_", r$label, "_recall_gap")), ")")
+    labs <- ra$label[ra$system == sys]
+    n_off <- st$int(nrow(d), src("bias_recall_asymmetry", "label", row = list(system = sys, label = d$label)), paste0(sys, "_n_recall_gaps"), how = "count")
+    n_all <- st$int(length(labs), src("bias_recall_asymmetry", "label", row = list(system = sys, label = labs)), paste0(sys, "_n_recall_labels"), how = "count")
+    paste0(
+      n_off, " of ", n_all, " labels with ", st$code(sys), " (", if (any(below)) "furthest below" else "furthest above",
+      ": ", st$code(r$label), ", ", st$ci(r$recall_gap, r$ci_low, r$ci_high, s3, paste0(sys, "_", r$label, "_recall_gap")), ")"
+    )
   }, "")
-  paste0("Recall differed from the mean recall, with an interval excluding zero, for ", and_list(parts), ".")
+  paste0(
+    "Recall differed from the mean recall over labels, with an interval excluding zero, for ",
+    and_list(parts), "; the per-class table lists them."
+  )
 }
 
 #' Strata whose accuracy or kappa interval lies entirely below the overall estimate
@@ -1437,10 +1451,34 @@ methods_routing <- function(x, st) {
       if (!is.null(p$route_share)) paste0(" (", st$pct(p$route_share, ps("/route_share"), paste0(m, "_route_share"), d = 0), ")"),
       if (!is.null(measure)) paste0(" with ", measure) else " least confident",
       if (!is.null(p$route_threshold)) paste0(" (below ", st$num(p$route_threshold, ps("/route_threshold"), paste0(m, "_route_threshold")), ")"),
-      " were routed to human coding."
+      " were routed to human coding.",
+      routing_accuracy_sentence(x$bias$routing, m, st)
     )
   }, "")
   paste(s, collapse = " ")
+}
+
+#' Accuracy of the corpus-coding model on the routed test documents and on the rest
+#' @noRd
+routing_accuracy_sentence <- function(routing, model, st) {
+  if (is.null(routing) || nrow(routing) == 0) {
+    return("")
+  }
+  d <- routing[routing$system == model & routing$metric == "accuracy", , drop = FALSE]
+  if (!all(c("routed", "not routed") %in% d$routing)) {
+    return("")
+  }
+  part <- function(group) {
+    r <- d[d$routing == group, , drop = FALSE][1, ]
+    row <- list(system = model, routing = group, metric = "accuracy")
+    s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src("bias_routing", col, row = row))
+    key <- paste(model, gsub(" ", "_", group), "accuracy", sep = "_")
+    paste0(
+      st$ci(r$estimate, r$ci_low, r$ci_high, s3, key), " on the ",
+      st$int(r$n, src("bias_routing", "n", row = row), paste0(key, "_n")), " ", group, " test documents"
+    )
+  }
+  paste0(" Its accuracy was ", part("routed"), " against ", part("not routed"), ".")
 }
 
 #' Who the estimators are credited to, as the text cites them
@@ -1598,9 +1636,9 @@ findings_headline <- function(x, st) {
     return(character())
   }
   d$item <- if (regression) paste(d$label, d$term, sep = "\001") else d$label
-  # the text names at most `max_items` items: those whose interval excludes zero under some estimator
-  # first (largest PPI++/DSL estimate in size first), the rest are counted and left to the table
-  picked <- findings_items(d, max_items = 3)
+  # the text names at most two items, those whose interval excludes zero under some estimator (largest
+  # PPI++/DSL estimate in size first), or else the largest one; the rest are counted and left to the table
+  picked <- findings_items(d)
   left_out <- setdiff(unique(d$item), picked)
   d <- d[d$item %in% picked, , drop = FALSE]
   d <- d[order(match(d$item, picked)), , drop = FALSE]
@@ -1699,7 +1737,7 @@ findings_headline <- function(x, st) {
 #' The items (label, or label and term) the findings text names: those with an interval that excludes
 #' zero under some estimator before the others, each group by the largest corrected estimate in size
 #' @noRd
-findings_items <- function(d, max_items = 3) {
+findings_items <- function(d, max_items = 2) {
   items <- unique(d$item)
   excl <- vapply(items, function(it) {
     di <- d[d$item == it, , drop = FALSE]
@@ -1710,7 +1748,8 @@ findings_items <- function(d, max_items = 3) {
     if (nrow(di) == 0) 0 else max(abs(di$estimate), na.rm = TRUE)
   }, 1)
   ordered <- items[order(!excl, -size)]
-  utils::head(ordered, max_items)
+  # the items an interval sets apart from zero; when none is, the largest one as the example
+  utils::head(ordered, if (any(excl)) min(max_items, sum(excl)) else 1)
 }
 
 #' Whether every estimator's interval of a regression item ("label\001term") contains zero

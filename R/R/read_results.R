@@ -31,8 +31,8 @@
 #'   \item{`acceptance_csv`, `workload_csv`}{parts `acceptance` (the share of
 #'     each LLM coder's proposals people kept, with a Wilson interval) and
 #'     `workload` (per person and round).}
-#'   \item{`bias_positional`, `bias_recall_asymmetry`, `bias_strata`}{part
-#'     `bias`.}
+#'   \item{`bias_positional`, `bias_recall_asymmetry`, `bias_strata`,
+#'     `bias_routing`}{part `bias`.}
 #'   \item{`inference_estimates_csv`}{`inference/estimates.csv`: part
 #'     `inference`, the downstream estimates (label shares, overall and per
 #'     stratum, and regression coefficients) by method (`naive`, `classical`,
@@ -54,7 +54,7 @@
 #'       `learning_curve`, `acceptance`, `workload`, `inference`}{Tibbles, or
 #'       `NULL` when the manifest lists none.}
 #'     \item{`bias`}{Named list of tibbles (`positional`,
-#'       `recall_asymmetry`, `strata`, those listed), or `NULL`.}
+#'       `recall_asymmetry`, `strata`, `routing`, those listed), or `NULL`.}
 #'     \item{`task`}{`"single"` or `"multi"` (the `task` of the evaluation
 #'       records), or `NA` when there is none.}
 #'     \item{`records`}{The parsed JSON records, by kind:
@@ -133,7 +133,7 @@ results_keys <- c(
   "evaluation_metrics", "evaluation_per_class", "evaluation_confusion", "evaluation_record",
   "evaluation_provenance", "coders_vs_gold", "verifier_reliability_csv", "human_ceiling_csv",
   "learning_curve", "acceptance_csv", "workload_csv",
-  "bias_positional", "bias_recall_asymmetry", "bias_strata", "coder_provenance",
+  "bias_positional", "bias_recall_asymmetry", "bias_strata", "bias_routing", "coder_provenance",
   "verification_summary", "sheets_manifest", "finetune_record", "corpus_predictions_provenance",
   "inference_estimates_csv", "inference_record"
 )
@@ -466,7 +466,8 @@ results_parts <- function(used, data) {
   bias <- Filter(Negate(is.null), list(
     positional = table_of("bias_positional"),
     recall_asymmetry = table_of("bias_recall_asymmetry"),
-    strata = table_of("bias_strata")
+    strata = table_of("bias_strata"),
+    routing = table_of("bias_routing")
   ))
   list(
     metrics = metrics,
