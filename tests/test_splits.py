@@ -96,3 +96,29 @@ def test_real_cap_us_split():
     assert abs(counts["test"] - 442) <= 10 and abs(counts["dev"] - 442) <= 10
     per_class_test = s.join(c, on="doc_id").filter(pl.col("split") == "test")["label"].n_unique()
     assert per_class_test == 19  # every topic is in the test split
+
+
+def test_split_record_states_the_design(tmp_path):
+    """split.json: method, shares, sizes, seed and the documents per split, as make_splits drew them."""
+    import json
+
+    from llmcoder.results import check_record
+    from llmcoder.splits import SplitConfig, split_record
+    from llmcoder.stages import study_splits
+
+    docs = pl.DataFrame({"doc_id": [str(i) for i in range(40)], "text": "t",
+                         "label": (["a", "b", "c", None] * 10)})
+    docs.write_parquet(tmp_path / "corpus.parquet")
+    cfg = SplitConfig(train=0.5, dev=0.25, test=0.25, sizes=(1.0, 0.5), seed=3)
+    study_splits(tmp_path / "corpus.parquet", cfg, tmp_path / "splits.parquet", source="c",
+                 record=tmp_path / "split.json")
+    rec = json.loads((tmp_path / "split.json").read_text())
+    splits = pl.read_parquet(tmp_path / "splits.parquet")
+    assert rec["method"] == "per_class" and rec["seed"] == 3 and rec["sizes"] == [0.5, 1.0]
+    assert rec["shares"] == {"train": 0.5, "dev": 0.25, "test": 0.25}
+    assert rec["n"] == {k: int((splits["split"] == k).sum()) for k in ("train", "dev", "test", "unlabelled")}
+    assert rec["n"]["unlabelled"] == 10 and sum(rec["n"].values()) == rec["n_docs"] == 40
+    assert check_record("split_record", rec) == []
+    multi = docs.drop("label").with_columns(pl.lit(["a"]).alias("labels"))
+    assert split_record(multi, splits, cfg)["method"] == "iterative"
+    assert split_record(docs, splits, SplitConfig(stratify=False))["method"] == "random"

@@ -343,7 +343,8 @@ methods_corpus <- function(x, st) {
       st$int(r$n_train, ft_src(f, "/n_train"), "n_train"), " documents with ",
       if (isTRUE(r$verified)) "verified" else "gold", " labels formed the training set and ",
       st$int(r$n_dev, ft_src(f, "/n_dev"), "n_dev"), " the development set; every system was validated on a held-out test set of ",
-      st$int(r$n_test, ft_src(f, "/n_test"), "n_test"), " documents with gold labels."
+      st$int(r$n_test, ft_src(f, "/n_test"), "n_test"), " documents with gold labels",
+      split_design_phrase(x$records$split, st), "."
     ))
   } else if (length(x$records$evaluation) > 0) {
     n <- vapply(x$records$evaluation, function(r) as.numeric(r$n %||% NA), 1)
@@ -1426,6 +1427,35 @@ bias_strata_sentences <- function(strata, st, level) {
     and_list(parts), ", of ",
     st$int(n_tests, src("bias_strata", "metric", row = list(metric = c("accuracy", "cohen_kappa"))), "n_strata_estimates", how = "count"),
     " stratum estimates checked without correction for multiple comparisons."
+  )
+}
+
+#' ", drawn from the labelled documents by a random split stratified by label (train 60%, dev 10%,
+#' test 30%; seed 1)": how the split was drawn, from split.json (empty without it)
+#' @noRd
+split_design_phrase <- function(rec, st) {
+  if (is.null(rec) || is.null(rec$method)) {
+    return("")
+  }
+  sp <- function(field) src("split_record", field)
+  how <- switch(rec$method,
+    per_class = "a random split stratified by label",
+    iterative = "a random split stratified by label set (iterative stratification; Sechidis et al. 2011)",
+    random = "a simple random split",
+    NULL
+  )
+  if (is.null(how)) {
+    return("")
+  }
+  shares <- vapply(c("train", "dev", "test"), function(k) {
+    v <- rec$shares[[k]]
+    if (is.null(v)) NA_character_ else paste(k, st$pct(v, sp(paste0("/shares/", k)), paste0("split_share_", k), d = 0))
+  }, "")
+  shares <- shares[!is.na(shares)]
+  paste0(
+    ", the sets drawn from the labelled documents by ", st$note(how, rec$method, sp("/method"), "split_method"),
+    " (", paste(shares, collapse = ", "),
+    if (!is.null(rec$seed)) paste0("; seed ", st$int(rec$seed, sp("/seed"), "split_seed")), ")"
   )
 }
 

@@ -40,7 +40,8 @@
 #'     are `""` (not `NA`) for the whole population and for a share.}
 #'   \item{`evaluation_record`, `evaluation_provenance`, `coder_provenance`,
 #'     `verification_summary`, `sheets_manifest`, `finetune_record`,
-#'     `corpus_predictions_provenance`, `inference_record`}{part `records`.}
+#'     `corpus_predictions_provenance`, `inference_record`, `split_record`}{part
+#'     `records`.}
 #' }
 #'
 #' @param path A study's results folder (e.g. `"results/demo"`, read through
@@ -66,7 +67,8 @@
 #'       `record`), `predictions[[model]]`
 #'       (`corpus_predictions_provenance`), `inference` (`inference_record`:
 #'       the surrogate, population, labelled sample and methods of the
-#'       `inference` part). A kind not listed is absent.}
+#'       `inference` part), `split` (`split_record`: how the train, dev
+#'       and test sets were drawn). A kind not listed is absent.}
 #'     \item{`manifest`}{The parsed manifest.}
 #'   }
 #'   and a `provenance` attribute (verb, call, manifest, files read with
@@ -135,7 +137,7 @@ results_keys <- c(
   "learning_curve", "acceptance_csv", "workload_csv",
   "bias_positional", "bias_recall_asymmetry", "bias_strata", "bias_routing", "coder_provenance",
   "verification_summary", "sheets_manifest", "finetune_record", "corpus_predictions_provenance",
-  "inference_estimates_csv", "inference_record"
+  "inference_estimates_csv", "inference_record", "split_record"
 )
 
 #' Constructor of `llmcoder_results` (no checks; used by read_results and tests)
@@ -518,7 +520,8 @@ results_records <- function(used, data) {
     sheets = single("sheets_manifest"),
     finetune = finetune,
     predictions = by_wildcard("corpus_predictions_provenance", "model"),
-    inference = single("inference_record")
+    inference = single("inference_record"),
+    split = single("split_record")
   )
   Filter(Negate(is.null), out)
 }

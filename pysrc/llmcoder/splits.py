@@ -226,6 +226,29 @@ def _check_not_empty(split: list[str], cfg: SplitConfig, source: str, n_classes:
                      problems, fix=fix)
 
 
+def split_method(corpus: pl.DataFrame, config: SplitConfig) -> str:
+    """How :func:`make_splits` assigns a corpus: ``per_class`` (single-label, stratified by class),
+    ``iterative`` (multi-label, iterative stratification) or ``random`` (not stratified)."""
+    if config.stratify and "labels" in corpus.columns:
+        return "iterative"
+    if config.stratify and "label" in corpus.columns:
+        return "per_class"
+    return "random"
+
+
+def split_record(corpus: pl.DataFrame, splits: pl.DataFrame, config: SplitConfig) -> dict:
+    """The split's design for the methods text: method, shares, nested sizes, seed and documents per split."""
+    counts = dict(splits.group_by("split").len().iter_rows())
+    return {
+        "method": split_method(corpus, config),
+        "shares": {"train": config.train, "dev": config.dev, "test": config.test},
+        "sizes": sorted(set(float(f) for f in config.sizes)),
+        "seed": config.seed,
+        "n_docs": splits.height,
+        "n": {name: int(counts.get(name, 0)) for name in (*SPLITS, "unlabelled")},
+    }
+
+
 def write_splits(splits: pl.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write the splits table atomically."""
     write_parquet(splits, path)

@@ -60,15 +60,21 @@ def canonical_corpus(corpus: Mapping[str, Any], codebook: PathLike, out: PathLik
     return f"{study}: {summarize(df, cb, spec)}"
 
 
-def study_splits(corpus: PathLike, split: Mapping[str, Any] | Any, out: PathLike, *, source: str) -> pl.DataFrame:
+def study_splits(corpus: PathLike, split: Mapping[str, Any] | Any, out: PathLike, *, source: str,
+                 record: PathLike | None = None) -> pl.DataFrame:
     """Stratified train/dev/test splits with nested training sizes (``split``: a study's ``split`` block
-    or a :class:`~llmcoder.splits.SplitConfig`); write them; return the split sizes."""
+    or a :class:`~llmcoder.splits.SplitConfig`); write them, and the split's design to ``record``
+    (``split.json``); return the split sizes."""
     from llmcoder.corpus import read_corpus
-    from llmcoder.splits import SplitConfig, make_splits, write_splits
+    from llmcoder.results import checked
+    from llmcoder.splits import SplitConfig, make_splits, split_record, write_splits
 
     cfg = split if isinstance(split, SplitConfig) else SplitConfig.from_config(dict(split))
-    splits = make_splits(read_corpus(corpus), cfg, source=source)
+    docs = read_corpus(corpus)
+    splits = make_splits(docs, cfg, source=source)
     write_splits(splits, out)
+    if record is not None:
+        write_json(checked("split_record", provenance(artifact="splits", **split_record(docs, splits, cfg))), record)
     return splits.group_by("split").len().sort("split")
 
 

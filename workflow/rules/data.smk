@@ -28,6 +28,7 @@ rule split:
         corpus=rules.prepare_corpus.output.corpus,
     output:
         splits=f"{RESULTS}/{{study}}/splits.parquet",
+        record=f"{RESULTS}/{{study}}/split.json",
     log:
         "logs/{study}/split.log",
     benchmark:

@@ -13,5 +13,5 @@ from llmcoder.stages import study_splits  # noqa: E402
 sm = snakemake  # noqa: F821
 with rule_errors():
     sizes = study_splits(sm.input.corpus, sm.params.split, sm.output.splits,
-                         source=f"{sm.input.corpus} (studies.{sm.wildcards.study}.split)")
+                         source=f"{sm.input.corpus} (studies.{sm.wildcards.study}.split)", record=sm.output.record)
 print(sizes, file=sys.stderr)

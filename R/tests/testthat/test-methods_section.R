@@ -65,6 +65,12 @@ test_that("the corpus, the samples and the codebook are described from their rec
     "%d documents with verified labels formed the training set and %d the development set; every system was validated on a held-out test set of %d documents",
     full$n_train, full$n_dev, full$n_test
   ), fixed = TRUE)
+  split <- read_fixture_json("split.json")
+  expect_equal(split$method, "per_class")
+  expect_match(text, sprintf(
+    "documents with gold labels, the sets drawn from the labelled documents by a random split stratified by label (train %s, dev %s, test %s; seed %d).",
+    pct_text(split$shares$train, 0), pct_text(split$shares$dev, 0), pct_text(split$shares$test, 0), split$seed
+  ), fixed = TRUE)
   cb <- coder$codebook
   expect_match(text, paste0(
     "codebook \u201c", cb$name, "\u201d of ", length(cb$labels), " labels (",
