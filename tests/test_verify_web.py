@@ -306,8 +306,23 @@ def test_cli_export_and_errors(study):
     r = run(app, ["verify", "export", "--sheets", str(man), "--db", str(tmp / "app.sqlite"), "--codebook",
                   str(tmp / "codebook.yaml"), "--out", str(tmp / "out")])
     assert r.exit_code == 0, r.output
-    assert "not marked finished (ingest refuses their sheets): ben" in r.output
+    assert "not marked finished" not in r.output  # ana finished; ben never started
+    # ben worked offline: no sheet is written for him, so his Excel sheet in the same folder is safe
+    assert "no decision in the browser, no sheet written" in r.output and r.output.rstrip().endswith("ben")
     assert (tmp / "out" / "ana.xlsx").is_file() and (tmp / "out" / "timing.csv").is_file()
+    assert not (tmp / "out" / "ben.xlsx").exists()
+    (tmp / "out" / "ben.xlsx").write_bytes(b"ben's own sheet")
+    r = run(app, ["verify", "export", "--sheets", str(man), "--db", str(tmp / "app.sqlite"), "--codebook",
+                  str(tmp / "codebook.yaml"), "--out", str(tmp / "out")])
+    assert r.exit_code == 0, r.output  # ana's exported sheet may be written again
+    assert (tmp / "out" / "ben.xlsx").read_bytes() == b"ben's own sheet"
+    # a sheet the export did not write is never overwritten
+    (tmp / "out3").mkdir()
+    (tmp / "out3" / "ana.xlsx").write_bytes(b"filled in Excel")
+    r = run(app, ["verify", "export", "--sheets", str(man), "--db", str(tmp / "app.sqlite"), "--out",
+                  str(tmp / "out3")])
+    assert r.exit_code == 2 and "was not written by an export" in r.output and "ana.xlsx" in r.output
+    assert (tmp / "out3" / "ana.xlsx").read_bytes() == b"filled in Excel"
     r = run(app, ["verify", "export", "--sheets", str(man), "--db", str(tmp / "nope.sqlite"), "--out",
                   str(tmp / "out2")])
     assert r.exit_code == 2 and "database not found" in r.output and "Traceback" not in r.output

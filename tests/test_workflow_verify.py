@@ -4,6 +4,7 @@ fill, goes on when people have filled them, and reruns only what depends on an e
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -168,3 +169,76 @@ studies:
     for part in ("confusion_fake.png", "metrics.html", "reliability.html", "methods.md"):
         assert any(n.endswith(part) for n in names), (part, names)
 
+
+
+@pytest.mark.slow
+def test_web_mode_stops_serves_and_resumes_with_sheets_mixed_in(tmp_path, codebook_path):
+    """verify.mode: web -- the run stops at the human step and gives the serve and export commands; two
+    people decide in the app, a third fills the Excel sheet; `llmcoder verify export` (the real command)
+    writes the app's sheets beside the Excel one, and the next run ingests all three."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from llmcoder.verify.web import create_app
+
+    topics = {"health": "hospital waiting lists", "education": "school teachers", "energy": "gas and power prices"}
+    rows = ["id,text,label"] + [f"q{i},Question {i} about {topics[lab]} in region {i % 7},{lab}"
+                                for i, lab in enumerate(list(topics) * 20)]
+    (tmp_path / "corpus.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "fake.yaml").write_text("name: fake\nmodel: smollm2-135m\n", encoding="utf-8")
+    (tmp_path / "config.yaml").write_text(f"""
+studies:
+  {STUDY}:
+    corpus: {{path: corpus.csv, label: label}}
+    codebook: codebook.yaml
+    split: {{train: 0.6, dev: 0.2, test: 0.2, sizes: [1.0]}}
+    coders: [fake.yaml]
+    verify: {{mode: web, humans: [ann, bob, cid], overlap: 0.25, splits: [train, dev]}}
+    report: {{enabled: false}}
+""", encoding="utf-8")
+    snakemake(tmp_path, f"results/{STUDY}/corpus.parquet", f"results/{STUDY}/splits.parquet")
+    fake_coder_output(tmp_path)
+    verified = tmp_path / f"results/{STUDY}/verify/ingest/verified.parquet"
+    first = snakemake(tmp_path)
+    said = first.stdout + first.stderr
+    sheets = tmp_path / f"results/{STUDY}/verify/sheets"
+    serve = (f"llmcoder verify serve --sheets results/{STUDY}/verify/sheets/manifest.json "
+             f"--db results/{STUDY}/verify/web.sqlite --codebook codebook.yaml")
+    assert serve in said and f"--out results/{STUDY}/verify/filled" in said, said[-3000:]
+    assert not verified.exists()
+
+    gold = dict(pl.read_csv(tmp_path / "corpus.csv").select("id", "label").iter_rows())
+    app = create_app(sheets / "manifest.json", tmp_path / f"results/{STUDY}/verify/web.sqlite",
+                     codebook=tmp_path / "codebook.yaml")
+    client, a = TestClient(app), app.state.assignments
+    for coder in ("ann", "bob"):
+        token = app.state.tokens[coder]
+        page = client.get(f"/v/{token}/doc/0").text
+        hdr = {"X-CSRF-Token": re.search(r'name="csrf-token" content="([0-9a-f]+)"', page).group(1)}
+        for di, doc in enumerate(a.docs[coder]):
+            view = int(re.search(r"view = (\d+)", client.get(f"/v/{token}/doc/{di}").text).group(1))
+            for r in doc.rows:
+                what = "keep" if r["label"] == gold[doc.doc_id] else "reject"
+                res = client.post(f"/v/{token}/api/decide", json={"item": r["item"], "decision": what, "view_id": view},
+                                  headers=hdr)
+                assert res.status_code == 200, res.text
+        assert client.post(f"/v/{token}/api/finish", json={"name": coder, "date": "2026-12-04"},
+                           headers=hdr).status_code == 200
+    filled = tmp_path / f"results/{STUDY}/verify/filled"
+    assert fill_like_a_person(sheets / "cid.xlsx", filled / "cid.xlsx", gold) > 0  # cid works in Excel
+    cid_sheet = (filled / "cid.xlsx").read_bytes()
+    export = subprocess.run(
+        [str(Path(sys.executable).with_name("llmcoder")), "verify", "export", "--sheets",
+         f"results/{STUDY}/verify/sheets/manifest.json", "--db", f"results/{STUDY}/verify/web.sqlite",
+         "--codebook", "codebook.yaml", "--out", f"results/{STUDY}/verify/filled"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert export.returncode == 0, export.stdout + export.stderr
+    assert "no sheet written" in export.stdout and export.stdout.rstrip().endswith("cid")
+    assert (filled / "cid.xlsx").read_bytes() == cid_sheet  # the Excel sheet is left as it was
+    assert (filled / "timing.csv").is_file()
+    second = snakemake(tmp_path)
+    assert "verify_ingest" in second.stdout + second.stderr
+    got = pl.read_parquet(verified)
+    assert got.height > 0 and all(gold[d] == lab for d, lab in got.select("doc_id", "label").iter_rows())
+    summary = json.loads((tmp_path / f"results/{STUDY}/verify/ingest/summary.json").read_text())
+    assert sorted(summary["coders"]) == ["ann", "bob", "cid"]

@@ -91,7 +91,7 @@ def filled_sheets(study):
     v = study_cfg(study)["verify"]
     folder = "simulated" if v["mode"] == "simulate" else "filled"
     sheets = [result(study, "verify", folder, f"{h}.xlsx") for h in v["humans"]]
-    if v["mode"] == "human" and v["allow_missing"]:
+    if v["mode"] in ("human", "web") and v["allow_missing"]:
         sheets = [p for p in sheets if Path(p).exists()]
     return sheets
 
@@ -115,7 +115,7 @@ def verification_ready(study):
     if v["mode"] in ("simulate", "import"):
         return True
     sheets = filled_sheets(study)
-    return v["mode"] == "human" and bool(sheets) and all(Path(p).exists() for p in sheets)
+    return v["mode"] in ("human", "web") and bool(sheets) and all(Path(p).exists() for p in sheets)
 
 
 def finetune_ready(study):
@@ -252,9 +252,10 @@ def missing_human_sheets():
     msgs = []
     for s in STUDIES:
         v = study_cfg(s)["verify"]
-        if v["mode"] == "human" and coder_names(s):
+        if v["mode"] in ("human", "web") and coder_names(s):
             msg = missing_sheets_message(s, v["humans"], sheets_dir=result(s, "verify", "sheets"),
-                                         filled_dir=result(s, "verify", "filled"))
+                                         filled_dir=result(s, "verify", "filled"), web=v["mode"] == "web",
+                                         codebook=study_cfg(s)["codebook"])
             if msg:
                 msgs.append(msg)
     return msgs

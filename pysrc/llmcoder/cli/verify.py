@@ -211,5 +211,8 @@ def register(app: typer.Typer) -> None:
         print(f"{out}: {len(res['sheets'])} filled sheet(s), seconds per decision in {res['timing']}")
         if res["unfinished"]:
             print(f"  not marked finished (ingest refuses their sheets): {', '.join(res['unfinished'])}")
+        if res["offline"]:
+            print(f"  no decision in the browser, no sheet written (their Excel sheets go in {out}): "
+                  f"{', '.join(res['offline'])}")
 
     app.add_typer(verify, name="verify")

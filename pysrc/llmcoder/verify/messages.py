@@ -53,9 +53,12 @@ def missing_sheets_message(
     sheets_dir: str | os.PathLike[str] | None = None,
     filled_dir: str | os.PathLike[str] | None = None,
     ext: str = "xlsx",
+    web: bool = False,
+    codebook: str | os.PathLike[str] | None = None,
 ) -> str | None:
     """A message naming each filled sheet that does not exist yet and where its blank sheet is; None
-    when every coder's filled sheet is in place.
+    when every coder's filled sheet is in place. With ``web`` (``verify.mode: web``) it also gives the
+    commands that serve the sheets in the browser and export the decisions as filled sheets.
 
     Defaults: blank sheets in ``results/<study>/verify/sheets``, filled ones in
     ``results/<study>/verify/filled/<coder>.xlsx`` (the input of the ingest rule).
@@ -66,9 +69,20 @@ def missing_sheets_message(
     if not missing:
         return None
     lines = [f"Human verification of study '{study}' is not done yet: "
-             f"{len(missing)} of {len(coders)} filled sheet(s) missing.",
-             "",
-             "For each coder below, give the blank sheet to the coder; they mark every proposed label that does",
+             f"{len(missing)} of {len(coders)} filled sheet(s) missing.", ""]
+    if web:
+        db = sheets.parent / "web.sqlite"
+        cb = f" --codebook {codebook}" if codebook else ""
+        lines += ["In the browser: serve the sheets (each person gets a personal link; keep the database):",
+                  "",
+                  f"  llmcoder verify serve --sheets {sheets / 'manifest.json'} --db {db}{cb}",
+                  "",
+                  "and when everyone has pressed 'finished', write their decisions as filled sheets:",
+                  "",
+                  f"  llmcoder verify export --sheets {sheets / 'manifest.json'} --db {db} --out {filled}{cb}",
+                  "",
+                  "Or, for anyone working offline:", ""]
+    lines += ["For each coder below, give the blank sheet to the coder; they mark every proposed label that does",
              "NOT apply to the text with 'reject' (or x) in the decision column and leave the others empty; then",
              "save the filled sheet, unchanged otherwise, under the name shown:",
              ""]

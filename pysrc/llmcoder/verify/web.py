@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from typing import Any
 import polars as pl
 
 from llmcoder.errors import InputError
+from llmcoder.io import write_text
 
 try:  # the 'server' extra; FastAPI resolves the endpoints' annotations in this module's globals
     from starlette.requests import Request
@@ -40,6 +42,7 @@ except ImportError:  # pragma: no cover
 
 ADMIN = "__team__"
 TIMING_FILE = "timing.csv"
+EXPORTED_FILE = "exported.json"  # the people whose sheets an export wrote (it may overwrite those only)
 TIMING_COLUMNS = ("coder", "item", "doc_id", "label", "decision", "shown_at", "decided_at", "seconds")
 
 _SCHEMA = """
@@ -257,7 +260,13 @@ def export_decisions(manifest: str | os.PathLike[str], db_path: str | os.PathLik
                      out_dir: str | os.PathLike[str], *, codebook: Any = None) -> dict[str, Any]:
     """Write the app's decisions as filled sheets ``<coder>.xlsx`` (completion field filled for those
     who pressed "finished") and ``timing.csv``; ``llmcoder verify ingest`` reads the sheets as it reads
-    sheets filled in Excel. Returns ``{"sheets": [paths], "timing": path, "unfinished": [coders]}``."""
+    sheets filled in Excel. Returns ``{"sheets": [paths], "timing": path, "unfinished": [coders],
+    "offline": [coders]}``.
+
+    Sheets and the app can be mixed in one study: a person who made no decision in the app
+    (``offline``) gets no sheet, so a sheet they filled in Excel and saved in ``out_dir`` stays as it
+    is; and a sheet already in ``out_dir`` that an earlier export did not write (listed in
+    ``exported.json`` there) is never overwritten: that is an :class:`InputError` naming it."""
     from llmcoder.verify._common import Sheets
     from llmcoder.verify.sheets import write_sheets
     from llmcoder.verify.simulate import read_blank_sheets
@@ -270,8 +279,24 @@ def export_decisions(manifest: str | os.PathLike[str], db_path: str | os.PathLik
     blank = read_blank_sheets(a.sheets_dir, a.manifest)
     names = dict(a.label_choices)
     done = store.finished()
+    active = {c for c in blank if c in done or any(part for part in store.state(c))}  # a decision or a right label
+    out = Path(out_dir)
+    ledger = out / EXPORTED_FILE
+    try:
+        before = set(json.loads(ledger.read_text(encoding="utf-8"))["coders"]) if ledger.is_file() else set()
+    except (ValueError, KeyError, TypeError):
+        raise InputError(str(ledger), "not the list of sheets an earlier export wrote",
+                         fix="delete it if only exported sheets are in that folder") from None
+    theirs = [c for c in sorted(active) if (out / f"{c}.xlsx").exists() and c not in before]
+    if theirs:
+        raise InputError(str(out / f"{theirs[0]}.xlsx"),
+                         f"a sheet of {', '.join(theirs)} is already there and was not written by an export "
+                         "(a sheet filled in Excel?); exporting would overwrite it",
+                         fix="move the sheet away, or export into another folder")
     frames, timing = {}, []
     for coder, frame in blank.items():
+        if coder not in active:
+            continue
         decided, right = _current(a, store, coder)
         state, _ = store.state(coder)
         dec_col, right_col = [], []
@@ -291,15 +316,24 @@ def export_decisions(manifest: str | os.PathLike[str], db_path: str | os.PathLik
         frames[coder] = frame.with_columns(pl.Series("decision", dec_col, dtype=pl.Utf8),
                                            pl.Series("right_label", right_col, dtype=pl.Utf8))
     sheets = Sheets(frames, codebook=a.codebook, finished={c: done[c] for c in frames if c in done})
-    written = write_sheets(sheets, out_dir, study=a.study, formats=["xlsx"], manifest=False)
+    # write_sheets replaces its folder whole: stage there, then move each exported sheet into out_dir,
+    # so the sheets people filled in Excel and saved beside them stay
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.export-") as tmp:
+        staged = write_sheets(sheets, Path(tmp) / "sheets", study=a.study, formats=["xlsx"], manifest=False)
+        for c in frames:
+            os.replace(staged[f"{c}.xlsx"], out / f"{c}.xlsx")
+            paths.append(out / f"{c}.xlsx")
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(TIMING_COLUMNS)
     w.writerows(timing)
-    tpath = Path(out_dir) / TIMING_FILE
-    tpath.write_text(buf.getvalue(), encoding="utf-8")
-    return {"sheets": [written[f"{c}.xlsx"] for c in frames], "timing": tpath,
-            "unfinished": sorted(set(frames) - set(done))}
+    tpath = out / TIMING_FILE
+    write_text(buf.getvalue(), tpath)
+    write_text(json.dumps({"coders": sorted(before | set(frames))}, indent=2) + "\n", ledger)
+    return {"sheets": paths, "timing": tpath,
+            "unfinished": sorted(set(frames) - set(done)), "offline": sorted(set(blank) - active)}
 
 
 # -- the app ----------------------------------------------------------------------------------------
