@@ -123,6 +123,8 @@ $(VENV_STAMP): pyproject.toml $(LOCK) $(R_STAMP)
 	fi
 	$(PIP) install -q --no-deps -e .
 	$(PY) requirements/lockcheck.py --venv $(LOCK) --optional $(MODELS_EXTRA_LOCK)
+	@# a CPU variant that CPUID advertises but this machine faults on (SIGILL) is set aside
+	$(PY) requirements/llamacheck.py
 	@$(PY) -c "import torch, llmcoder; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $@
 

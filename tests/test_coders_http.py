@@ -46,6 +46,7 @@ class Server:
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", self.gguf, "--host", "127.0.0.1",
                "--port", str(self.port), "--n_ctx", "2048", "--logits_all", "true", "--n_threads", "1",
                "--api_key", KEY]
+        self.stopped = False
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         if wait:
             self.wait()
@@ -66,6 +67,7 @@ class Server:
         raise TimeoutError("llama-cpp server did not start")
 
     def stop(self) -> None:
+        self.stopped = True
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -86,6 +88,19 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def _server_still_alive(request: pytest.FixtureRequest):
+    """A server that died during a test (a crash, e.g. SIGILL in a llama.cpp CPU variant) fails that test
+    with the server's own log, not with the client's connection errors."""
+    yield
+    if "server" not in request.fixturenames:
+        return
+    srv: Server = request.getfixturevalue("server")
+    rc = srv.proc.poll() if srv.proc is not None else None
+    if rc is not None and rc != 0 and not getattr(srv, "stopped", False):
+        pytest.fail(f"the llama-cpp server died (exit {rc}); its log ends:\n{srv.log.read_text()[-3000:]}")
 
 
 def _cfg(srv: Server, **kw) -> CoderConfig:
