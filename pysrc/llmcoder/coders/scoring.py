@@ -16,8 +16,13 @@ Label continuations of several tokens (full names, or the per-label questions of
 in one pass with the document ("packed"): all continuations follow the document in the same row,
 each restarting its positions right after the document, under a 4-D attention mask that lets each
 continuation see the prefix, the document and its own earlier tokens only. Every continuation thus
-sees exactly what it would see alone, without a copy of the prefix cache per label. Models whose
-sliding-window layers could cut the context (or attention kernels without custom masks) take the
+sees exactly what it would see alone, without a copy of the prefix cache per label. Models with
+sliding-window layers (Gemma 3: 5 of every 6 layers see only the last ``sliding_window`` positions)
+get one mask per layer type (``{"full_attention": ..., "sliding_attention": ...}``, the mapping their
+forward accepts in place of a mask): the sliding layers' mask also hides every key more than the window
+behind the query's own position (each continuation counted from right after the document, as alone),
+over the keys those layers' cache holds (the last ``sliding_window - 1`` prefix tokens). Attention
+kernels without custom masks, and sliding-window models whose forward takes no such mapping, take the
 "expanded" path instead: the document's cache repeated once per label.
 
 Single-label (``choice``): the score of a label is the mean log-probability of its continuation's
@@ -141,6 +146,21 @@ class Encoded:
     continuations: list[list[int]]
     yes: int | None = None
     no: int | None = None
+
+
+def takes_mask_mapping(model: Any) -> bool:
+    """Whether the model's decoder accepts, in place of an attention mask, a mapping layer type -> 4-D
+    mask (transformers' Gemma 3, and other models with ``layer_types``, build one themselves unless
+    given one): its forward's source tests ``attention_mask`` for a dict."""
+    modules = getattr(model, "modules", None)
+    for module in modules() if callable(modules) else ():
+        if hasattr(module, "layers") and hasattr(module, "embed_tokens"):
+            try:
+                src = inspect.getsource(type(module).forward)
+            except (OSError, TypeError):
+                return False
+            return "attention_mask, dict)" in src
+    return False
 
 
 def _select_rows(cache: Any, rows: Any, *, inplace: bool = False) -> Any:
@@ -291,20 +311,54 @@ class LabelScorer:
                 return first[:, cols].cpu().numpy().astype(np.float64)
             return self._step2(first, cache, mask, pos[:, -1], B, K)
 
+    def _text_config(self) -> Any:
+        cfg = self.model.config
+        return cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+
     def can_pack(self, doc_len: int) -> bool:
-        """Whether packed scoring is exact here: an attention kernel that takes a custom 4-D mask,
-        and no sliding window shorter than prefix + document + the longest continuation."""
+        """Whether packed scoring is exact here: an attention kernel that takes a custom 4-D mask, and
+        either no sliding window shorter than prefix + document + the longest continuation, or a model
+        whose forward takes one mask per layer type (:func:`takes_mask_mapping`; the sliding layers then
+        get a mask of their own)."""
         if self.packed is False:
             return False
-        cfg = self.model.config
-        cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        cfg = self._text_config()
         if getattr(cfg, "_attn_implementation", "sdpa") not in ("sdpa", "eager", None):
             return False
         window = getattr(cfg, "sliding_window", None)
         types = getattr(cfg, "layer_types", None)
         sliding = window is not None and (types is None or any("sliding" in str(t) for t in types))
         span = self.n_prefix_tokens + doc_len + max(len(c) for c in self.enc.continuations)
-        return not sliding or span <= int(window)
+        return not sliding or span <= int(window) or (types is not None and takes_mask_mapping(self.model))
+
+    def _layer_masks(self, allowed: Any, pos: Any, P: int, dtype: Any) -> Any:
+        """The packed path's additive mask(s): one ``[B, 1, Q, keys]`` tensor, or, for a model with
+        sliding-window layers, a mapping layer type -> mask (each over the keys that layer type sees:
+        its part of the prefix cache, then the batch's tokens), the sliding ones limited to the window."""
+        import torch
+
+        def additive(a: Any) -> Any:
+            return torch.zeros(a.shape, dtype=dtype).masked_fill_(~a, torch.finfo(dtype).min).unsqueeze(1)
+
+        cfg = self._text_config()
+        window = getattr(cfg, "sliding_window", None)
+        types = list(getattr(cfg, "layer_types", None) or [])
+        full = torch.cat([torch.ones((*allowed.shape[:2], P), dtype=torch.bool), allowed], dim=2)  # [B, Q, P+Q]
+        if window is None or not any("sliding" in str(t) for t in types) or not takes_mask_mapping(self.model):
+            return additive(full)
+        layers = getattr(self.prefix_cache(), "layers", None)
+        out = {}
+        for t in dict.fromkeys(types):
+            if "sliding" not in str(t):
+                out[t] = additive(full)
+                continue
+            i = types.index(t)
+            kept = int(layers[i].keys.shape[-2]) if layers is not None else min(P, int(window) - 1)
+            pre = P - kept + torch.arange(kept)  # positions of the prefix keys this layer's cache holds
+            near_pre = (pos.unsqueeze(2) - pre.view(1, 1, -1)) < int(window)  # [B, Q, kept]
+            near = (pos.unsqueeze(2) - pos.unsqueeze(1)) < int(window)  # [B, Q, Q]
+            out[t] = additive(torch.cat([near_pre, allowed & near], dim=2))
+        return out
 
     def _score_packed(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
         """Raw label scores of one batch in a single forward pass: document, then every label's
@@ -341,10 +395,10 @@ class LabelScorer:
         same = block.unsqueeze(1) == block.unsqueeze(0)
         sees_doc = (block.unsqueeze(1) >= 0) & (block.unsqueeze(0) == -1)
         allowed = ((k_ <= q) & (same | sees_doc)).unsqueeze(0) & valid.unsqueeze(1)  # [B, Q, Q]
-        allowed = torch.cat([torch.ones((B, Q, P), dtype=torch.bool), allowed], dim=2)
         dtype = next(self.model.parameters()).dtype
         dtype = dtype if dtype.is_floating_point else torch.float32
-        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+        mask = self._layer_masks(allowed, pos, P, dtype)
+        mask = {t: m.to(dev) for t, m in mask.items()} if isinstance(mask, dict) else mask.to(dev)
         # Positions whose next-token distribution is scored, and where each label reads them.
         need: dict[int, int] = {}
         reads: list[list[tuple[int, int]]] = []  # per label: (position, token) pairs
@@ -360,7 +414,7 @@ class LabelScorer:
         col = {p_: i for i, p_ in enumerate(sorted(need))}
         with torch.inference_mode():
             cache = _select_rows(self.prefix_cache(), torch.zeros(B, dtype=torch.long, device=dev))
-            lp = self._forward(ids.to(dev), mask.unsqueeze(1).to(dev), pos.to(dev), cache, keep)  # [B, keep, V]
+            lp = self._forward(ids.to(dev), mask, pos.to(dev), cache, keep)  # [B, keep, V]
             scores = torch.zeros((B, len(conts)), dtype=torch.float64, device=dev)
             for k, pairs in enumerate(reads):
                 if choice:
