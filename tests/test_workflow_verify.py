@@ -242,3 +242,10 @@ studies:
     assert got.height > 0 and all(gold[d] == lab for d, lab in got.select("doc_id", "label").iter_rows())
     summary = json.loads((tmp_path / f"results/{STUDY}/verify/ingest/summary.json").read_text())
     assert sorted(summary["coders"]) == ["ann", "bob", "cid"]
+    # seconds per decision of the browser part, from the export's timing.csv (cid worked in Excel: untimed)
+    timing = pl.read_csv(filled / "timing.csv")
+    assert set(timing["coder"]) == {"ann", "bob"}
+    t = summary["timing"]
+    assert t["n_decisions"] == t["n_timed"] == timing.height
+    assert t["median_seconds"] == pytest.approx(float(np.median(timing["seconds"].to_numpy())))
+    assert set(t["median_seconds_by_coder"]) == {"ann", "bob"}

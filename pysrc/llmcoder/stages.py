@@ -162,9 +162,12 @@ def simulated_verification(manifest: PathLike, corpus: PathLike, out_dir: PathLi
 def ingest_verification(filled: Sequence[PathLike], manifest: PathLike, codebook: PathLike, out_dir: PathLike,
                         *, overlap_policy: str, adjudication: PathLike | None = None,
                         require_all: bool = True,
-                        simulate_adjudication: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                        simulate_adjudication: Mapping[str, Any] | None = None,
+                        timing: PathLike | None = None) -> dict[str, Any]:
     """Validate the filled sheets and write verified labels, decision log, queue, rates, reliability
     (``require_all=False``: the sheets there are, the missing coders listed in the summary).
+    ``timing`` is the ``timing.csv`` of a browser verification (``llmcoder verify export``): its seconds
+    per decision go into the summary.
 
     ``simulate_adjudication`` (``{"corpus": ..., "error_rate": ..., "seed": ...}``, simulated
     verification only) has the adjudication queue decided from gold, as the demo's stand-in for people.
@@ -175,6 +178,10 @@ def ingest_verification(filled: Sequence[PathLike], manifest: PathLike, codebook
                     adjudication=adjudication, overlap_policy=overlap_policy, require_all=require_all)
     if simulate_adjudication is not None and result.adjudication_sheet is not None and adjudication is None:
         result = _simulated_adjudication(result, filled, manifest, codebook, overlap_policy, **simulate_adjudication)
+    if timing is not None:
+        from llmcoder.verify.web import timing_summary
+
+        result.summary["timing"] = timing_summary(timing)
     result.write(out_dir)
     return result.summary
 

@@ -109,6 +109,12 @@ def adjudicated_sheet(study):
     return [path] if Path(path).exists() else []
 
 
+def exported_timing(study):
+    """timing.csv of a browser verification (verify.mode: web) once 'llmcoder verify export' wrote it."""
+    path = result(study, "verify", "filled", "timing.csv")
+    return [path] if study_cfg(study)["verify"]["mode"] == "web" and Path(path).exists() else []
+
+
 def verification_ready(study):
     """True when the ingest can run: simulated verification, or every human sheet filled in."""
     v = study_cfg(study)["verify"]

@@ -59,6 +59,8 @@ rule verify_ingest:
         corpus=rules.prepare_corpus.output.corpus,
         # the filled adjudication sheet, once the adjudicator has put it there: editing it reruns the ingest
         adjudication=lambda wc: adjudicated_sheet(wc.study),
+        # seconds per decision of a browser verification (verify export writes it beside the sheets)
+        timing=lambda wc: exported_timing(wc.study),
     output:
         verified=f"{RESULTS}/{{study}}/verify/ingest/verified.parquet",
     log:

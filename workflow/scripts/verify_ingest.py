@@ -14,7 +14,8 @@ with rule_errors():
     settings = sm.params.settings
     summary = ingest_verification(sm.params.filled, sm.input.manifest, sm.input.codebook, Path(sm.output.verified).parent,
                                   overlap_policy=settings["overlap_policy"], adjudication=adjudicated,
-                                  require_all=not (settings["mode"] == "human" and settings["allow_missing"]),
+                                  require_all=not (settings["mode"] in ("human", "web") and settings["allow_missing"]),
+                                  timing=next(iter(sm.input.timing), None),
                                   simulate_adjudication=({"corpus": sm.input.corpus, "error_rate": settings["error_rate"],
                                                           "seed": settings["seed"]}
                                                          if settings["mode"] == "simulate" else None))

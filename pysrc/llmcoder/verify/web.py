@@ -336,6 +336,41 @@ def export_decisions(manifest: str | os.PathLike[str], db_path: str | os.PathLik
             "unfinished": sorted(set(frames) - set(done)), "offline": sorted(set(blank) - active)}
 
 
+def timing_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Seconds per decision from an export's ``timing.csv``: how many decisions were timed, their
+    median and quartiles, and the median per person (for the verification summary and the report).
+
+    A decision's seconds run from the moment its document was shown to the decision; decisions
+    without a shown time are counted as untimed, never as zero seconds."""
+    try:
+        t = pl.read_csv(path, infer_schema=False)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(str(path), f"the timing file cannot be read ({type(e).__name__})",
+                         fix="export again with 'llmcoder verify export'") from None
+    missing = [c for c in TIMING_COLUMNS if c not in t.columns]
+    if missing:
+        raise InputError(str(path), f"column(s) {', '.join(missing)} missing",
+                         fix="export again with 'llmcoder verify export'")
+    secs = t.with_columns(pl.col("seconds").replace("", None).cast(pl.Float64, strict=False).alias("s"))
+    bad = secs.filter(pl.col("s").is_null() & (pl.col("seconds").fill_null("") != ""))
+    if bad.height:
+        raise InputError(str(path),
+                         f"{bad.height} value(s) of 'seconds' are not numbers (first: {bad['seconds'][0]!r})",
+                         fix="export again with 'llmcoder verify export'")
+    timed = secs.filter(pl.col("s").is_not_null())
+    s = timed["s"]
+    return {
+        "file": str(path),
+        "n_decisions": t.height,
+        "n_timed": timed.height,
+        "median_seconds": float(s.median()) if timed.height else None,
+        "q1_seconds": float(s.quantile(0.25, "linear")) if timed.height else None,
+        "q3_seconds": float(s.quantile(0.75, "linear")) if timed.height else None,
+        "median_seconds_by_coder": {c: float(m) for c, m in timed.group_by("coder").agg(pl.col("s").median())
+                                    .sort("coder").iter_rows()},
+    }
+
+
 # -- the app ----------------------------------------------------------------------------------------
 
 _BASE_CSS = """
