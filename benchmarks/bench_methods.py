@@ -346,12 +346,15 @@ def write(rows: list[dict], args: argparse.Namespace, machine: dict) -> None:
               "load, de-quantisation and server start excluded; the calibration prior is included in the "
               "calibrated row).", ""]
     lines += verdict(rows)
-    lines += ["", f"Machine: {machine['cpu']}; {machine['threads']} threads, `nice -n 5`, load average "
+    threads = machine.get("threads")  # not recorded by the first version of this script
+    lines += ["", f"Machine: {machine['cpu']}; "
+              + (f"{threads} threads" if threads else "threads not recorded (the default is 2)")
+              + ", `nice -n 5`, load average "
               f"{machine['load']:.2f} at the end; Python {machine['python']}, torch {machine['torch']}, "
               f"transformers {machine['transformers']}, llama-cpp-python {machine['llama_cpp']}, "
               f"scikit-learn {machine['sklearn']}; {machine['date']}; total wall {machine['wall_s'] / 60:.1f} min.",
               "", f"Reproduce: `make models-extra && TZ=UTC nice -n 5 .venv/bin/python benchmarks/bench_methods.py "
-              f"--n {rows[0]['n']} --threads {machine['threads']}"
+              f"--n {rows[0]['n']}" + (f" --threads {threads}" if threads else "")
               + (f" --ggml-cpu {machine['ggml_cpu']}`" if machine.get("ggml_cpu") else "`")
               + ("" if rows[0]["n"] == 300 else
                  " (the full 300: `--n 300`, about "
