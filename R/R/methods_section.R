@@ -639,9 +639,29 @@ methods_verification <- function(x, st) {
   if (!is.null(made) || !is.null(tail)) {
     s <- c(s, paste0("In all, ", paste(c(made, tail), collapse = ", and "), "."))
   }
+  s <- c(s, timing_sentence(x, st))
   s <- c(s, ceiling_sentence(x, st))
   s <- c(s, sheets_sentences(x, st))
   paste(s, collapse = " ")
+}
+
+#' "In the browser, a decision took a median of 4.2 seconds (interquartile range 2.1 to 7.9; 120 of 130
+#' decisions timed)." From the ingest summary's `timing` (the export's timing.csv); NULL without it.
+#' @noRd
+timing_sentence <- function(x, st) {
+  t <- x$records$verification$timing
+  if (is.null(t) || is.null(t$median_seconds) || !isTRUE(t$n_timed > 0)) {
+    return(NULL)
+  }
+  ts <- function(field) src("verification_summary", paste0("/timing/", field))
+  paste0(
+    "In the browser, a decision took a median of ",
+    st$num(t$median_seconds, ts("median_seconds"), "decision_seconds_median", d = 1), " seconds",
+    " (interquartile range ", st$num(t$q1_seconds, ts("q1_seconds"), "decision_seconds_q1", d = 1),
+    " to ", st$num(t$q3_seconds, ts("q3_seconds"), "decision_seconds_q3", d = 1), "; ",
+    st$int(t$n_timed, ts("n_timed"), "n_decisions_timed"), " of ",
+    st$int(t$n_decisions, ts("n_decisions"), "n_decisions_browser"), " decisions made in the browser timed)."
+  )
 }
 
 #' "Sheets showed the label each coder chose (1.0 per document on average; the gold label in 47.1%)"

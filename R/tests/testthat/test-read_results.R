@@ -24,7 +24,10 @@ test_that("read_results reads every part of the fixture with the manifest's colu
   expect_type(res$learning_curve$train_size, "integer")
   expect_type(res$learning_curve$value, "double")
   expect_equal(nrow(res$learning_curve), nrow(read_fixture_csv("learning_curve.csv")))
-  expect_equal(names(res$bias), c("positional", "recall_asymmetry", "strata"))
+  expect_equal(names(res$bias), c("positional", "recall_asymmetry", "strata", "routing"))
+  routing <- read_fixture_csv("bias/routing.csv")
+  expect_equal(res$bias$routing$n, as.integer(routing$n))
+  expect_type(res$bias$routing$below_overall, "logical")
   expect_type(res$bias$recall_asymmetry$flag, "logical")
   expect_type(res$bias$strata$below_overall, "logical")
   expect_equal(res$bias$positional$n_flipped, as.integer(read_fixture_csv("bias/positional.csv")$n_flipped))
@@ -53,8 +56,12 @@ test_that("records are the JSON files of the manifest, by kind and wildcard", {
   res <- fixture_results()
   expect_equal(
     names(res$records),
-    c("evaluation", "evaluation_provenance", "coders", "verification", "sheets", "finetune", "predictions", "inference")
+    c(
+      "evaluation", "evaluation_provenance", "coders", "verification", "sheets", "finetune", "predictions",
+      "inference", "split"
+    )
   )
+  expect_equal(res$records$split, read_fixture_json("split.json"))
   expect_equal(names(res$records$evaluation), c("smollm2", "tfidf"))
   expect_equal(res$records$evaluation$tfidf, read_fixture_json("evaluation/tfidf/metrics.json"))
   expect_equal(res$records$coders$smollm2, read_fixture_json("coders/smollm2.json"))
