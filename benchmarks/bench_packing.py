@@ -1,5 +1,6 @@
 """Benchmark: label-name scoring with the continuations packed after the document vs the prefix
-cache expanded once per label, on the demo's SmolLM2 coder.
+cache expanded once per label, on one of the demo's coders (SmolLM2, or Gemma 3 whose sliding-window
+layers get one mask per layer type).
 
 Both paths score the same documents with the same prompt (the demo coder's
 ``config/coders/smollm2.yaml``: chat template, codebook with definitions, full label names, batches
@@ -10,7 +11,7 @@ largest difference between their label probabilities (the packed path is exact u
 
 Run (writes its section of benchmarks/RESULTS.md)::
 
-    TZ=UTC .venv/bin/python benchmarks/bench_packing.py [--n 160] [--threads 2] [--no-write]
+    TZ=UTC .venv/bin/python benchmarks/bench_packing.py [--coder smollm2|gemma3] [--n 160] [--threads 2] [--no-write]
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=160, help="documents (a seeded sample of the demo corpus)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--blocks", type=int, default=4)
+    ap.add_argument("--coder", default="smollm2", choices=["smollm2", "gemma3"],
+                    help="the demo coder config (config/coders/<coder>.yaml); each writes its own section")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
@@ -48,7 +51,7 @@ def main() -> None:
     from llmcoder.coders.scoring import LabelScorer, length_batches
 
     torch.set_num_threads(args.threads)
-    coder = CoderConfig.from_yaml(REPO / "config" / "coders" / "smollm2.yaml")
+    coder = CoderConfig.from_yaml(REPO / "config" / "coders" / f"{args.coder}.yaml")
     cb = load_codebook(REPO / "data" / "demo" / "codebook.yaml")
     docs = pl.read_csv(REPO / "data" / "demo" / "questions.csv", infer_schema=False).sample(
         n=args.n, shuffle=True, seed=0)["text"].to_list()
@@ -56,7 +59,7 @@ def main() -> None:
     prompt = build_label_prompt(coder, cb, tok)
     scorers = {"packed": LabelScorer(model, tok, prompt, max_doc_tokens=coder.max_doc_tokens, packed=None),
                "expanded": LabelScorer(model, tok, prompt, max_doc_tokens=coder.max_doc_tokens, packed=False)}
-    assert scorers["packed"].can_pack(coder.max_doc_tokens), "the demo prompt should pack on SmolLM2"
+    assert scorers["packed"].can_pack(coder.max_doc_tokens), f"the demo prompt should pack on {args.coder}"
     for sc in scorers.values():  # warm-up: the prefix cache and the first allocations
         sc.score_encoded(sc.encode(docs[:2]))
 
@@ -79,12 +82,15 @@ def main() -> None:
     n = len(docs)
     rows = "\n".join(f"| {k} | {secs[k]:.1f} | {n / secs[k]:.2f} | {secs['expanded'] / secs[k]:.2f}× |"
                      for k in ("expanded", "packed"))
-    start, end = markers("bench_packing")
+    start, end = markers("bench_packing" if args.coder == "smollm2" else f"bench_packing_{args.coder}")
+    model_name = {"smollm2": "SmolLM2-135M-Instruct", "gemma3": "Gemma 3 270M (sliding window "
+                  f"{getattr(model.config.get_text_config(), 'sliding_window', None)} tokens)"}[args.coder]
+    template = ", chat template" if coder.use_chat_template else ", no chat template"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     text = f"""{start}
-## Label-name scoring: continuations packed after the document (`benchmarks/bench_packing.py`)
+## Label-name scoring: continuations packed after the document (`benchmarks/bench_packing.py`, {args.coder})
 
-SmolLM2-135M-Instruct with the demo coder's prompt (`config/coders/smollm2.yaml`: chat template,
+{model_name} with the demo coder's prompt (`config/coders/{args.coder}.yaml`{template},
 codebook with definitions, {scorers['packed'].n_prefix_tokens} prefix tokens; 10 labels scored by their
 full names, {sum(len(c) > 1 for c in scorers['packed'].enc.continuations)} of them several tokens long),
 {n} demo questions (seeded sample), batches of {coder.batch_size}, float32, {args.threads} torch thread(s),
@@ -95,11 +101,11 @@ full names, {sum(len(c) > 1 for c in scorers['packed'].enc.continuations)} of th
 |:--|--:|--:|--:|
 {rows}
 
-Largest difference between the two paths' label probabilities: {diff:.1e}; same top label for
-{same:.1%} of the documents.
+Largest difference between the two paths' label probabilities (raw, before any calibration): {diff:.1e};
+same top label for {same:.1%} of the documents.
 
 Machine: {cpu_name(cores=True)}; load average {load:.1f} at the end. Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.
-Command: `TZ=UTC .venv/bin/python benchmarks/bench_packing.py --n {n} --threads {args.threads}`
+Command: `TZ=UTC .venv/bin/python benchmarks/bench_packing.py --coder {args.coder} --n {n} --threads {args.threads}`
 {end}"""
     print(text)
     if not args.no_write:
