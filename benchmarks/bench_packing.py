@@ -88,8 +88,9 @@ def main() -> None:
     template = ", chat template" if coder.use_chat_template else ", no chat template"
     exactness = ("" if args.coder == "smollm2" else
                  "\nWith a prompt longer than the sliding window the expanded path is the inexact one (its left pads"
-                 "\ntake places in the window); the packed path equals each label's prompt run alone, uncached, to 8e-7"
-                 "\n(`tests/test_coders_scoring.py::test_gemma3_270m_packed_equals_each_label_alone_on_demo_questions`).")
+                 "\ntake places in the window); the packed path equals each label's prompt run alone, uncached"
+                 "\n(to 1e-5: `tests/test_coders_scoring.py::"
+                 "test_gemma3_270m_packed_equals_each_label_alone_on_demo_questions`).")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     text = f"""{start}
 ## Label-name scoring: continuations packed after the document (`benchmarks/bench_packing.py`, {args.coder})

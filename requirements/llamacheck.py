@@ -5,7 +5,7 @@ ggml picks its CPU variant (x64 ... zen4, sapphirerapids) by CPUID alone
 AVX512-FP16) that it then faults on: the chosen variant dies with SIGILL at the first matrix product, and
 llama-cpp-python's server with it, after it has answered ``/v1/models``. So after the install the Makefile
 runs this: load the SmolLM2 GGUF, generate a few tokens in a child process; when the child dies from a
-signal, the variant it loaded is renamed ``*.so.faulted`` (ggml only loads ``libggml-cpu-*.so``) and the
+SIGILL, the variant it loaded is renamed ``*.so.faulted`` (ggml only loads ``libggml-cpu-*.so``) and the
 next best is tried, until one computes. What was set aside is written to ``lib/FAULTED.txt``.
 
 Usage: ``python requirements/llamacheck.py [--model PATH]``. Exit 0: a variant computes (or llama-cpp-python
@@ -51,19 +51,21 @@ def run_once(model: Path, timeout: float) -> tuple[int, str]:
 
 
 def check(lib: Path, model: Path, timeout: float = 300) -> int:
-    """Try until a variant computes; set aside each one that dies from a signal. Returns the exit status."""
+    """Try until a variant computes; set aside each one that dies with SIGILL. Returns the exit status."""
     for _ in range(len(list(lib.glob("libggml-cpu-*.so"))) + 1):
         rc, out = run_once(model, timeout)
         loaded = LOADED.findall(out)
         if rc == 0 and "LLAMACHECK-OK" in out:
             print(f"llama.cpp computes here with {Path(loaded[-1]).name if loaded else 'its CPU backend'}")
             return 0
-        if rc >= 0 or not loaded:
+        # only an illegal instruction is the variant's fault; another signal (an OOM kill's SIGKILL, a
+        # segfault) would set aside good variants one after another, down to none
+        if rc != -signal.SIGILL or not loaded:
             print(f"llama.cpp failed here (exit {rc}) without a CPU variant to set aside:\n{out[-3000:]}",
                   file=sys.stderr)
             return 1
         bad = Path(loaded[-1])
-        name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else f"signal {-rc}"
+        name = signal.SIGILL.name
         bad.rename(bad.with_name(bad.name + ".faulted"))
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         with open(lib / "FAULTED.txt", "a", encoding="utf-8") as f:

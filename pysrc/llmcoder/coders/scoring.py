@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import os
 from collections.abc import Iterator, Sequence
@@ -155,12 +156,18 @@ def takes_mask_mapping(model: Any) -> bool:
     modules = getattr(model, "modules", None)
     for module in modules() if callable(modules) else ():
         if hasattr(module, "layers") and hasattr(module, "embed_tokens"):
-            try:
-                src = inspect.getsource(type(module).forward)
-            except (OSError, TypeError):
-                return False
-            return "attention_mask, dict)" in src
+            return _forward_takes_mapping(type(module))
     return False
+
+
+@functools.cache
+def _forward_takes_mapping(cls: type) -> bool:
+    """The source test of :func:`takes_mask_mapping`, read once per decoder class (not once per batch)."""
+    try:
+        src = inspect.getsource(cls.forward)
+    except (OSError, TypeError):
+        return False
+    return "attention_mask, dict)" in src
 
 
 def _select_rows(cache: Any, rows: Any, *, inplace: bool = False) -> Any:
