@@ -22,6 +22,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from llmcoder.verify import ingest, make_sheets, write_sheets  # noqa: E402
+from llmcoder.errors import InputError  # noqa: E402
 from llmcoder.verify.web import ADMIN, create_app, export_decisions  # noqa: E402
 
 CODERS = ["ana", "ben"]
@@ -328,6 +329,97 @@ def test_cli_export_and_errors(study):
     assert r.exit_code == 2 and "database not found" in r.output and "Traceback" not in r.output
     r = run(app, ["verify", "serve", "--sheets", str(tmp / "missing.json"), "--db", str(tmp / "x.sqlite")])
     assert r.exit_code == 2 and "manifest not found" in r.output and "Traceback" not in r.output
+
+
+def test_adjudication_served_exported_and_ingested(study):
+    """The queue the first round leaves is served to the adjudicator like a sheet; the export is the
+    filled adjudication sheet that ingest reads; an adjudication sheet filled elsewhere is never
+    overwritten."""
+    import typer
+    from typer.testing import CliRunner
+
+    from llmcoder.cli.verify import register
+    from llmcoder.verify.web import export_adjudication, load_assignments
+
+    cb, man, gold, tmp = study
+    cb.save(tmp / "codebook.yaml")
+    client, tokens, a = _client(study)
+    _decide_all(client, tokens["ana"], a, "ana", gold)
+    # ben disagrees with ana on every shared document: he rejects what is proposed there and supplies a
+    # label that is not gold (never the label ana kept)
+    shared = {d.doc_id for d in a.docs["ana"]} & {d.doc_id for d in a.docs["ben"]}
+    hdr = {"X-CSRF-Token": _csrf(client, tokens["ben"])}
+    for di, doc in enumerate(a.docs["ben"]):
+        wrong = doc.doc_id in shared
+        for r in doc.rows:
+            what = "reject" if wrong or r["label"] != gold[doc.doc_id] else "keep"
+            body = {"item": r["item"], "decision": what, "view_id": _view(client, tokens["ben"], di)}
+            assert client.post(f"/v/{tokens['ben']}/api/decide", json=body, headers=hdr).status_code == 200
+        if wrong:
+            other = sorted(set(h.LABELS) - {r["label"] for r in doc.rows} - {gold[doc.doc_id]})[0]
+            body = {"doc_index": di, "labels": [other], "view_id": _view(client, tokens["ben"], di)}
+            assert client.post(f"/v/{tokens['ben']}/api/right", json=body, headers=hdr).status_code == 200
+    assert client.post(f"/v/{tokens['ben']}/api/finish", json={"name": "Ben", "date": "2026-12-07"},
+                       headers=hdr).status_code == 200
+    sheets = export_decisions(man, tmp / "app.sqlite", tmp / "filled", codebook=cb)["sheets"]
+    first = ingest(sheets, codebook=cb, manifest=man)
+    queue = set(first.queue["doc_id"].to_list())
+    assert queue and queue <= shared
+    first.write(tmp / "ingest")
+    folder = tmp / "ingest" / "adjudication"
+
+    # the adjudicator keeps gold where it is on the sheet, else rejects all and gives gold as the right label
+    adj = create_app(folder, tmp / "adj.sqlite", codebook=cb)
+    served = adj.state.assignments
+    assert served.round == "adjudication" and list(served.docs) == ["adjudicator"]
+    assert {d.doc_id for d in served.docs["adjudicator"]} == queue
+    ac, tok = TestClient(adj), adj.state.tokens["adjudicator"]
+    assert "Adjudication: the verifiers disagreed" in ac.get(f"/v/{tok}/doc/0").text
+    assert "Adjudication of web" in ac.get(f"/team?token={adj.state.tokens[ADMIN]}").text
+    assert ac.get(f"/v/{tokens['ana']}").status_code == 403  # a first-round link is no key to the adjudication
+    ahdr = {"X-CSRF-Token": _csrf(ac, tok)}
+    for di, doc in enumerate(served.docs["adjudicator"]):
+        labels = {r["label"] for r in doc.rows}
+        for r in doc.rows:
+            body = {"item": r["item"], "decision": "keep" if r["label"] == gold[doc.doc_id] else "reject",
+                    "view_id": _view(ac, tok, di)}
+            assert ac.post(f"/v/{tok}/api/decide", json=body, headers=ahdr).status_code == 200
+        if gold[doc.doc_id] not in labels:
+            body = {"doc_index": di, "labels": [gold[doc.doc_id]], "view_id": _view(ac, tok, di)}
+            assert ac.post(f"/v/{tok}/api/right", json=body, headers=ahdr).status_code == 200
+
+    app = typer.Typer()
+    register(app)
+    app.command("other")(lambda: None)
+    run = CliRunner().invoke
+    args = ["verify", "export", "--sheets", str(folder), "--db", str(tmp / "adj.sqlite"), "--codebook",
+            str(tmp / "codebook.yaml"), "--out", str(tmp / "verify" / "adjudicated.xlsx")]
+    r = run(app, args)
+    assert r.exit_code == 0 and "not marked finished" in r.output, r.output
+    assert ac.post(f"/v/{tok}/api/finish", json={"name": "Ada", "date": "2026-12-07"}, headers=ahdr).status_code == 200
+    r = run(app, args)  # its own earlier export may be written again
+    assert r.exit_code == 0 and "not marked finished" not in r.output, r.output
+    final = ingest(sheets, codebook=cb, manifest=man, adjudication=tmp / "verify" / "adjudicated.xlsx")
+    assert final.queue.height == 0
+    settled = final.verified.filter(pl.col("doc_id").is_in(list(queue)))
+    assert settled.height == len(queue)
+    assert set(settled["source"]) == {"adjudication"}
+    assert dict(settled.select("doc_id", "label").iter_rows()) == {d: gold[d] for d in queue}
+
+    # an adjudication sheet that this database did not write is never overwritten
+    (tmp / "elsewhere.xlsx").write_bytes(b"filled in Excel")
+    r = run(app, [*args[:-1], str(tmp / "elsewhere.xlsx")])
+    assert r.exit_code == 2 and "this database did not write it" in r.output and "Traceback" not in r.output
+    assert (tmp / "elsewhere.xlsx").read_bytes() == b"filled in Excel"
+    r = run(app, [*args[:-1], str(tmp / "adjudicated.csv")])
+    assert r.exit_code == 2 and "written as .xlsx" in r.output
+    # the two rounds are not confused
+    with pytest.raises(InputError, match="first round's sheets"):
+        export_adjudication(man, tmp / "app.sqlite", tmp / "x.xlsx", codebook=cb)
+    with pytest.raises(InputError, match="adjudication sheets"):
+        export_decisions(folder, tmp / "adj.sqlite", tmp / "x", codebook=cb)
+    with pytest.raises(InputError, match="no manifest.json and no adjudication sheet"):
+        load_assignments(tmp / "filled", cb)
 
 
 def _chrome():

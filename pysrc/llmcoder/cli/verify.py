@@ -164,7 +164,8 @@ def register(app: typer.Typer) -> None:
     @verify.command("serve")
     def serve_cmd(
         sheets: Annotated[Path, typer.Option(
-            help="manifest.json of the blank sheets (results/<study>/verify/sheets/manifest.json).")],
+            help="manifest.json of the blank sheets (results/<study>/verify/sheets/manifest.json), or the "
+                 "adjudication folder the ingest writes (results/<study>/verify/ingest/adjudication).")],
         db: Annotated[Path, typer.Option(help="SQLite file for tokens and decisions (made if missing; reuse it "
                                               "to keep links and decisions across restarts).")],
         codebook: Annotated[Path | None, typer.Option(
@@ -173,7 +174,8 @@ def register(app: typer.Typer) -> None:
             help="Address to listen on; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
     ) -> None:
-        """Serve the sheets' assignments in the browser: prints each person's personal link and the team view."""
+        """Serve the sheets' assignments (or the adjudication queue) in the browser: prints each person's
+        personal link and the team view."""
         from llmcoder.errors import InputError
         from llmcoder.verify.web import create_app, links
 
@@ -192,18 +194,28 @@ def register(app: typer.Typer) -> None:
 
     @verify.command("export")
     def export_cmd(
-        sheets: Annotated[Path, typer.Option(help="manifest.json of the blank sheets that 'verify serve' served.")],
+        sheets: Annotated[Path, typer.Option(
+            help="What 'verify serve' served: manifest.json of the blank sheets, or the adjudication folder.")],
         db: Annotated[Path, typer.Option(help="The SQLite file of 'llmcoder verify serve'.")],
-        out: Annotated[Path, typer.Option(help="Folder for the filled sheets <coder>.xlsx and timing.csv.")],
+        out: Annotated[Path, typer.Option(
+            help="Folder for the filled sheets <coder>.xlsx and timing.csv; for the adjudication, the filled "
+                 "sheet's file (results/<study>/verify/adjudicated.xlsx).")],
         codebook: Annotated[Path | None, typer.Option(help="The study's codebook YAML.")] = None,
     ) -> None:
-        """Write the decisions made in the browser as filled sheets (for 'verify ingest') and timing.csv."""
+        """Write the decisions made in the browser as filled sheets (for 'verify ingest') and timing.csv,
+        or the adjudicator's as the filled adjudication sheet."""
         from llmcoder.errors import InputError
-        from llmcoder.verify.web import export_decisions
+        from llmcoder.verify.web import ADJUDICATION, export_adjudication, export_decisions, load_assignments
 
         try:
             from llmcoder.io import ensure_outside
 
+            if load_assignments(sheets, codebook).round == ADJUDICATION:  # one file, never over a foreign one
+                adj = export_adjudication(sheets, db, out, codebook=codebook)
+                print(f"{out}: the filled adjudication sheet, {adj['n_decided']} of {adj['n_items']} labels decided")
+                if not adj["finished"]:
+                    print("  not marked finished (ingest refuses the sheet until the adjudicator presses 'finished')")
+                return
             ensure_outside(out, [sheets, db, codebook])
             res = export_decisions(sheets, db, out, codebook=codebook)
         except (InputError, ValueError) as err:

@@ -9,6 +9,9 @@ their own rows, never another person's decisions nor which LLM coder proposed a 
 * :func:`export_decisions`: the decisions as filled sheets (``<coder>.xlsx``, the completion field
   filled when the person pressed "finished"), which :func:`llmcoder.verify.ingest` reads like any
   sheet filled in Excel, plus ``timing.csv`` (seconds per decision). Sheets and the app can be mixed.
+* The adjudication queue is served the same way: pass the folder ``verify/ingest/adjudication/`` that
+  the ingest writes instead of the sheets' manifest; :func:`export_adjudication` writes the filled
+  adjudication sheet (``verify/adjudicated.xlsx``, the ingest's declared input).
 """
 
 from __future__ import annotations
@@ -77,24 +80,64 @@ class Assignments:
     label_choices: list[tuple[str, str]]  # (id, name) of the codebook, for the right label
     exclusions: dict[str, list[str]]
     codebook: Any = None
+    round: str = "verify"  # or "adjudication": the adjudicator's sheet of the documents the first round left
 
     def items(self, coder: str) -> dict[int, tuple[int, dict[str, Any]]]:
         """item number -> (document index, row) of one coder."""
         return {r["item"]: (i, r) for i, d in enumerate(self.docs[coder]) for r in d.rows}
 
 
+ADJUDICATION = "adjudication"
+FIX_SERVED = ("pass results/<study>/verify/sheets/manifest.json (the first round) or the folder "
+              "results/<study>/verify/ingest/adjudication (the adjudication queue)")
+
+
+def _adjudication_manifest(folder: Path) -> dict[str, Any]:
+    """What the app needs of the adjudication sheet the ingest writes under ``adjudication/`` (which has
+    no manifest): study, round and each sheet's checksum, from the ``<name>.meta.json`` beside it."""
+    from llmcoder.verify._common import MANIFEST_KIND
+
+    metas = sorted(folder.glob("*.meta.json"))
+    if not metas:
+        raise InputError(str(folder), "no manifest.json and no adjudication sheet (<name>.meta.json) in this folder",
+                         fix=FIX_SERVED)
+    coders: dict[str, Any] = {}
+    study = None
+    for path in metas:
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            coder, study, sha = str(meta["coder"]), str(meta["study"]), str(meta["sheet_sha256"])
+        except (ValueError, KeyError, TypeError):
+            raise InputError(str(path), "not the meta data of a sheet llmcoder wrote",
+                             fix="run 'llmcoder verify ingest' again to write the adjudication sheet") from None
+        if meta.get("round") != ADJUDICATION:
+            raise InputError(str(path), f"a sheet of round '{meta.get('round')}', not of the adjudication",
+                             fix=FIX_SERVED)
+        sheet = f"{coder}.xlsx" if (folder / f"{coder}.xlsx").is_file() else f"{coder}.csv"
+        coders[coder] = {"xlsx" if sheet.endswith(".xlsx") else "csv": sheet, "sheet_sha256": sha}
+    return {"kind": MANIFEST_KIND, "version": 1, "study": study, "round": ADJUDICATION, "coders": coders,
+            "_source": str(folder)}
+
+
 def load_assignments(manifest: str | os.PathLike[str], codebook: Any = None) -> Assignments:
-    """The sheets manifest and the blank sheets beside it (and, optionally, the codebook for the labels'
-    exclusions and the right-label choice)."""
+    """The blank sheets to serve (and, optionally, the codebook for the labels' exclusions and the
+    right-label choice): the first round's ``manifest.json`` and the sheets beside it, or the adjudication
+    folder ``verify/ingest/adjudication/`` with the adjudicator's sheet."""
     from llmcoder.codebook import Codebook, load_codebook
     from llmcoder.verify.read import load_manifest
     from llmcoder.verify.simulate import read_blank_sheets
 
-    man = load_manifest(manifest)
-    if man.get("round", "verify") != "verify":
-        raise InputError(str(manifest), "this manifest is not of the first round of verification",
-                         fix="pass results/<study>/verify/sheets/manifest.json")
-    sheets_dir = Path(manifest).parent
+    given = Path(manifest)
+    if given.is_dir():
+        sheets_dir = given
+        man = load_manifest(given / "manifest.json") if (given / "manifest.json").is_file() \
+            else _adjudication_manifest(given)
+    else:
+        sheets_dir = given.parent
+        man = load_manifest(given)
+    round_ = str(man.get("round", "verify"))
+    if round_ not in ("verify", ADJUDICATION):
+        raise InputError(str(manifest), f"sheets of round '{round_}' cannot be served", fix=FIX_SERVED)
     frames = read_blank_sheets(sheets_dir, man)
     cb = None
     if codebook is not None:
@@ -115,7 +158,7 @@ def load_assignments(manifest: str | os.PathLike[str], codebook: Any = None) -> 
         choices = [(lab, names.get(lab, lab)) for lab in (man.get("labels") or sorted(names))]
         excl = {}
     task = (cb.task if cb is not None else None) or man.get("task") or "single"
-    return Assignments(str(man["study"]), str(task), man, sheets_dir, docs, choices, excl, cb)
+    return Assignments(str(man["study"]), str(task), man, sheets_dir, docs, choices, excl, cb, round_)
 
 
 # -- storage ---------------------------------------------------------------------------------------
@@ -269,15 +312,12 @@ def export_decisions(manifest: str | os.PathLike[str], db_path: str | os.PathLik
     ``exported.json`` there) is never overwritten: that is an :class:`InputError` naming it."""
     from llmcoder.verify._common import Sheets
     from llmcoder.verify.sheets import write_sheets
-    from llmcoder.verify.simulate import read_blank_sheets
 
-    if not Path(db_path).is_file():
-        raise InputError(str(db_path), "database not found", fix="pass the --db file that 'llmcoder verify serve' used")
-    a = load_assignments(manifest, codebook)
-    store = Store(db_path)
-    store.bind(a)
-    blank = read_blank_sheets(a.sheets_dir, a.manifest)
-    names = dict(a.label_choices)
+    a, store, blank = _open_export(manifest, db_path, codebook)
+    if a.round == ADJUDICATION:
+        raise InputError(str(manifest), "these are the adjudication sheets",
+                         fix="export them with export_adjudication (or 'llmcoder verify export --out "
+                             "results/<study>/verify/adjudicated.xlsx')")
     done = store.finished()
     active = {c for c in blank if c in done or any(part for part in store.state(c))}  # a decision or a right label
     out = Path(out_dir)
@@ -293,28 +333,7 @@ def export_decisions(manifest: str | os.PathLike[str], db_path: str | os.PathLik
                          f"a sheet of {', '.join(theirs)} is already there and was not written by an export "
                          "(a sheet filled in Excel?); exporting would overwrite it",
                          fix="move the sheet away, or export into another folder")
-    frames, timing = {}, []
-    for coder, frame in blank.items():
-        if coder not in active:
-            continue
-        decided, right = _current(a, store, coder)
-        state, _ = store.state(coder)
-        dec_col, right_col = [], []
-        doc_of = {r["item"]: (di, doc) for di, doc in enumerate(a.docs[coder]) for r in doc.rows}
-        given: dict[int, list[str]] = {di: list(labs) for di, labs in right.items()}
-        for item in frame["item"].to_list():
-            dec_col.append(decided.get(item, ""))
-            di, doc = doc_of[item]
-            labs = given.get(di) or []
-            right_col.append(names.get(labs.pop(0), None) if labs else None)  # one right label per row
-            if item in state:
-                s = state[item]
-                secs = None if s["shown_at"] is None else round(s["decided_at"] - s["shown_at"], 3)
-                lab = next(r["label"] for r in doc.rows if r["item"] == item)
-                timing.append([coder, item, doc.doc_id, lab, s["decision"], _iso(s["shown_at"]),
-                               _iso(s["decided_at"]), "" if secs is None else secs])
-        frames[coder] = frame.with_columns(pl.Series("decision", dec_col, dtype=pl.Utf8),
-                                           pl.Series("right_label", right_col, dtype=pl.Utf8))
+    frames, timing = _filled_frames(a, store, blank, active)
     sheets = Sheets(frames, codebook=a.codebook, finished={c: done[c] for c in frames if c in done})
     # write_sheets replaces its folder whole: stage there, then move each exported sheet into out_dir,
     # so the sheets people filled in Excel and saved beside them stay
@@ -334,6 +353,95 @@ def export_decisions(manifest: str | os.PathLike[str], db_path: str | os.PathLik
     write_text(json.dumps({"coders": sorted(before | set(frames))}, indent=2) + "\n", ledger)
     return {"sheets": paths, "timing": tpath,
             "unfinished": sorted(set(frames) - set(done)), "offline": sorted(set(blank) - active)}
+
+
+def _open_export(manifest: str | os.PathLike[str], db_path: str | os.PathLike[str],
+                 codebook: Any) -> tuple[Assignments, Store, dict[str, pl.DataFrame]]:
+    """The served sheets, their database (checked to be theirs) and the blank sheets, for an export."""
+    from llmcoder.verify.simulate import read_blank_sheets
+
+    if not Path(db_path).is_file():
+        raise InputError(str(db_path), "database not found", fix="pass the --db file that 'llmcoder verify serve' used")
+    a = load_assignments(manifest, codebook)
+    store = Store(db_path)
+    store.bind(a)
+    return a, store, read_blank_sheets(a.sheets_dir, a.manifest)
+
+
+def _filled_frames(a: Assignments, store: Store, blank: Mapping[str, pl.DataFrame],
+                   coders: set[str]) -> tuple[dict[str, pl.DataFrame], list[list[Any]]]:
+    """The blank sheets of ``coders`` with their decisions and right labels filled in, and a row of
+    ``timing.csv`` (:data:`TIMING_COLUMNS`) per decided item."""
+    names = dict(a.label_choices)
+    frames, timing = {}, []
+    for coder, frame in blank.items():
+        if coder not in coders:
+            continue
+        decided, right = _current(a, store, coder)
+        state, _ = store.state(coder)
+        dec_col, right_col = [], []
+        doc_of = {r["item"]: (di, doc) for di, doc in enumerate(a.docs[coder]) for r in doc.rows}
+        given: dict[int, list[str]] = {di: list(labs) for di, labs in right.items()}
+        for item in frame["item"].to_list():
+            dec_col.append(decided.get(item, ""))
+            di, doc = doc_of[item]
+            labs = given.get(di) or []
+            right_col.append(names.get(labs.pop(0), None) if labs else None)  # one right label per row
+            if item in state:
+                s = state[item]
+                secs = None if s["shown_at"] is None else round(s["decided_at"] - s["shown_at"], 3)
+                lab = next(r["label"] for r in doc.rows if r["item"] == item)
+                timing.append([coder, item, doc.doc_id, lab, s["decision"], _iso(s["shown_at"]),
+                               _iso(s["decided_at"]), "" if secs is None else secs])
+        frames[coder] = frame.with_columns(pl.Series("decision", dec_col, dtype=pl.Utf8),
+                                           pl.Series("right_label", right_col, dtype=pl.Utf8))
+    return frames, timing
+
+
+def export_adjudication(folder: str | os.PathLike[str], db_path: str | os.PathLike[str],
+                        out_file: str | os.PathLike[str], *, codebook: Any = None) -> dict[str, Any]:
+    """Write the adjudicator's decisions made in the browser as the filled adjudication sheet ``out_file``
+    (``results/<study>/verify/adjudicated.xlsx``: the workflow's ingest reads it and reruns when it
+    changes). Returns ``{"sheet": path, "n_decided": int, "n_items": int, "finished": bool}``.
+
+    A file already at ``out_file`` is overwritten only when this database wrote it (its sha256 is the one
+    recorded at the last export): an adjudication sheet filled in Excel is never lost."""
+    from llmcoder.io import file_sha256
+    from llmcoder.verify._common import Sheets
+    from llmcoder.verify.sheets import write_sheets
+
+    a, store, blank = _open_export(folder, db_path, codebook)
+    if a.round != ADJUDICATION:
+        raise InputError(str(folder), "these are the first round's sheets, not the adjudication",
+                         fix="export them with 'llmcoder verify export --out results/<study>/verify/filled'")
+    out = Path(out_file)
+    if out.suffix.lower() != ".xlsx":
+        raise InputError(str(out), "the filled adjudication sheet is written as .xlsx",
+                         fix="pass e.g. results/<study>/verify/adjudicated.xlsx")
+    if len(blank) != 1:
+        raise InputError(str(folder), f"{len(blank)} adjudication sheets; the ingest reads one",
+                         fix="run 'llmcoder verify ingest' again to write the adjudication sheet")
+    with store.connect() as db:
+        row = db.execute("SELECT value FROM meta WHERE key='adjudication_export'").fetchone()
+    if out.exists() and (row is None or file_sha256(out) != row[0]):
+        raise InputError(str(out), "an adjudication sheet is already there and this database did not write it "
+                         "(filled in Excel, or exported from another database?); exporting would overwrite it",
+                         fix="move it away, or export to another file")
+    (coder,) = blank
+    frames, _ = _filled_frames(a, store, blank, {coder})
+    done = store.finished()
+    sheets = Sheets(frames, codebook=a.codebook, kind=ADJUDICATION,
+                    finished={coder: done[coder]} if coder in done else {})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.export-") as tmp:
+        staged = write_sheets(sheets, Path(tmp) / "sheets", study=a.study, formats=["xlsx"], manifest=False)
+        sha = file_sha256(staged[f"{coder}.xlsx"])
+        with store.connect() as db:  # recorded first: a crash between the two leaves a file we may overwrite
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('adjudication_export', ?)", (sha,))
+        os.replace(staged[f"{coder}.xlsx"], out)
+    decided, _ = _current(a, store, coder)
+    return {"sheet": out, "n_decided": len(decided), "n_items": sum(len(d.rows) for d in a.docs[coder]),
+            "finished": coder in done}
 
 
 def timing_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -384,10 +492,12 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem}
 """
 
 _DOC = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="csrf-token" content="{{ csrf }}"><title>llmcoder verification: {{ study }}</title>
+<meta name="csrf-token" content="{{ csrf }}"><title>llmcoder {{ round }}: {{ study }}</title>
 <style>{{ css }}</style></head><body>
-<p class="small">Study {{ study }} · {{ coder }} · document {{ index + 1 }} of {{ n_docs }}
+<p class="small">Study {{ study }} · {{ round }} · {{ coder }} · document {{ index + 1 }} of {{ n_docs }}
  · {{ n_done }} of {{ n_items }} labels decided</p>
+{% if round == "adjudication" %}<p id="round">Adjudication: the verifiers disagreed on this document, or kept
+none of its proposals. Keep the label(s) that apply and reject the others.</p>{% endif %}
 <div class="bar"><div style="width:{{ pct }}%"></div></div>
 <div class="text" id="text">{{ doc.text }}</div>
 <div id="labels">
@@ -481,7 +591,7 @@ if (b) b.onclick = async () => {
 
 _TEAM = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>team: {{ study }}</title>
 <meta http-equiv="refresh" content="30"><style>{{ css }}</style></head><body>
-<h1>Verification of {{ study }}</h1>
+<h1>{{ round | capitalize }} of {{ study }}</h1>
 <table><tr><th>person</th><th>labels decided</th><th>documents done</th><th>overlap documents done</th>
 <th>finished</th></tr>
 {% for p in people %}<tr><td>{{ p.coder }}</td><td>{{ p.done }} / {{ p.n_items }}</td>
@@ -557,7 +667,7 @@ def create_app(manifest: str | os.PathLike[str] | Assignments, db_path: str | os
         return body
 
     def page(template: str, **kw: Any) -> HTMLResponse:
-        return HTMLResponse(env.get_template(template).render(css=_BASE_CSS, study=a.study, **kw),
+        return HTMLResponse(env.get_template(template).render(css=_BASE_CSS, study=a.study, round=a.round, **kw),
                             headers={"Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
                                      "style-src 'unsafe-inline'; frame-ancestors 'none'",
                                      "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
