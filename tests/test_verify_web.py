@@ -21,8 +21,8 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from llmcoder.verify import ingest, make_sheets, write_sheets  # noqa: E402
 from llmcoder.errors import InputError  # noqa: E402
+from llmcoder.verify import adjudication_message, ingest, make_sheets, write_sheets  # noqa: E402
 from llmcoder.verify.web import ADMIN, create_app, export_decisions  # noqa: E402
 
 CODERS = ["ana", "ben"]
@@ -367,6 +367,11 @@ def test_adjudication_served_exported_and_ingested(study):
     assert queue and queue <= shared
     first.write(tmp / "ingest")
     folder = tmp / "ingest" / "adjudication"
+    said = adjudication_message("web", ingest_dir=tmp / "ingest", adjudicated=tmp / "verify" / "adjudicated.xlsx",
+                                web=True, codebook="codebook.yaml")
+    assert f"{len(queue)} document(s) await adjudication" in said
+    assert f"llmcoder verify serve --sheets {folder} --db {tmp / 'verify' / 'adjudication.sqlite'}" in said
+    assert f"--out {tmp / 'verify' / 'adjudicated.xlsx'} --codebook codebook.yaml" in said
 
     # the adjudicator keeps gold where it is on the sheet, else rejects all and gives gold as the right label
     adj = create_app(folder, tmp / "adj.sqlite", codebook=cb)
@@ -399,6 +404,8 @@ def test_adjudication_served_exported_and_ingested(study):
     assert ac.post(f"/v/{tok}/api/finish", json={"name": "Ada", "date": "2026-12-07"}, headers=ahdr).status_code == 200
     r = run(app, args)  # its own earlier export may be written again
     assert r.exit_code == 0 and "not marked finished" not in r.output, r.output
+    assert adjudication_message("web", ingest_dir=tmp / "ingest", adjudicated=tmp / "verify" / "adjudicated.xlsx") \
+        is None  # the workflow stops asking once the filled sheet is there
     final = ingest(sheets, codebook=cb, manifest=man, adjudication=tmp / "verify" / "adjudicated.xlsx")
     assert final.queue.height == 0
     settled = final.verified.filter(pl.col("doc_id").is_in(list(queue)))

@@ -249,3 +249,8 @@ studies:
     assert t["n_decisions"] == t["n_timed"] == timing.height
     assert t["median_seconds"] == pytest.approx(float(np.median(timing["seconds"].to_numpy())))
     assert set(t["median_seconds_by_coder"]) == {"ann", "bob"}
+    # the app's database and the export's timing.csv and ledger are named by the results contract
+    from llmcoder.results import validate_results
+
+    assert (tmp_path / f"results/{STUDY}/verify/web.sqlite").is_file()
+    assert validate_results(tmp_path / f"results/{STUDY}") == {}

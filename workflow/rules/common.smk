@@ -252,16 +252,18 @@ def get_final_output():
 
 
 def missing_human_sheets():
-    """Messages for studies whose human verification sheets are not filled in yet."""
-    from llmcoder.verify import missing_sheets_message
+    """Messages for studies whose human verification sheets are not filled in yet, or whose adjudication
+    queue awaits the adjudicator."""
+    from llmcoder.verify import adjudication_message, missing_sheets_message
 
     msgs = []
     for s in STUDIES:
         v = study_cfg(s)["verify"]
         if v["mode"] in ("human", "web") and coder_names(s):
-            msg = missing_sheets_message(s, v["humans"], sheets_dir=result(s, "verify", "sheets"),
-                                         filled_dir=result(s, "verify", "filled"), web=v["mode"] == "web",
-                                         codebook=study_cfg(s)["codebook"])
-            if msg:
-                msgs.append(msg)
-    return msgs
+            web, cb = v["mode"] == "web", study_cfg(s)["codebook"]
+            msgs.append(missing_sheets_message(s, v["humans"], sheets_dir=result(s, "verify", "sheets"),
+                                               filled_dir=result(s, "verify", "filled"), web=web, codebook=cb))
+            msgs.append(adjudication_message(s, ingest_dir=result(s, "verify", "ingest"),
+                                             adjudicated=result(s, "verify", "adjudicated.xlsx"), web=web,
+                                             codebook=cb))
+    return [m for m in msgs if m]

@@ -8,7 +8,8 @@ coders verify the LLM coders' proposals by rejecting the wrong ones.
 * :func:`ingest`: strict validation of the filled sheets, then :func:`verify_decisions`: verified
   labels, adjudication queue and sheet, decision log, LLM acceptance rates, workload, reliability.
 * :func:`simulate_verification`: a seeded stand-in for people in demos (marked simulated everywhere).
-* :func:`missing_sheets_message`: what to fill and where, when the filled sheets are not there yet.
+* :func:`missing_sheets_message`: what to fill and where, when the filled sheets are not there yet;
+  :func:`adjudication_message`: the same for the adjudication queue an ingest left.
 * :func:`decisions_from_flourishing`: the Rethinking Scale paper's own verification, as a decision log.
 
 Modules: ``sheets`` (blank sheets), ``proposals`` (which labels to propose), ``simulate``; ``ingest``
@@ -26,15 +27,14 @@ from llmcoder.verify.adapters import (
 )
 from llmcoder.verify.decide import VerifyResult, verify_decisions
 from llmcoder.verify.ingest import ingest
-from llmcoder.verify.messages import missing_sheets_message, require_filled_sheets
+from llmcoder.verify.messages import adjudication_message, missing_sheets_message, require_filled_sheets
 from llmcoder.verify.read import load_manifest, read_filled_sheet
 from llmcoder.verify.sheets import make_sheets, read_codings, write_sheets
 from llmcoder.verify.simulate import simulate_verification
 
 __all__ = [
-    "DEFAULT_VOCABULARY", "SheetProblem", "Sheets", "SheetsError", "VerifyResult",
-    "compare_with_published", "decisions_from_flourishing", "ingest", "load_manifest",
-    "make_sheets", "missing_sheets_message", "proposals_from_flourishing", "read_codings",
-    "read_filled_sheet", "require_filled_sheets", "simulate_verification", "verify_decisions",
-    "verify_flourishing", "write_sheets",
+    "DEFAULT_VOCABULARY", "SheetProblem", "Sheets", "SheetsError", "VerifyResult", "adjudication_message",
+    "compare_with_published", "decisions_from_flourishing", "ingest", "load_manifest", "make_sheets",
+    "missing_sheets_message", "proposals_from_flourishing", "read_codings", "read_filled_sheet",
+    "require_filled_sheets", "simulate_verification", "verify_decisions", "verify_flourishing", "write_sheets",
 ]

@@ -6,6 +6,7 @@ used in several places or are whole messages of their own.
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -90,6 +91,44 @@ def missing_sheets_message(
         lines.append(f"  {c}: fill  {sheets / f'{c}.{ext}'}")
         lines.append(f"  {' ' * len(c)}  save {filled / f'{c}.{ext}'}")
     lines += ["", f"Then run the workflow again; ingest checks every filled sheet against {sheets / 'manifest.json'}."]
+    return "\n".join(lines)
+
+
+def adjudication_message(
+    study: str,
+    *,
+    ingest_dir: str | os.PathLike[str] | None = None,
+    adjudicated: str | os.PathLike[str] | None = None,
+    web: bool = False,
+    codebook: str | os.PathLike[str] | None = None,
+) -> str | None:
+    """What to do with the adjudication queue an ingest left: fill its sheet in Excel or serve it in the
+    browser (``web``), and where to put the filled sheet; None when the ingest left no adjudication sheet
+    or the filled one is in place. Defaults: ``results/<study>/verify/ingest`` and
+    ``results/<study>/verify/adjudicated.xlsx`` (the ingest rule's declared input)."""
+    ingest_dir = Path(ingest_dir or f"results/{study}/verify/ingest")
+    filled = Path(adjudicated or f"results/{study}/verify/adjudicated.xlsx")
+    folder = ingest_dir / "adjudication"
+    blank = sorted(folder.glob("*.xlsx"))
+    if not blank or filled.is_file():
+        return None
+    try:
+        n = json.loads((ingest_dir / "summary.json").read_text(encoding="utf-8"))["n_adjudication_queue"]
+        what = f"{n} document(s) await adjudication"
+    except (OSError, ValueError, KeyError, TypeError):
+        what = "documents await adjudication"
+    lines = [f"Study '{study}': {what} (the verifiers disagreed, or kept no proposal); until then they "
+             "have no verified label.", ""]
+    if web:
+        db = filled.parent / "adjudication.sqlite"
+        cb = f" --codebook {codebook}" if codebook else ""
+        lines += ["In the browser: serve the queue to the adjudicator (one personal link):", "",
+                  f"  llmcoder verify serve --sheets {folder} --db {db}{cb}", "",
+                  "and when the adjudicator has pressed 'finished', write the filled adjudication sheet:", "",
+                  f"  llmcoder verify export --sheets {folder} --db {db} --out {filled}{cb}", "",
+                  "Or in Excel:", ""]
+    lines += [f"  fill  {blank[0]}", f"  save  {filled}", "",
+              "Then run the workflow again: the ingest reads the filled adjudication sheet."]
     return "\n".join(lines)
 
 
