@@ -429,6 +429,83 @@ def test_adjudication_served_exported_and_ingested(study):
         load_assignments(tmp / "filled", cb)
 
 
+def test_selection_mode_documents_timed_and_compared(study, tmp_path):
+    """verify.selection_share: a seeded share of each person's documents is shown for selection (the
+    codebook, no proposal); a choice decides every row of the sheet at once (kept if chosen, else
+    rejected, the right label when not proposed), undo takes it back whole, and the timing summary
+    compares seconds per document and agreement with gold between the two modes."""
+    import numpy as np
+
+    from llmcoder.verify.web import load_assignments, timing_summary
+
+    cb, _, gold, tmp = study
+    corp = h.corpus(16)
+    sheets = make_sheets(corp, h.codings(corp), cb, coders=CODERS, overlap=0.5, random_state=1)
+    sheets.settings["selection_share"] = 0.5
+    write_sheets(sheets, tmp_path / "sel", study="web")
+    man = tmp_path / "sel" / "manifest.json"
+    a = load_assignments(man, cb)
+    for c in CODERS:
+        assert len(a.selection[c]) == round(0.5 * len(a.docs[c]))
+    assert load_assignments(man, cb).selection == a.selection  # the same on every restart
+    app = create_app(man, tmp_path / "sel.sqlite", codebook=cb)
+    client, tok = TestClient(app), app.state.tokens["ana"]
+    hdr = {"X-CSRF-Token": _csrf(client, tok)}
+    sel, rej = sorted(a.selection["ana"]), sorted(set(range(len(a.docs["ana"]))) - a.selection["ana"])
+    page = client.get(f"/v/{tok}/doc/{sel[0]}").text
+    assert "Choose the label that applies" in page
+    assert all(f'data-label="{lab}"' in page for lab in h.LABELS)  # the whole codebook, no proposal marked
+    assert "Choose the label" not in client.get(f"/v/{tok}/doc/{rej[0]}").text
+    # the two modes do not mix
+    item = a.docs["ana"][sel[0]].rows[0]["item"]
+    assert client.post(f"/v/{tok}/api/decide", json={"item": item, "decision": "keep"}, headers=hdr).status_code == 409
+    assert client.post(f"/v/{tok}/api/select", json={"doc_index": rej[0], "labels": []}, headers=hdr).status_code == 409
+    assert client.post(f"/v/{tok}/api/select", json={"doc_index": sel[0], "labels": ["nope"]},
+                       headers=hdr).status_code == 422
+    # a choice, then undo: the whole document is undecided again
+    view = _view(client, tok, sel[0])
+    r = client.post(f"/v/{tok}/api/select", json={"doc_index": sel[0], "labels": [h.LABELS[0]], "view_id": view},
+                    headers=hdr)
+    assert r.status_code == 200 and r.json()["decided"] == len(a.docs["ana"][sel[0]].rows)
+    assert client.post(f"/v/{tok}/api/undo", json={}, headers=hdr).json()["doc_index"] == sel[0]
+    assert client.get(f"/v/{tok}/api/state").json()["decisions"] == {}
+    # ana: gold on every selection document; the rejection documents as _plan says
+    for di in sel:
+        body = {"doc_index": di, "labels": [gold[a.docs["ana"][di].doc_id]], "view_id": _view(client, tok, di)}
+        assert client.post(f"/v/{tok}/api/select", json=body, headers=hdr).status_code == 200
+    for di, item, what in _plan(a, "ana", gold):
+        if di in a.selection["ana"]:
+            continue
+        body = ({"doc_index": di, "labels": [what]} if item is None else {"item": item, "decision": what})
+        body["view_id"] = _view(client, tok, di)
+        assert client.post(f"/v/{tok}/api/{'right' if item is None else 'decide'}", json=body,
+                           headers=hdr).status_code == 200
+    assert client.post(f"/v/{tok}/api/finish", json={"name": "Ana", "date": "2026-12-07"}, headers=hdr).status_code == 200
+    res = export_decisions(man, tmp_path / "sel.sqlite", tmp_path / "sel-out", codebook=cb)
+    timing = pl.read_csv(res["timing"])
+    assert set(timing["mode"]) == {"rejection", "selection"}
+    on_sel = timing.filter(pl.col("mode") == "selection")
+    assert set(on_sel["doc_id"]) == {a.docs["ana"][di].doc_id for di in sel}
+    assert on_sel.group_by("doc_id").agg(pl.col("decided_at").n_unique())["decided_at"].max() == 1  # one choice
+    got = ingest(res["sheets"], codebook=cb, manifest=man, require_all=False)
+    own = got.decisions.filter(pl.col("decision").is_in(["keep", "supplied"]) & (pl.col("coder") == "ana"))
+    for di in sel:  # the choice is the person's label: kept where proposed, supplied where not
+        d = a.docs["ana"][di].doc_id
+        assert own.filter(pl.col("doc_id") == d)["label"].to_list() == [gold[d]]
+    t = timing_summary(res["timing"], decisions=got.decisions, gold=gold)
+    # per-decision figures are the rejection mode's
+    assert t["n_decisions"] == timing.filter(pl.col("mode") == "rejection").height
+    by = t["by_mode"]
+    assert by["selection"]["n_documents"] == len(sel) and by["rejection"]["n_documents"] == len(rej)
+    assert by["selection"]["agreement_with_gold"] == 1.0
+    wrong = sum(1 for di, item, _ in _plan(a, "ana", gold) if item is None and di not in a.selection["ana"])
+    assert by["rejection"]["agreement_with_gold"] == pytest.approx((len(rej) - wrong) / len(rej))
+    for mode, idx in (("selection", sel), ("rejection", rej)):
+        per_doc = [timing.filter((pl.col("mode") == mode) & (pl.col("doc_id") == a.docs["ana"][di].doc_id))["seconds"].max()
+                   for di in idx]
+        assert by[mode]["median_seconds_per_document"] == pytest.approx(float(np.median(per_doc)))
+
+
 def _chrome():
     import shutil
 

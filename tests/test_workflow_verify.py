@@ -193,7 +193,7 @@ studies:
     codebook: codebook.yaml
     split: {{train: 0.6, dev: 0.2, test: 0.2, sizes: [1.0]}}
     coders: [fake.yaml]
-    verify: {{mode: web, humans: [ann, bob, cid], overlap: 0.25, splits: [train, dev]}}
+    verify: {{mode: web, humans: [ann, bob, cid], overlap: 0.25, splits: [train, dev], selection_share: 0.25}}
     report: {{enabled: false}}
 """, encoding="utf-8")
     snakemake(tmp_path, f"results/{STUDY}/corpus.parquet", f"results/{STUDY}/splits.parquet")
@@ -217,6 +217,11 @@ studies:
         hdr = {"X-CSRF-Token": re.search(r'name="csrf-token" content="([0-9a-f]+)"', page).group(1)}
         for di, doc in enumerate(a.docs[coder]):
             view = int(re.search(r"view = (\d+)", client.get(f"/v/{token}/doc/{di}").text).group(1))
+            if a.mode(coder, di) == "selection":  # verify.selection_share: the label chosen from the codebook
+                res = client.post(f"/v/{token}/api/select", json={"doc_index": di, "labels": [gold[doc.doc_id]],
+                                                                  "view_id": view}, headers=hdr)
+                assert res.status_code == 200, res.text
+                continue
             for r in doc.rows:
                 what = "keep" if r["label"] == gold[doc.doc_id] else "reject"
                 res = client.post(f"/v/{token}/api/decide", json={"item": r["item"], "decision": what, "view_id": view},
@@ -246,9 +251,23 @@ studies:
     timing = pl.read_csv(filled / "timing.csv")
     assert set(timing["coder"]) == {"ann", "bob"}
     t = summary["timing"]
-    assert t["n_decisions"] == t["n_timed"] == timing.height
-    assert t["median_seconds"] == pytest.approx(float(np.median(timing["seconds"].to_numpy())))
+    assert t["n_decisions"] == t["n_timed"] == timing.filter(pl.col("mode") == "rejection").height
+    assert t["median_seconds"] == pytest.approx(float(np.median(
+        timing.filter(pl.col("mode") == "rejection")["seconds"].to_numpy())))
     assert set(t["median_seconds_by_coder"]) == {"ann", "bob"}
+    # a quarter of each person's documents were shown for selection; both modes compared against gold
+    n_sel = sum(len(a.selection[c]) for c in ("ann", "bob"))
+    assert n_sel == sum(round(0.25 * len(a.docs[c])) for c in ("ann", "bob")) > 0
+    by = t["by_mode"]
+    assert by["selection"]["n_documents"] == n_sel and by["selection"]["n_gold"] == n_sel
+    assert by["selection"]["agreement_with_gold"] == 1.0
+    # in rejection mode a person who rejects every proposal and gives no right label has no label: gold is
+    # theirs exactly where it was proposed
+    rej = [gold[doc.doc_id] in {r["label"] for r in doc.rows}
+           for c in ("ann", "bob") for di, doc in enumerate(a.docs[c]) if a.mode(c, di) == "rejection"]
+    assert by["rejection"]["n_documents"] == len(rej)
+    assert by["rejection"]["agreement_with_gold"] == pytest.approx(sum(rej) / len(rej)) and 0 < sum(rej) < len(rej)
+    assert t["n_decisions"] == timing.filter(pl.col("mode") == "rejection").height
     # the app's database and the export's timing.csv and ledger are named by the results contract
     from llmcoder.results import validate_results
 

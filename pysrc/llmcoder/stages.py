@@ -102,6 +102,7 @@ def verification_sheets(corpus: PathLike, splits: PathLike, codings: Sequence[Pa
     """Blank sheets for the human coders, covering the documents of the splits named in ``settings``."""
     from llmcoder.codebook import load_codebook
     from llmcoder.corpus import read_corpus
+    from llmcoder.errors import InputError
     from llmcoder.verify import make_sheets, write_sheets
     from llmcoder.verify.proposals import ProposalPolicy, conformal_thresholds
 
@@ -124,6 +125,12 @@ def verification_sheets(corpus: PathLike, splits: PathLike, codings: Sequence[Pa
                          overlap=settings["overlap"], overlap_coders=settings["overlap_coders"],
                          policy=policy, thresholds=thresholds, route=settings["route"],
                          uncertain_below=settings["uncertain_below"], random_state=settings["seed"])
+    if settings["selection_share"]:  # the browser shows this share of each person's documents for selection
+        if settings["mode"] != "web" or cb.task != "single":
+            raise InputError("verify.selection_share", "selection mode is for verify.mode web and a single-label "
+                             f"codebook (this study: mode {settings['mode']}, {cb.task}-label)",
+                             fix="set verify.selection_share to 0, or verify.mode to web")
+        sheets.settings["selection_share"] = float(settings["selection_share"])
     write_sheets(sheets, out_dir, study=study)
     return Path(out_dir) / "manifest.json"
 
@@ -163,11 +170,12 @@ def ingest_verification(filled: Sequence[PathLike], manifest: PathLike, codebook
                         *, overlap_policy: str, adjudication: PathLike | None = None,
                         require_all: bool = True,
                         simulate_adjudication: Mapping[str, Any] | None = None,
-                        timing: PathLike | None = None) -> dict[str, Any]:
+                        timing: PathLike | None = None, corpus: PathLike | None = None) -> dict[str, Any]:
     """Validate the filled sheets and write verified labels, decision log, queue, rates, reliability
     (``require_all=False``: the sheets there are, the missing coders listed in the summary).
     ``timing`` is the ``timing.csv`` of a browser verification (``llmcoder verify export``): its seconds
-    per decision go into the summary.
+    per decision go into the summary, and, where documents were shown for selection, the two modes
+    compared (against the gold labels of ``corpus``, where it has them).
 
     ``simulate_adjudication`` (``{"corpus": ..., "error_rate": ..., "seed": ...}``, simulated
     verification only) has the adjudication queue decided from gold, as the demo's stand-in for people.
@@ -181,7 +189,14 @@ def ingest_verification(filled: Sequence[PathLike], manifest: PathLike, codebook
     if timing is not None:
         from llmcoder.verify.web import timing_summary
 
-        result.summary["timing"] = timing_summary(timing)
+        gold = None
+        if corpus is not None:
+            from llmcoder.corpus import read_corpus
+
+            docs = read_corpus(corpus)
+            if "label" in docs.columns and docs.schema["label"] == pl.Utf8:  # single-label gold
+                gold = {d: lab for d, lab in docs.select("doc_id", "label").iter_rows() if lab}
+        result.summary["timing"] = timing_summary(timing, decisions=result.decisions, gold=gold)
     result.write(out_dir)
     return result.summary
 

@@ -15,7 +15,7 @@ with rule_errors():
     summary = ingest_verification(sm.params.filled, sm.input.manifest, sm.input.codebook, Path(sm.output.verified).parent,
                                   overlap_policy=settings["overlap_policy"], adjudication=adjudicated,
                                   require_all=not (settings["mode"] in ("human", "web") and settings["allow_missing"]),
-                                  timing=next(iter(sm.input.timing), None),
+                                  timing=next(iter(sm.input.timing), None), corpus=sm.input.corpus,
                                   simulate_adjudication=({"corpus": sm.input.corpus, "error_rate": settings["error_rate"],
                                                           "seed": settings["seed"]}
                                                          if settings["mode"] == "simulate" else None))

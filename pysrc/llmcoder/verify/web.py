@@ -46,7 +46,10 @@ except ImportError:  # pragma: no cover
 ADMIN = "__team__"
 TIMING_FILE = "timing.csv"
 EXPORTED_FILE = "exported.json"  # the people whose sheets an export wrote (it may overwrite those only)
-TIMING_COLUMNS = ("coder", "item", "doc_id", "label", "decision", "shown_at", "decided_at", "seconds")
+TIMING_COLUMNS = ("coder", "item", "doc_id", "label", "decision", "shown_at", "decided_at", "seconds", "mode")
+#: How a document is shown: its proposals to keep or reject (the method), or the codebook to choose from
+#: (``verify.selection_share`` of each person's documents: the paper's timing comparison).
+MODES = ("rejection", "selection")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,7 +58,7 @@ CREATE TABLE IF NOT EXISTS views (id INTEGER PRIMARY KEY AUTOINCREMENT, coder TE
     doc_index INTEGER NOT NULL, shown_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, coder TEXT NOT NULL,
     kind TEXT NOT NULL, item INTEGER, doc_index INTEGER NOT NULL, value TEXT NOT NULL,
-    view_id INTEGER, shown_at REAL, decided_at REAL NOT NULL, undone INTEGER NOT NULL DEFAULT 0);
+    view_id INTEGER, shown_at REAL, decided_at REAL NOT NULL, undone INTEGER NOT NULL DEFAULT 0, batch INTEGER);
 CREATE TABLE IF NOT EXISTS finished (coder TEXT PRIMARY KEY, name TEXT NOT NULL, date TEXT NOT NULL,
     at REAL NOT NULL);
 """
@@ -81,6 +84,12 @@ class Assignments:
     exclusions: dict[str, list[str]]
     codebook: Any = None
     round: str = "verify"  # or "adjudication": the adjudicator's sheet of the documents the first round left
+    selection: dict[str, set[int]] = field(default_factory=dict)  # per coder, documents shown for selection
+    definitions: dict[str, str] = field(default_factory=dict)  # label id -> definition, for the selection page
+
+    def mode(self, coder: str, doc_index: int) -> str:
+        """``selection`` or ``rejection``: how this person is shown this document."""
+        return "selection" if doc_index in self.selection.get(coder, set()) else "rejection"
 
     def items(self, coder: str) -> dict[int, tuple[int, dict[str, Any]]]:
         """item number -> (document index, row) of one coder."""
@@ -158,7 +167,27 @@ def load_assignments(manifest: str | os.PathLike[str], codebook: Any = None) -> 
         choices = [(lab, names.get(lab, lab)) for lab in (man.get("labels") or sorted(names))]
         excl = {}
     task = (cb.task if cb is not None else None) or man.get("task") or "single"
-    return Assignments(str(man["study"]), str(task), man, sheets_dir, docs, choices, excl, cb, round_)
+    settings = man.get("settings") or {}
+    share = float(settings.get("selection_share") or 0) if round_ == "verify" else 0.0
+    if share and task != "single":
+        raise InputError(str(manifest), "selection mode (verify.selection_share) is built for single-label "
+                         "codebooks", fix="set verify.selection_share to 0 for a multi-label codebook")
+    selection = {c: selection_documents(ds, c, share, int(settings.get("random_state") or 0))
+                 for c, ds in docs.items()} if share else {}
+    definitions = {r["label"]: r["definition"] or "" for ds in docs.values() for d in ds for r in d.rows}
+    if cb is not None:
+        definitions = {lab.id: lab.definition or "" for lab in cb.labels}
+    return Assignments(str(man["study"]), str(task), man, sheets_dir, docs, choices, excl, cb, round_, selection,
+                       definitions)
+
+
+def selection_documents(docs: list[_Doc], coder: str, share: float, seed: int) -> set[int]:
+    """The indices of the ``round(share * n)`` documents of one person shown for selection: those first in
+    a seeded order of (person, document), so each person times both modes on a random split of their own
+    documents, the same on every restart."""
+    n = round(share * len(docs))
+    key = [hashlib.sha256(f"{seed}|{coder}|{d.doc_id}".encode()).hexdigest() for d in docs]
+    return set(sorted(range(len(docs)), key=key.__getitem__)[:n])
 
 
 # -- storage ---------------------------------------------------------------------------------------
@@ -172,6 +201,8 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as db:
             db.executescript(_SCHEMA)
+            if "batch" not in {r[1] for r in db.execute("PRAGMA table_info(events)")}:  # made before selection mode
+                db.execute("ALTER TABLE events ADD COLUMN batch INTEGER")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -230,13 +261,38 @@ class Store:
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (coder, kind, item, doc_index, value, view_id if shown else None, shown, time.time()))
 
-    def undo(self, coder: str) -> int | None:
+    def record_batch(self, coder: str, doc_index: int, decisions: Mapping[int, str], right: list[str],
+                     view_id: Any) -> None:
+        """A selection: every item's decision and the right labels, in one transaction and one batch (one
+        time, one undo)."""
+        shown = self.shown_at(coder, view_id) if view_id is not None else None
+        view = view_id if shown else None
+        now = time.time()
         with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")
-            row = db.execute("SELECT id, doc_index FROM events WHERE coder=? AND undone=0 ORDER BY id DESC LIMIT 1",
-                             (coder,)).fetchone()
+            batch = None
+            rows = [("decision", item, value) for item, value in decisions.items()]
+            rows.append(("right", None, json.dumps(right)))
+            for kind, item, value in rows:
+                cur = db.execute("INSERT INTO events (coder, kind, item, doc_index, value, view_id, shown_at, "
+                                 "decided_at, batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 (coder, kind, item, doc_index, value, view, shown, now, batch))
+                if batch is None:
+                    batch = int(cur.lastrowid or 0)
+                    db.execute("UPDATE events SET batch=? WHERE id=?", (batch, batch))
+            db.execute("COMMIT")
+
+    def undo(self, coder: str) -> int | None:
+        """Take back the latest decision (a whole selection, when it was one); returns its document index."""
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT id, doc_index, batch FROM events WHERE coder=? AND undone=0 ORDER BY id DESC "
+                             "LIMIT 1", (coder,)).fetchone()
             if row is not None:
-                db.execute("UPDATE events SET undone=1 WHERE id=?", (row[0],))
+                if row[2] is None:
+                    db.execute("UPDATE events SET undone=1 WHERE id=?", (row[0],))
+                else:
+                    db.execute("UPDATE events SET undone=1 WHERE coder=? AND batch=?", (coder, row[2]))
                 db.execute("DELETE FROM finished WHERE coder=?", (coder,))
             db.execute("COMMIT")
         return None if row is None else int(row[1])
@@ -392,7 +448,7 @@ def _filled_frames(a: Assignments, store: Store, blank: Mapping[str, pl.DataFram
                 secs = None if s["shown_at"] is None else round(s["decided_at"] - s["shown_at"], 3)
                 lab = next(r["label"] for r in doc.rows if r["item"] == item)
                 timing.append([coder, item, doc.doc_id, lab, s["decision"], _iso(s["shown_at"]),
-                               _iso(s["decided_at"]), "" if secs is None else secs])
+                               _iso(s["decided_at"]), "" if secs is None else secs, a.mode(coder, di)])
         frames[coder] = frame.with_columns(pl.Series("decision", dec_col, dtype=pl.Utf8),
                                            pl.Series("right_label", right_col, dtype=pl.Utf8))
     return frames, timing
@@ -444,20 +500,31 @@ def export_adjudication(folder: str | os.PathLike[str], db_path: str | os.PathLi
             "finished": coder in done}
 
 
-def timing_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
+def timing_summary(path: str | os.PathLike[str], *, decisions: pl.DataFrame | None = None,
+                   gold: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Seconds per decision from an export's ``timing.csv``: how many decisions were timed, their
     median and quartiles, and the median per person (for the verification summary and the report).
 
     A decision's seconds run from the moment its document was shown to the decision; decisions
-    without a shown time are counted as untimed, never as zero seconds."""
+    without a shown time are counted as untimed, never as zero seconds. These are the keep/reject
+    decisions on proposals (rejection mode). Where some documents were shown for selection
+    (``verify.selection_share``), ``by_mode`` compares the two modes per document: seconds per
+    document (the last decision on it since it was shown) and, given the ingest's decision log and the
+    corpus ``gold``, the share of documents whose person's own label (kept or chosen) is gold."""
     try:
         t = pl.read_csv(path, infer_schema=False)
     except (pl.exceptions.PolarsError, OSError) as e:
         raise InputError(str(path), f"the timing file cannot be read ({type(e).__name__})",
                          fix="export again with 'llmcoder verify export'") from None
-    missing = [c for c in TIMING_COLUMNS if c not in t.columns]
+    missing = [c for c in TIMING_COLUMNS if c not in t.columns and c != "mode"]  # older exports have no mode
     if missing:
         raise InputError(str(path), f"column(s) {', '.join(missing)} missing",
+                         fix="export again with 'llmcoder verify export'")
+    if "mode" not in t.columns:
+        t = t.with_columns(pl.lit("rejection").alias("mode"))
+    bad_mode = t.filter(~pl.col("mode").is_in(list(MODES)))
+    if bad_mode.height:
+        raise InputError(str(path), f"mode {bad_mode['mode'][0]!r} is neither rejection nor selection",
                          fix="export again with 'llmcoder verify export'")
     secs = t.with_columns(pl.col("seconds").replace("", None).cast(pl.Float64, strict=False).alias("s"))
     bad = secs.filter(pl.col("s").is_null() & (pl.col("seconds").fill_null("") != ""))
@@ -465,11 +532,12 @@ def timing_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(str(path),
                          f"{bad.height} value(s) of 'seconds' are not numbers (first: {bad['seconds'][0]!r})",
                          fix="export again with 'llmcoder verify export'")
-    timed = secs.filter(pl.col("s").is_not_null())
+    rejection = secs.filter(pl.col("mode") == "rejection")
+    timed = rejection.filter(pl.col("s").is_not_null())
     s = timed["s"]
-    return {
+    out = {
         "file": str(path),
-        "n_decisions": t.height,
+        "n_decisions": rejection.height,
         "n_timed": timed.height,
         "median_seconds": float(s.median()) if timed.height else None,
         "q1_seconds": float(s.quantile(0.25, "linear")) if timed.height else None,
@@ -477,6 +545,37 @@ def timing_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
         "median_seconds_by_coder": {c: float(m) for c, m in timed.group_by("coder").agg(pl.col("s").median())
                                     .sort("coder").iter_rows()},
     }
+    if (secs["mode"] == "selection").any():
+        out["by_mode"] = {m: _mode_summary(secs.filter(pl.col("mode") == m), decisions, gold) for m in MODES}
+    return out
+
+
+def _mode_summary(rows: pl.DataFrame, decisions: pl.DataFrame | None,
+                  gold: Mapping[str, str] | None) -> dict[str, Any]:
+    """Per document of one mode: seconds (the latest decision's, untimed if any decision is) and, with the
+    decision log and gold, whether the person's own label is gold (Wilson interval)."""
+    from llmcoder.verify._common import wilson
+
+    per_doc = rows.group_by("coder", "doc_id").agg(pl.col("s").max().alias("s"), pl.col("s").null_count().alias("u"))
+    timed = per_doc.filter((pl.col("u") == 0) & pl.col("s").is_not_null())["s"]
+    res: dict[str, Any] = {
+        "n_documents": per_doc.height, "n_timed": timed.len(),
+        "median_seconds_per_document": float(timed.median()) if timed.len() else None,
+        "q1_seconds_per_document": float(timed.quantile(0.25, "linear")) if timed.len() else None,
+        "q3_seconds_per_document": float(timed.quantile(0.75, "linear")) if timed.len() else None,
+    }
+    if decisions is not None and gold:
+        own = decisions.filter(pl.col("decision").is_in(["keep", "supplied"]) & (pl.col("round") == "verify")
+                               if "round" in decisions.columns else pl.col("decision").is_in(["keep", "supplied"]))
+        labels: dict[tuple[str, str], set[str]] = {}
+        for d, c, lab in own.select("doc_id", "coder", "label").iter_rows():
+            labels.setdefault((c, d), set()).add(lab)
+        pairs = [(c, d) for c, d in per_doc.select("coder", "doc_id").iter_rows() if gold.get(d)]
+        k = sum(labels.get(pr, set()) == {gold[pr[1]]} for pr in pairs)
+        lo, hi = wilson(k, len(pairs))
+        res.update({"n_gold": len(pairs), "agreement_with_gold": k / len(pairs) if pairs else None,
+                    "agreement_ci_low": lo, "agreement_ci_high": hi})
+    return res
 
 
 # -- the app ----------------------------------------------------------------------------------------
@@ -567,6 +666,66 @@ document.addEventListener('keydown', async e => {
 show();
 </script></body></html>"""
 
+_SELECT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="csrf-token" content="{{ csrf }}"><title>llmcoder {{ round }}: {{ study }}</title>
+<style>{{ css }}</style></head><body>
+<p class="small">Study {{ study }} · {{ round }} · {{ coder }} · document {{ index + 1 }} of {{ n_docs }}
+ · {{ n_done }} of {{ n_items }} labels decided</p>
+<div class="bar"><div style="width:{{ pct }}%"></div></div>
+<p id="mode">Choose the label that applies to this text (no label is proposed for this one).</p>
+<div class="text" id="text">{{ doc.text }}</div>
+<div id="labels">
+{% for l in labels %}<div class="label{% if l.id in chosen %} keep{% endif %}" data-label="{{ l.id }}">
+<span class="d">{{ loop.index }}</span><b>{{ l.name }}</b>
+<div>{{ l.definition }}</div>
+{% if l.exclusions %}<div class="small">Not: {{ l.exclusions | join("; ") }}</div>{% endif %}
+</div>{% endfor %}
+<div class="label{% if done and not chosen %} keep{% endif %}" data-label=""><span class="d">0</span>
+<b>none of these labels applies</b></div>
+</div>
+<p class="small">Keys: <b>↓</b>/<b>j</b> and <b>↑</b> move, <b>Enter</b> or <b>k</b> choose, <b>1</b>-<b>9</b> choose
+that label, <b>0</b> none, <b>→</b>/<b>n</b> next document, <b>←</b>/<b>p</b> previous, <b>u</b> undo.
+{% if index > 0 %}<a href="{{ base }}/doc/{{ index - 1 }}">previous</a>{% endif %}
+{% if index + 1 < n_docs %}<a href="{{ base }}/doc/{{ index + 1 }}">next</a>{% endif %}
+<a href="{{ base }}/finish">finish</a></p>
+<p id="status" class="small" role="status"></p>
+<script>
+const base = {{ base | tojson }}, view = {{ view_id | tojson }}, index = {{ index | tojson }},
+      nDocs = {{ n_docs | tojson }};
+const csrf = document.querySelector('meta[name=csrf-token]').content;
+const boxes = [...document.querySelectorAll('.label')];
+let focus = Math.max(0, boxes.findIndex(b => b.classList.contains('keep')));
+function show() { boxes.forEach((b, i) => b.classList.toggle('focus', i === focus)); }
+function go(i) { if (i >= 0 && i < nDocs) location.href = base + '/doc/' + i; else if (i >= nDocs)
+  location.href = base + '/finish'; }
+async function choose(i) {
+  const b = boxes[i]; if (!b) return;
+  const r = await fetch(base + '/api/select', {method: 'POST', headers: {'Content-Type': 'application/json',
+    'X-CSRF-Token': csrf}, body: JSON.stringify({doc_index: index, labels: b.dataset.label ? [b.dataset.label] : [],
+    view_id: view})});
+  if (!r.ok) { document.getElementById('status').textContent = 'not saved: ' + r.status; return; }
+  boxes.forEach(x => x.classList.remove('keep')); b.classList.add('keep');
+  document.getElementById('status').textContent = 'saved'; go(index + 1);
+}
+boxes.forEach((b, i) => b.onclick = () => choose(i));
+document.addEventListener('keydown', async e => {
+  const k = e.key;
+  if (k === 'Enter' || k === 'k') await choose(focus);
+  else if (k === '0') await choose(boxes.length - 1);
+  else if (/^[1-9]$/.test(k) && +k <= boxes.length - 1) await choose(+k - 1);
+  else if (k === 'ArrowDown' || k === 'j') { focus = Math.min(boxes.length - 1, focus + 1); show(); }
+  else if (k === 'ArrowUp') { focus = Math.max(0, focus - 1); show(); }
+  else if (k === 'ArrowRight' || k === 'n') go(index + 1);
+  else if (k === 'ArrowLeft' || k === 'p') go(index - 1);
+  else if (k === 'u') { const r = await fetch(base + '/api/undo', {method: 'POST', headers: {'X-CSRF-Token': csrf,
+    'Content-Type': 'application/json'}, body: '{}'}); const j = await r.json();
+    if (j.doc_index !== null) go(j.doc_index); }
+  else return;
+  e.preventDefault();
+});
+show();
+</script></body></html>"""
+
 _FINISH = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="csrf-token" content="{{ csrf }}"><title>finished: {{ study }}</title><style>{{ css }}</style></head><body>
 <h1>Finished?</h1>
@@ -608,8 +767,8 @@ _TEAM = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tea
 def _env() -> Any:
     import jinja2
 
-    return jinja2.Environment(autoescape=True, loader=jinja2.DictLoader({"doc": _DOC, "finish": _FINISH,
-                                                                         "team": _TEAM}))
+    templates = {"doc": _DOC, "select": _SELECT, "finish": _FINISH, "team": _TEAM}
+    return jinja2.Environment(autoescape=True, loader=jinja2.DictLoader(templates))
 
 
 def _origin_ok(request: Any) -> bool:
@@ -693,6 +852,15 @@ def create_app(manifest: str | os.PathLike[str] | Assignments, db_path: str | os
         rows = [{**r, "decision": decided.get(r["item"], ""), "exclusions": a.exclusions.get(r["label"], [])}
                 for r in doc.rows]
         n_items = sum(len(d.rows) for d in docs)
+        if a.mode(coder, index) == "selection":  # the codebook to choose from, no proposal shown
+            chosen = right.get(index) or [r["label"] for r in doc.rows if decided.get(r["item"]) == "keep"]
+            done = all(r["item"] in decided for r in doc.rows)
+            return page("select", csrf=csrf_of(token), coder=coder, base=f"/v/{token}", index=index,
+                        n_docs=len(docs), n_done=len(decided), n_items=n_items,
+                        pct=round(100 * len(decided) / max(n_items, 1)), doc=doc, view_id=view_id,
+                        labels=[{"id": i, "name": n, "definition": a.definitions.get(i, ""),
+                                 "exclusions": a.exclusions.get(i, [])} for i, n in a.label_choices],
+                        chosen=chosen if done else [], done=done)
         return page("doc", csrf=csrf_of(token), coder=coder, base=f"/v/{token}", index=index, n_docs=len(docs),
                     n_done=len(decided), n_items=n_items, pct=round(100 * len(decided) / max(n_items, 1)),
                     doc=doc, rows=rows, all_rejected=all(r["decision"] == "reject" for r in rows),
@@ -717,6 +885,8 @@ def create_app(manifest: str | os.PathLike[str] | Assignments, db_path: str | os
             raise HTTPException(404, "no such item on this assignment")
         if decision not in ("keep", "reject"):
             raise HTTPException(422, "decision must be 'keep' or 'reject'")
+        if a.mode(coder, items[item][0]) == "selection":
+            raise HTTPException(409, "this document is shown for selection: choose its label")
         store.record(coder, "decision", item, items[item][0], decision, body.get("view_id"))
         decided, _ = _current(a, store, coder)
         return JSONResponse({"ok": True, "decided": len(decided), "items": len(items)})
@@ -729,6 +899,8 @@ def create_app(manifest: str | os.PathLike[str] | Assignments, db_path: str | os
         docs = a.docs[coder]
         if not isinstance(di, int) or not 0 <= di < len(docs):
             raise HTTPException(404, "no such document on this assignment")
+        if a.mode(coder, di) == "selection":
+            raise HTTPException(409, "this document is shown for selection: choose its label")
         known = {i for i, _ in a.label_choices} - {r["label"] for r in docs[di].rows}
         if not isinstance(labels, list) or not all(isinstance(x, str) and x in known for x in labels):
             raise HTTPException(422, "right labels must be labels of the codebook that were not proposed")
@@ -741,6 +913,29 @@ def create_app(manifest: str | os.PathLike[str] | Assignments, db_path: str | os
             raise HTTPException(409, "give a right label only when every proposed label is rejected")
         store.record(coder, "right", None, di, json.dumps(sorted(labels)), body.get("view_id"))
         return JSONResponse({"ok": True})
+
+    @app.post("/v/{token}/api/select")
+    async def select(token: str, request: Request) -> JSONResponse:
+        """A document shown for selection: the label chosen from the codebook (or none) decides every
+        proposal on the sheet (kept if chosen, else rejected; a chosen label not proposed is the right label)."""
+        coder = coder_of(token)
+        body = await checked_body(request, token)
+        di, labels = body.get("doc_index"), body.get("labels")
+        docs = a.docs[coder]
+        if not isinstance(di, int) or not 0 <= di < len(docs):
+            raise HTTPException(404, "no such document on this assignment")
+        if a.mode(coder, di) != "selection":
+            raise HTTPException(409, "this document is shown for rejection, not selection")
+        known = {i for i, _ in a.label_choices}
+        if not isinstance(labels, list) or len(labels) > 1 or not all(isinstance(x, str) and x in known
+                                                                      for x in labels):
+            raise HTTPException(422, "choose one label of the codebook, or none")
+        rows = docs[di].rows
+        decisions = {r["item"]: ("keep" if r["label"] in labels else "reject") for r in rows}
+        right = [x for x in labels if x not in {r["label"] for r in rows}]
+        store.record_batch(coder, di, decisions, right, body.get("view_id"))
+        decided, _ = _current(a, store, coder)
+        return JSONResponse({"ok": True, "decided": len(decided), "items": len(a.items(coder))})
 
     @app.post("/v/{token}/api/undo")
     async def undo(token: str, request: Request) -> JSONResponse:
