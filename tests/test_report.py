@@ -216,6 +216,32 @@ def test_calibration_reads_the_predictions_the_evaluation_scored(tmp_path):
     assert _corpus_job(tmp_path, doc, "m", files)["path"].endswith("seed7/predictions_test.parquet")
 
 
+def test_verification_modes_are_reported_where_selection_was_timed(r_ready, tmp_path):
+    """verify.selection_share: the summary's timing by mode gives tables/verification_modes.* and the
+    methods sentence; a run without it has neither (test_build_report_writes_every_part)."""
+    from llmcoder.report import build_report
+
+    root = make_results(tmp_path / "modes")
+    listed = [f["path"] for f in json.loads((root / "manifest.json").read_text())["files"]]
+    summary = json.loads((root / "verify/ingest/summary.json").read_text())
+    mode = {"n_documents": 12, "n_timed": 12, "median_seconds_per_document": 7.5, "q1_seconds_per_document": 5.0,
+            "q3_seconds_per_document": 9.0, "n_gold": 12, "agreement_with_gold": 0.75, "agreement_ci_low": 0.468,
+            "agreement_ci_high": 0.911}
+    summary["timing"] = {"file": "verify/filled/timing.csv", "n_decisions": 40, "n_timed": 40, "median_seconds": 3.0,
+                         "q1_seconds": 2.0, "q3_seconds": 4.0, "median_seconds_by_coder": {"anna": 3.0},
+                         "by_mode": {"rejection": mode, "selection": {**mode, "n_documents": 4, "n_gold": 4,
+                                                                      "median_seconds_per_document": 12.25}}}
+    (root / "verify/ingest/summary.json").write_text(json.dumps(summary))
+    write_manifest(root, [root / p for p in listed], study="mini")
+    build_report(root, formats=("markdown",))
+    table = (root / "report/tables/verification_modes.md").read_text(encoding="utf-8")
+    assert "Selection (label chosen from the codebook)" in table and "12.2 (5.0 to 9.0)" in table
+    assert "0.750 [0.468, 0.911]" in table
+    methods = (root / "report/methods.md").read_text(encoding="utf-8")
+    assert "(4 in all) were drawn at random and shown for selection" in methods
+    assert "a median of 12.2 seconds by selection and 7.5 seconds by rejection" in methods
+
+
 def test_absent_parts_are_skipped_not_invented(r_ready, tmp_path):
     from llmcoder.report import build_report
 

@@ -660,7 +660,48 @@ timing_sentence <- function(x, st) {
     " (interquartile range ", st$num(t$q1_seconds, ts("q1_seconds"), "decision_seconds_q1", d = 1),
     " to ", st$num(t$q3_seconds, ts("q3_seconds"), "decision_seconds_q3", d = 1), "; ",
     st$int(t$n_timed, ts("n_timed"), "n_decisions_timed"), " of ",
-    st$int(t$n_decisions, ts("n_decisions"), "n_decisions_browser"), " decisions made in the browser timed)."
+    st$int(t$n_decisions, ts("n_decisions"), "n_decisions_browser"), " decisions made in the browser timed).",
+    modes_sentence(x, st)
+  )
+}
+
+#' " For the timing comparison, 25% of each person's documents (40) were shown for selection ...": the two
+#' verification modes from the ingest summary's `timing$by_mode` (verify.selection_share); "" without it
+#' @noRd
+modes_sentence <- function(x, st) {
+  by <- x$records$verification$timing$by_mode
+  if (is.null(by$selection) || is.null(by$rejection)) {
+    return("")
+  }
+  ms <- function(mode, field) src("verification_summary", paste0("/timing/by_mode/", mode, "/", field))
+  share <- x$records$sheets$settings$selection_share
+  secs <- function(mode) {
+    v <- by[[mode]]$median_seconds_per_document
+    if (is.null(v)) "no timed document" else paste(st$num(v, ms(mode, "median_seconds_per_document"), paste0(mode, "_seconds_per_document"), d = 1), "seconds")
+  }
+  gold <- function(mode) {
+    b <- by[[mode]]
+    if (is.null(b$agreement_with_gold)) {
+      return(NULL)
+    }
+    st$ci(
+      b$agreement_with_gold, b$agreement_ci_low %||% NA, b$agreement_ci_high %||% NA,
+      lapply(c("agreement_with_gold", "agreement_ci_low", "agreement_ci_high"), function(f) ms(mode, f)),
+      paste0(mode, "_agreement_with_gold")
+    )
+  }
+  g_sel <- gold("selection")
+  g_rej <- gold("rejection")
+  paste0(
+    " For the timing comparison, ",
+    if (!is.null(share)) paste0(st$pct(share, src("sheets_manifest", "/settings/selection_share"), "selection_share", d = 0), " of "),
+    "each person's documents (", st$int(by$selection$n_documents, ms("selection", "n_documents"), "n_selection_documents"),
+    " in all) were drawn at random and shown for selection, the label chosen from the codebook with no proposal shown: ",
+    "a document took a median of ", secs("selection"), " by selection and ", secs("rejection"), " by rejection",
+    if (!is.null(g_sel) && !is.null(g_rej)) {
+      paste0(", and the person's own label was the gold label for a share of ", g_sel, " and ", g_rej, " of documents (Wilson intervals)")
+    },
+    "."
   )
 }
 

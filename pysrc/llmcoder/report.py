@@ -18,6 +18,7 @@ registers ``figures/*.png``, ``tables/*.html`` and ``methods.md`` for ``snakemak
 ``tables/reliability.{tex,html,md}``            ``reliability_table()``: kappa, alpha, AC1 with CIs
 ``tables/reliability_full.{tex,html,md}``       ``reliability_table(full = TRUE)`` (appendix)
 ``tables/verification.{tex,html,md}``           ``verification_table()``: proposals kept per LLM coder
+``tables/verification_modes.{tex,html,md}``     ``verification_modes_table()``: rejection vs selection
 ``tables/inference.{tex,html,md}``              ``inference_table()``: findings, naive vs corrected
 ``tables/inference_strata.{tex,html,md}``       ``inference_table(strata = TRUE)``: with each stratum
 ``figures/confusion_<system>.{pdf,png}``        ``confusion_plot()`` per system (single-label tasks)
@@ -78,6 +79,16 @@ def _part(results, name: str):
         return None
     value = results[names.index(name)]
     return None if value is ri.NULL else value
+
+
+def _nested(results, *names: str):
+    """``results$a$b$...`` of an R list, or None where any level is absent or NULL."""
+    value = results
+    for name in names:
+        value = _part(value, name)
+        if value is None:
+            return None
+    return value
 
 
 def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
@@ -181,6 +192,9 @@ def build_report(
             if _part(results, part) is not None:
                 for fmt in formats:
                     table(verb, f"{name}.{FORMATS[fmt]}", fmt, args)
+        if _nested(results, "records", "verification", "timing", "by_mode") is not None:
+            for fmt in formats:  # verify.selection_share: the browser's two modes compared
+                table("verification_modes_table", f"verification_modes.{FORMATS[fmt]}", fmt, {})
         inference = _part(results, "inference")
         findings = from_r(inference) if inference is not None else None
         if findings is not None and (findings["stratum"].fill_null("") != "").any():

@@ -561,3 +561,52 @@ test_that("the fine-tuning settings of the job record are stated, each traced", 
   expect_length(epochs, 1)
   expect_equal(epochs[[1]]$sources[[1]]$field, "/settings/epochs")
 })
+
+test_that("rejection and selection are compared from the summary's timing by mode, each number traced", {
+  dir <- local_fixture()
+  # what llmcoder.verify.web.timing_summary writes when verify.selection_share showed documents for selection
+  by_mode <- list(
+    rejection = list(
+      n_documents = 90L, n_timed = 90L, median_seconds_per_document = 6.5, q1_seconds_per_document = 4.0,
+      q3_seconds_per_document = 9.25, n_gold = 90L, agreement_with_gold = 0.8, agreement_ci_low = 0.706,
+      agreement_ci_high = 0.87
+    ),
+    selection = list(
+      n_documents = 30L, n_timed = 29L, median_seconds_per_document = 11.2, q1_seconds_per_document = 8.0,
+      q3_seconds_per_document = 15.5, n_gold = 30L, agreement_with_gold = 0.9, agreement_ci_low = 0.744,
+      agreement_ci_high = 0.965
+    )
+  )
+  edit_json(dir, "verify/ingest/summary.json", function(doc) {
+    doc$timing <- list(
+      file = "verify/filled/timing.csv", n_decisions = 130L, n_timed = 120L, median_seconds = 4.25,
+      q1_seconds = 2.1, q3_seconds = 7.94, median_seconds_by_coder = list(anna = 3.9, ben = 4.6), by_mode = by_mode
+    )
+    doc
+  })
+  edit_json(dir, "verify/sheets/manifest.json", function(doc) {
+    doc$settings$selection_share <- 0.25
+    doc
+  })
+  res <- read_results(dir)
+  m <- methods_section(res, heading = FALSE)
+  expect_match(format(m), paste0(
+    " For the timing comparison, 25% of each person's documents (30 in all) were drawn at random and shown for ",
+    "selection, the label chosen from the codebook with no proposal shown: a document took a median of 11.2 seconds ",
+    "by selection and 6.5 seconds by rejection, and the person's own label was the gold label for a share of ",
+    "0.90 [0.74, 0.96] and 0.80 [0.71, 0.87] of documents (Wilson intervals)."
+  ), fixed = TRUE)
+  numbers <- attr(m, "sources")$numbers
+  sel <- Filter(function(e) identical(e$name, "selection_seconds_per_document"), numbers)[[1]]
+  expect_equal(sel$sources[[1]]$field, "/timing/by_mode/selection/median_seconds_per_document")
+  expect_equal(sel$value, 11.2)
+  # the table: one row per mode, the numbers of the summary
+  tab <- format(verification_modes_table(res, format = "markdown"))
+  expect_match(tab, "Rejection \\(proposals kept or rejected\\) +\\| +90\\| +6\\.5 \\(4\\.0 to 9\\.2\\)\\| +90\\| 0\\.800 \\[0\\.706, 0\\.870\\]")
+  expect_match(tab, "0.900 [0.744, 0.965]", fixed = TRUE)
+  expect_match(tab, "11.2 (8.0 to 15.5)", fixed = TRUE)
+  # without a selection share: no sentence, and the table says why there is none
+  plain <- local_fixture()
+  expect_false(grepl("timing comparison", format(methods_section(read_results(plain)))))
+  expect_error(verification_modes_table(read_results(plain)), "no comparison of verification modes")
+})
