@@ -590,3 +590,71 @@ def test_browser_two_verifiers_keyboard_sigkill(study):
     verified = dict(zip(out.verified["doc_id"].to_list(), out.verified["label"].to_list(), strict=True))
     assert verified == {d: g for d, g in gold.items() if d in verified} and len(verified) == len(
         {d.doc_id for c in CODERS for d in a.docs[c]})
+
+
+def test_browser_selection_mode_keyboard(study, tmp_path):
+    """Headless Chromium, keyboard only, verify.selection_share 0.5: a digit chooses the label on a
+    selection page, u takes the choice back, k/r decide the rejection pages; the export ingests to gold."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from llmcoder.verify.web import load_assignments
+
+    cb, _, gold, tmp = study
+    cb.save(tmp / "codebook.yaml")
+    corp = h.corpus(16)
+    sheets = make_sheets(corp, h.codings(corp), cb, coders=CODERS, overlap=0.5, random_state=1)
+    sheets.settings["selection_share"] = 0.5
+    write_sheets(sheets, tmp_path / "sel", study="web")
+    man = tmp_path / "sel" / "manifest.json"
+    a = load_assignments(man, cb)
+    order = [i for i, _ in a.label_choices]
+    names = cb.names
+    proc, links, _ = _serve(man, tmp_path / "sel.sqlite", tmp / "codebook.yaml")
+    drv = _chrome()
+    try:
+        drv.get(links["ana"])
+        undone = False
+        for di, doc in enumerate(a.docs["ana"]):
+            WebDriverWait(drv, 10).until(lambda d, di=di: d.current_url.endswith(f"/doc/{di}"))
+            body = drv.find_element(By.TAG_NAME, "body")
+            want = gold[doc.doc_id]
+            if a.mode("ana", di) == "selection":
+                assert drv.find_elements(By.ID, "mode")
+                body.send_keys(str(order.index(want) + 1))
+                if not undone:  # take the first choice back: the same page, nothing decided
+                    WebDriverWait(drv, 10).until(lambda d, di=di: not d.current_url.endswith(f"/doc/{di}"))
+                    drv.find_element(By.TAG_NAME, "body").send_keys("u")
+                    WebDriverWait(drv, 10).until(lambda d, di=di: d.current_url.endswith(f"/doc/{di}"))
+                    assert not drv.find_elements(By.CSS_SELECTOR, ".label.keep")
+                    drv.find_element(By.TAG_NAME, "body").send_keys(str(order.index(want) + 1))
+                    undone = True
+                continue
+            assert not drv.find_elements(By.ID, "mode")
+            boxes = drv.find_elements(By.CSS_SELECTOR, ".label")
+            for i, box in enumerate(boxes):
+                body.send_keys("k" if box.find_element(By.TAG_NAME, "b").text == names[want] else "r")
+                if i < len(boxes) - 1:
+                    WebDriverWait(drv, 10).until(lambda d, box=box: box.find_element(By.CSS_SELECTOR, ".d").text)
+            if all(r["label"] != want for r in doc.rows):  # every proposal rejected: the right label, by keyboard
+                WebDriverWait(drv, 10).until(lambda d: not d.find_element(By.ID, "right").get_attribute("hidden"))
+                sel = drv.find_element(By.ID, "rightsel")
+                sel.send_keys(names[want])
+                sel.send_keys(Keys.ENTER)
+        WebDriverWait(drv, 10).until(lambda d: d.current_url.endswith("/finish"))
+        drv.find_element(By.ID, "name").send_keys("Ana")
+        drv.find_element(By.ID, "done").send_keys(Keys.ENTER)
+        WebDriverWait(drv, 10).until(lambda d: "Marked finished" in d.find_element(By.ID, "status").text)
+    finally:
+        drv.quit()
+        proc.terminate()
+        proc.wait(10)
+    assert undone
+    res = export_decisions(man, tmp_path / "sel.sqlite", tmp_path / "out", codebook=cb)
+    timing = pl.read_csv(res["timing"])
+    assert set(timing.filter(pl.col("mode") == "selection")["doc_id"]) == {
+        a.docs["ana"][di].doc_id for di in a.selection["ana"]}
+    out = ingest(res["sheets"], codebook=cb, manifest=man, require_all=False)
+    own = out.decisions.filter(pl.col("decision").is_in(["keep", "supplied"]))
+    assert dict(own.select("doc_id", "label").iter_rows()) == {d.doc_id: gold[d.doc_id] for d in a.docs["ana"]}
