@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -213,3 +214,162 @@ def test_cli_with_the_server_down_exits_2_leaves_nothing_and_works_once_it_is_up
     assert sorted(p.name for p in (tmp_path / "coders").iterdir()) == [
         "smolhttp.json", "smolhttp.parquet", "smolhttp_orders.parquet"]
     assert pl.read_parquet(tmp_path / "coders" / "smolhttp.parquet").height == 3 * 3
+
+
+def _batch_study(tmp: Path, port: int) -> list[str]:
+    """Corpus, codebook and an HTTP coder YAML in ``tmp``; the argv of `llmcoder code` on them."""
+    from adversarial import CODEBOOK
+
+    (tmp / "codebook.yaml").write_text(CODEBOOK)
+    (tmp / "coder.yaml").write_text(
+        f"name: smolhttp\nmodel: smollm2\nbackend: http\nhttp_base_url: http://127.0.0.1:{port}/v1\n"
+        f"http_api_key_env: {KEY_ENV}\nhttp_response_format: json_object\nhttp_concurrency: 2\nbatch_size: 2\n"
+        "http_timeout_s: 60\n")
+    pl.DataFrame({"doc_id": [f"d{i}" for i in range(4)], "text": DOCS[:4]}).write_parquet(tmp / "corpus.parquet")
+    return ["code", "corpus.parquet", "--codebook", "codebook.yaml", "--coder", "coder.yaml", "--rotations", "2",
+            "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def batch_run(server: Server, tmp_path_factory: pytest.TempPathFactory):
+    """The round trip through the command line: requests written, sent by `llmcoder batch run` to the real
+    server, answers read back; and the same coder run live against the same server."""
+    from adversarial import run_llmcoder
+
+    tmp = tmp_path_factory.mktemp("batch")
+    argv = _batch_study(tmp, server.port)
+    env = {KEY_ENV: KEY}
+    steps = {
+        "out": run_llmcoder([*argv, "--batch-out", "requests.jsonl"], tmp, env),
+        "run": run_llmcoder(["batch", "run", "requests.jsonl", "--server", f"http://127.0.0.1:{server.port}",
+                             "--out", "results.jsonl", "--api-key-env", KEY_ENV, "--concurrency", "2"], tmp, env),
+        "in": run_llmcoder([*argv, "--batch-in", "results.jsonl", "--out", "batch/smolhttp.parquet"], tmp, env),
+        "live": run_llmcoder([*argv, "--out", "live/smolhttp.parquet"], tmp, env),
+    }
+    for name, res in steps.items():
+        assert res.returncode == 0, (name, res.stderr[-3000:])
+    return tmp, steps
+
+
+def test_batch_request_lines_follow_the_batch_format(batch_run) -> None:
+    """Each line: custom_id (unique), method POST, url /v1/chat/completions, body = the live request (the
+    JSON schema of the codebook, log-probabilities); no API key anywhere."""
+    tmp, steps = batch_run
+    lines = [json.loads(x) for x in (tmp / "requests.jsonl").read_text().splitlines()]
+    assert len(lines) == 4 * 2 and "8 requests" in steps["out"].stderr
+    for req in lines:
+        assert set(req) == {"custom_id", "method", "url", "body"}
+        assert req["method"] == "POST" and req["url"] == "/v1/chat/completions"
+        body = req["body"]
+        assert body["model"] == "smollm2" and body["messages"][-1]["role"] == "user"
+        assert body["response_format"]["schema"]["properties"]["label"]["enum"] == ["A", "B", "C"]
+        assert body["logprobs"] is True and body["temperature"] == 0
+    assert sorted(r["custom_id"] for r in lines) == sorted(f"r{r}:d{i}" for r in range(2) for i in range(4))
+    text = {r["custom_id"]: r["body"]["messages"][-1]["content"] for r in lines}
+    assert all(DOCS[int(c.split(":d")[1])] in t for c, t in text.items())
+    meta = json.loads((tmp / "requests.jsonl.meta.json").read_text())
+    assert meta["n_requests"] == 8 and meta["fingerprint"]["rotations"] == 2
+    for f in ("requests.jsonl", "requests.jsonl.meta.json", "results.jsonl"):
+        assert KEY.encode() not in (tmp / f).read_bytes(), f
+    results = [json.loads(x) for x in (tmp / "results.jsonl").read_text().splitlines()]
+    assert [r["custom_id"] for r in results] == [r["custom_id"] for r in lines]  # in the order of the requests
+    for r in results:
+        assert set(r) == {"id", "custom_id", "response", "error"} and r["error"] is None
+        assert r["response"]["status_code"] == 200 and r["response"]["body"]["choices"][0]["message"]["content"]
+
+
+def test_batch_answers_equal_the_live_run(batch_run) -> None:
+    tmp, steps = batch_run
+    keys = ["doc_id", "rotation", "label"]
+    batch = pl.read_parquet(tmp / "batch/smolhttp.parquet").sort(keys)
+    live = pl.read_parquet(tmp / "live/smolhttp.parquet").sort(keys)
+    assert batch.select(keys).equals(live.select(keys)) and batch.height == 4 * 2 * 3
+    np.testing.assert_allclose(batch["prob"].to_numpy(), live["prob"].to_numpy(), atol=1e-6)
+    assert batch["chosen"].equals(live["chosen"])
+    assert ((batch["prob"] > 0) & (batch["prob"] < 1)).any()  # real distributions from the log-probabilities
+    prov = json.loads((tmp / "batch/smolhttp.json").read_text())
+    assert prov["model"]["kind"] == "http-batch" and prov["model"]["batch"]["n_answered"] == 8
+    assert prov["model"]["batch_results_sha256"] == hashlib.sha256((tmp / "results.jsonl").read_bytes()).hexdigest()
+    assert prov["n_codings_without_answer"] == 0
+    assert "8 codings answered" in steps["in"].stderr and "problems" not in steps["in"].stderr
+
+
+def test_batch_results_with_missing_failed_duplicated_lines_are_reported(batch_run) -> None:
+    """A results file with a missing, a failed, a duplicated, an unknown and a broken line: each is counted
+    and named, the two codings without an answer are NaN (and counted), nothing else changes."""
+    from adversarial import run_llmcoder
+
+    tmp, _ = batch_run
+    lines = (tmp / "results.jsonl").read_text().splitlines()
+    by_id = {json.loads(x)["custom_id"]: x for x in lines}
+    bad = [by_id[c] for c in by_id if c not in ("r0:d1", "r0:d2")]  # r0:d1 missing
+    bad.append(json.dumps({"id": "x", "custom_id": "r0:d2", "response": {"status_code": 500, "body": None},
+                           "error": {"code": "server_error", "message": "boom"}}))
+    bad += [by_id["r1:d0"], "{not json", json.dumps({**json.loads(by_id["r1:d3"]), "custom_id": "r7:zz"})]
+    (tmp / "tampered.jsonl").write_text("\n".join(bad) + "\n")
+    argv = _batch_study(tmp, 1)
+    res = run_llmcoder([*argv, "--batch-in", "tampered.jsonl", "--out", "tampered/smolhttp.parquet"], tmp, {})
+    said = res.stderr
+    assert res.returncode == 0, said[-3000:]
+    assert "6 codings answered; problems:" in said
+    assert "1 without an answer line: r0:d1" in said and "1 answered with an error: r0:d2" in said
+    assert "1 duplicated lines (the first answer kept): r1:d0" in said
+    assert "1 lines for requests this run did not make (ignored): r7:zz" in said
+    assert "1 lines that are not JSON (ignored): line 9" in said and "NaN probabilities" in said
+    out = pl.read_parquet(tmp / "tampered/smolhttp.parquet")
+    nan = out.filter(pl.col("prob").is_nan()).select("doc_id", "rotation").unique().sort("doc_id")
+    assert nan.rows() == [("d1", 0), ("d2", 0)]
+    good = pl.read_parquet(tmp / "batch/smolhttp.parquet")
+    keys = ["doc_id", "rotation", "label"]
+    assert out.filter(~pl.col("prob").is_nan()).sort(keys)["prob"].equals(
+        good.join(nan, on=["doc_id", "rotation"], how="anti").sort(keys)["prob"])
+    prov = json.loads((tmp / "tampered/smolhttp.json").read_text())
+    assert prov["n_codings_without_answer"] == 2 and prov["model"]["batch"]["n_failed"] == 1
+
+
+def test_batch_in_refuses_other_requests_and_mixed_options(batch_run) -> None:
+    """Results of requests made for another run (here: another number of rotations) are refused; so is a
+    file with none of this run's requests, and --batch-in with --batch-out."""
+    from adversarial import run_llmcoder
+
+    tmp, _ = batch_run
+    argv = _batch_study(tmp, 1)
+    one = [a if a != "2" else "1" for a in argv]  # --rotations 1
+    (tmp / "copy.jsonl").write_text((tmp / "results.jsonl").read_text())
+    (tmp / "copy.jsonl.meta.json").write_text((tmp / "requests.jsonl.meta.json").read_text())
+    res = run_llmcoder([*one, "--batch-in", "copy.jsonl", "--out", "x/smolhttp.parquet"], tmp, {})
+    assert res.returncode == 2 and "answer requests made from another corpus" in res.stderr, res.stderr
+    (tmp / "none.jsonl").write_text(json.dumps({"custom_id": "r5:q", "response": {"status_code": 500}}) + "\n")
+    res = run_llmcoder([*argv, "--batch-in", "none.jsonl", "--out", "x/smolhttp.parquet"], tmp, {})
+    assert res.returncode == 2 and "none of the 8 requests of this run has a line" in res.stderr, res.stderr
+    res = run_llmcoder([*argv, "--batch-in", "none.jsonl", "--batch-out", "r.jsonl"], tmp, {})
+    assert res.returncode == 2 and "exclude each other" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp / "x").exists()
+
+
+def test_batch_run_resumes_and_retries_only_what_is_missing(server: Server, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed `batch run` leaves RESULTS.part: the rerun sends only the requests without a successful
+    answer there (a torn last line is one of them) and writes every answer in request order."""
+    from llmcoder.coders.batch import run_batch, write_batch_requests
+    from llmcoder.coders.config import CoderConfig as Cfg
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    docs = pl.DataFrame({"doc_id": ["a", "b", "c"], "text": DOCS[:3]})
+    cfg = Cfg(name="smolhttp", model="smollm2", backend="http", http_base_url=f"http://127.0.0.1:{server.port}/v1",
+              http_api_key_env=KEY_ENV, http_response_format="json_object")
+    write_batch_requests(docs, CB, cfg, tmp_path / "req.jsonl")
+    first = run_batch(tmp_path / "req.jsonl", f"http://127.0.0.1:{server.port}/v1", tmp_path / "res.jsonl",
+                      api_key_env=KEY_ENV)
+    assert first == {"n_requests": 3, "n_ok": 3, "n_failed": 0, "n_resumed": 0, "out": tmp_path / "res.jsonl"}
+    lines = (tmp_path / "res.jsonl").read_text().splitlines()
+    # as a kill would leave it: c answered, a failed, b torn mid-line
+    failed = json.dumps({"id": "x", "custom_id": "r0:a", "response": None, "error": {"code": "http_error",
+                                                                                    "message": "timeout"}})
+    (tmp_path / "res2.jsonl.part").write_text(lines[2] + "\n" + failed + "\n" + lines[1][:40])
+    again = run_batch(tmp_path / "req.jsonl", f"http://127.0.0.1:{server.port}", tmp_path / "res2.jsonl",
+                      api_key_env=KEY_ENV)
+    assert again["n_resumed"] == 1 and again["n_ok"] == 3 and not (tmp_path / "res2.jsonl.part").exists()
+    got = [json.loads(x) for x in (tmp_path / "res2.jsonl").read_text().splitlines()]
+    assert [g["custom_id"] for g in got] == ["r0:a", "r0:b", "r0:c"]
+    assert got[2] == json.loads(lines[2])  # the answer of the interrupted run is kept as it was

@@ -90,11 +90,11 @@ class HttpBackend:
     """JSON constrained to the codebook from an OpenAI-compatible server."""
 
     def __init__(self, cfg: CoderConfig, codebook: Codebook, *,
-                 examples: Sequence[tuple[str, Sequence[str]]] = ()):
+                 examples: Sequence[tuple[str, Sequence[str]]] = (), offline: bool = False):
         from llmcoder.coders.http import HttpCoder
 
         self.cfg, self.codebook = cfg, codebook
-        self.client = HttpCoder(cfg, codebook, examples=examples)
+        self.client = HttpCoder(cfg, codebook, examples=examples, offline=offline)
         self.info = {"model": cfg.model, "kind": "http", "base_url": cfg.http_base_url}
 
     def prepare(self, order: Sequence[str]) -> Any:

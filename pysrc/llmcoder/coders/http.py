@@ -119,13 +119,52 @@ def value_distribution(content: str, logprobs: list[dict[str, Any]] | None, code
     return [mass[c] / tot for c in codes] if tot > 0 else onehot
 
 
+async def post_json(client: Any, url: str, body: dict[str, Any], *, key: str | None, timeout_s: float,
+                    max_retries: int, backoff_s: float, backoff_max_s: float) -> dict[str, Any]:
+    """POST ``body`` to ``url`` and return the JSON answer, retried with exponential back-off (or the
+    server's Retry-After) on :data:`RETRY_STATUS`, connection errors and timeouts; any other failure, or
+    the last retry's, is an :class:`HttpCoderError` (the API key ``key`` redacted from every message)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    last, status = "", None
+    for attempt in range(max_retries + 1):
+        retry_after = None
+        try:
+            r = await client.post(url, json=body, headers=headers, timeout=timeout_s)
+            status = r.status_code
+            if r.status_code == 200:
+                try:
+                    return r.json()
+                except ValueError:
+                    raise HttpCoderError(f"{url} answered HTTP 200 but not with JSON", url=url, status=200,
+                                         attempts=attempt + 1,
+                                         detail=f"HTTP 200, not JSON: {_redact(r.text[:200], key)!r}") from None
+            last = f"HTTP {r.status_code}: {_redact(r.text[:300], key)}"
+            if r.status_code not in RETRY_STATUS:
+                raise HttpCoderError(f"{url} answered {last}", url=url, status=r.status_code,
+                                     attempts=attempt + 1, detail=last)
+            ra = r.headers.get("retry-after")
+            retry_after = float(ra) if ra and ra.replace(".", "", 1).isdigit() else None
+        except (httpx.TransportError, httpx.TimeoutException) as e:
+            last, status = f"{type(e).__name__}: {_redact(str(e), key) or 'no answer'}", None
+        if attempt == max_retries:
+            break
+        delay = retry_after if retry_after is not None else min(backoff_max_s, backoff_s * 2 ** attempt)
+        log.warning("request to %s failed (%s); retry %d/%d in %.1fs", url, last, attempt + 1, max_retries, delay)
+        await asyncio.sleep(delay)
+    raise HttpCoderError(f"{url} failed after {max_retries} retries: {last}", url=url, status=status,
+                         attempts=max_retries + 1, detail=last)
+
+
 class HttpCoder:
     """Code texts through an OpenAI-compatible ``/chat/completions`` endpoint."""
 
     def __init__(self, cfg: CoderConfig, codebook: Codebook, *,
-                 examples: Sequence[tuple[str, Sequence[str]]] = ()):
+                 examples: Sequence[tuple[str, Sequence[str]]] = (), offline: bool = False):
         self.cfg, self.codebook, self.examples = cfg, codebook, list(examples)
-        if cfg.http_api_key_env and not os.environ.get(cfg.http_api_key_env):
+        # offline: requests are written to a batch file or answers read from one, never sent (no key needed)
+        if not offline and cfg.http_api_key_env and not os.environ.get(cfg.http_api_key_env):
             from llmcoder.errors import InputError
 
             raise InputError(cfg.source, f"{cfg.where('http_api_key_env')}: environment variable "
@@ -157,41 +196,10 @@ class HttpCoder:
         return body
 
     async def _post(self, client: Any, body: dict[str, Any]) -> dict[str, Any]:
-        import httpx
-
-        cfg, key = self.cfg, self._key()
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        url = cfg.http_base_url.rstrip("/") + "/chat/completions"
-        last, status = "", None
-        for attempt in range(cfg.http_max_retries + 1):
-            retry_after = None
-            try:
-                r = await client.post(url, json=body, headers=headers, timeout=cfg.http_timeout_s)
-                status = r.status_code
-                if r.status_code == 200:
-                    try:
-                        return r.json()
-                    except ValueError:
-                        raise HttpCoderError(f"{url} answered HTTP 200 but not with JSON", url=url, status=200,
-                                             attempts=attempt + 1,
-                                             detail=f"HTTP 200, not JSON: {_redact(r.text[:200], key)!r}") from None
-                last = f"HTTP {r.status_code}: {_redact(r.text[:300], key)}"
-                if r.status_code not in RETRY_STATUS:
-                    raise HttpCoderError(f"{url} answered {last}", url=url, status=r.status_code,
-                                         attempts=attempt + 1, detail=last)
-                ra = r.headers.get("retry-after")
-                retry_after = float(ra) if ra and ra.replace(".", "", 1).isdigit() else None
-            except (httpx.TransportError, httpx.TimeoutException) as e:
-                last, status = f"{type(e).__name__}: {_redact(str(e), key) or 'no answer'}", None
-            if attempt == cfg.http_max_retries:
-                break
-            delay = retry_after if retry_after is not None else min(
-                cfg.http_backoff_max_s, cfg.http_backoff_s * 2 ** attempt)
-            log.warning("request to %s failed (%s); retry %d/%d in %.1fs", url, last, attempt + 1,
-                        cfg.http_max_retries, delay)
-            await asyncio.sleep(delay)
-        raise HttpCoderError(f"{url} failed after {cfg.http_max_retries} retries: {last}", url=url, status=status,
-                             attempts=cfg.http_max_retries + 1, detail=last)
+        cfg = self.cfg
+        return await post_json(client, cfg.http_base_url.rstrip("/") + "/chat/completions", body, key=self._key(),
+                               timeout_s=cfg.http_timeout_s, max_retries=cfg.http_max_retries,
+                               backoff_s=cfg.http_backoff_s, backoff_max_s=cfg.http_backoff_max_s)
 
     def _parse(self, state: HttpState, data: dict[str, Any], latency: float) -> HttpAnswer:
         try:

@@ -33,7 +33,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +269,8 @@ def journal_state(journal: Path, fp: dict[str, Any]) -> str:
     diff = sorted(k for k in fp if old.get(k) != fp[k])
     why = {"coder_id": "the coder config (model, prompt or settings)", "codebook_sha256": "the codebook",
            "corpus_sha256": "the corpus or --limit", "n_docs": "the number of documents (--limit)",
-           "rotations": "--rotations", "batch_size": "batch_size", "orders": "the label orders (seed)"}
+           "rotations": "--rotations", "batch_size": "batch_size", "orders": "the label orders (seed)",
+           "batch_results_sha256": "the batch results file (--batch-in)"}
     raise InputError(str(journal), f"this checkpoint holds {len(parts)} coded batches of a different run "
                                    f"(it differs in: {'; '.join(why.get(k, k) for k in diff)})",
                      fix=f"rerun with the same coder, codebook, corpus, --rotations and --limit to resume it, "
@@ -394,6 +395,7 @@ def code_corpus(
     progress: bool = True,
     backend: Any = None,
     on_batch: Callable[[int, int], None] | None = None,
+    fingerprint_extra: Mapping[str, Any] | None = None,
 ) -> pl.DataFrame:
     """Code every document under ``rotations`` label orders; resume from the journal if there is one.
 
@@ -408,6 +410,8 @@ def code_corpus(
     progress : show a progress bar (docs/s, ETA) on stderr.
     backend : an already built backend (tests, benchmarks); built from ``coder`` otherwise.
     on_batch : called with (rotation, batch index) after each batch is journaled.
+    fingerprint_extra : more of what makes this run (e.g. the batch results file it reads), so that a
+        checkpoint of another run is never resumed by this one.
 
     Returns
     -------
@@ -429,6 +433,8 @@ def code_corpus(
         raise InputError(str(corpus), "no documents to code", fix="check the corpus and --limit")
     orders = [rotation_order(codebook, r, coder.seed) for r in range(rotations)]
     fp = _fingerprint(coder, codebook, docs, rotations, orders)
+    if fingerprint_extra:
+        fp = {**fp, **json.loads(json.dumps(dict(fingerprint_extra)))}
     jstate = journal_state(journal, fp)
     if backend is None:
         check_model(coder)
@@ -478,7 +484,10 @@ def code_corpus(
                 if name in done:
                     continue
                 try:
-                    res = be.code(state, [texts[j] for j in b])
+                    if hasattr(be, "code_docs"):  # answers kept by document (a batch results file)
+                        res = be.code_docs(state, [ids[j] for j in b], [texts[j] for j in b])
+                    else:
+                        res = be.code(state, [texts[j] for j in b])
                 except HttpCoderError as e:
                     raise _http_failure(e, coder, journal, n_done, total) from None
                 except MemoryError as e:
@@ -500,6 +509,8 @@ def code_corpus(
     finally:
         bar.close()
     elapsed = time.perf_counter() - t_start
+    if hasattr(be, "finish"):  # e.g. what a batch results file held, into the provenance
+        be.finish()
     result = _read_journal(journal, docs, codebook, rotations)
     orders_df = pl.DataFrame({
         "coder_id": [coder.coder_id] * (rotations * len(codebook.ids)),
