@@ -242,6 +242,50 @@ def test_verification_modes_are_reported_where_selection_was_timed(r_ready, tmp_
     assert "a median of 12.2 seconds by selection and 7.5 seconds by rejection" in methods
 
 
+def test_an_ensemble_is_described_in_the_methods_text(r_ready, tmp_path):
+    """An ensemble among the coders (its provenance from llmcoder.coders.ensemble) gets its own sentence:
+    members, how they were combined, and how far they agreed, each number traced to coders/<ens>.json."""
+    from llmcoder.coders.ensemble import EnsembleConfig, ensemble_codings
+    from llmcoder.report import build_report
+
+    root = make_results(tmp_path / "ens")
+    listed = [f["path"] for f in json.loads((root / "manifest.json").read_text())["files"]]
+    coders = root / "coders"
+    # a second member: the fixture's coder with every fourth document's answer moved to another label
+    a = pl.read_parquet(coders / "smollm2.parquet")
+    docs = a["doc_id"].unique(maintain_order=True).to_list()
+    moved = set(docs[::4])
+    b = a.with_columns(pl.when(pl.col("doc_id").is_in(list(moved))).then(pl.col("prob").shift(1).over("doc_id")
+                                                                         .fill_null(pl.col("prob").last().over("doc_id")))
+                       .otherwise(pl.col("prob")).alias("prob"), pl.lit("smolb-00000000").alias("coder_id"))
+    b = b.with_columns((pl.col("prob") == pl.col("prob").max().over("doc_id", "rotation")).alias("chosen"))
+    b.write_parquet(coders / "smolb.parquet")
+    pl.read_parquet(coders / "smollm2_orders.parquet").with_columns(pl.lit("smolb-00000000").alias("coder_id")) \
+        .write_parquet(coders / "smolb_orders.parquet")
+    rec = json.loads((coders / "smollm2.json").read_text())
+    (coders / "smolb.json").write_text(json.dumps({**rec, "coder_id": "smolb-00000000"}))
+    (tmp_path / "ens.yaml").write_text("kind: ensemble\nmembers: [smollm2, smolb]\ncombine: vote\n")
+    ensemble_codings({m: coders / f"{m}.parquet" for m in ("smollm2", "smolb")},
+                     {m: coders / f"{m}.json" for m in ("smollm2", "smolb")},
+                     {m: coders / f"{m}_orders.parquet" for m in ("smollm2", "smolb")},
+                     EnsembleConfig.from_yaml(tmp_path / "ens.yaml"), coders / "ens.parquet", n_boot=50)
+    agreement = json.loads((coders / "ens.json").read_text())["agreement"]
+    new = [f"coders/{n}" for n in ("smolb.parquet", "smolb.json", "smolb_orders.parquet", "ens.parquet", "ens.json",
+                                   "ens_orders.parquet")]
+    write_manifest(root, [root / p for p in listed + new], study="mini")
+    build_report(root, formats=("markdown",))
+    methods = (root / "report/methods.md").read_text(encoding="utf-8")
+    share = f"{100 * agreement['share_all_agree']:.1f}%"
+    assert ("The coder `ens` is an ensemble: it combined `smollm2` and `smolb` by majority vote (its probabilities "
+            f"are the members' vote shares); its members chose the same label for {share} of the "
+            f"{agreement['n_documents']} documents (Fleiss' kappa ") in methods
+    assert len(moved) < agreement["n_documents"] - agreement["n_all_agree"] + len(moved)  # they disagree somewhere
+    numbers = json.loads((root / "report/methods.json").read_text())["numbers"]
+    kappa = next(n for n in numbers if n["name"] == "ens_member_agreement")
+    assert kappa["sources"][0]["file"] == "coders/ens.json" and "/agreement/coefficients/" in kappa["sources"][0]["field"]
+    assert "Prompt of `ens`" not in methods  # an ensemble has no prompt of its own
+
+
 def test_absent_parts_are_skipped_not_invented(r_ready, tmp_path):
     from llmcoder.report import build_report
 

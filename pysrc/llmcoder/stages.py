@@ -29,6 +29,7 @@ those modules. Every function takes paths and plain settings and writes its outp
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -93,6 +94,19 @@ def llm_codings(corpus: PathLike, codebook: PathLike, coder: PathLike, out: Path
     res = code_corpus(corpus, load_codebook(codebook), cfg, out, rotations=rotations, limit=limit, progress=progress)
     return summary_line(cfg.coder_id, res["doc_id"].n_unique(), rotations, Path(out), side_paths(out)["provenance"],
                         source=cfg.source)
+
+
+def ensemble_coder(codings: Mapping[str, PathLike], provenance: Mapping[str, PathLike],
+                   orders: Mapping[str, PathLike], coder: PathLike, out: PathLike) -> str:
+    """The ensemble of ``coder`` (its YAML: members, combine) from its members' codings, provenance and
+    label orders (``{member: path}``); writes its codings, orders and provenance; returns a summary line."""
+    from llmcoder.coders.ensemble import EnsembleConfig, ensemble_codings
+
+    cfg = EnsembleConfig.from_yaml(coder)
+    res = ensemble_codings(codings, provenance, orders, cfg, out)
+    agree = json.loads(Path(out).with_suffix(".json").read_text(encoding="utf-8"))["agreement"]
+    return (f"{cfg.name}: {cfg.combine} of {', '.join(cfg.members)} over {res['doc_id'].n_unique()} documents -> "
+            f"{out}; the members chose the same label(s) for {agree['n_all_agree']} of {agree['n_documents']}")
 
 
 # -- verification ---------------------------------------------------------------------------------

@@ -38,3 +38,37 @@ rule code_llm:
         lambda wc: gpu_conda_env(study_cfg(wc.study)["coding"]["gpu"])
     script:
         "../scripts/code_llm.py"
+
+
+# An ensemble's name matches both rules; code_ensemble's wildcard matches only the ensembles' names.
+ruleorder: code_ensemble > code_llm
+
+
+rule code_ensemble:
+    # A coder made of coders (kind: ensemble): its members' codings combined by mean probability or
+    # majority vote, written in the same format, so that every later step treats it as an LLM coder.
+    input:
+        codings=lambda wc: [result(wc.study, "coders", f"{m}.parquet") for m in ensemble_members(wc.study, wc.coder)],
+        provenance=lambda wc: [result(wc.study, "coders", f"{m}.json") for m in ensemble_members(wc.study, wc.coder)],
+        orders=lambda wc: [result(wc.study, "coders", f"{m}_orders.parquet") for m in ensemble_members(wc.study, wc.coder)],
+        coder=lambda wc: coder_yaml(wc.study, wc.coder),
+    output:
+        codings=f"{RESULTS}/{{study}}/coders/{{coder}}.parquet",
+        orders=f"{RESULTS}/{{study}}/coders/{{coder}}_orders.parquet",
+        provenance=f"{RESULTS}/{{study}}/coders/{{coder}}.json",
+    log:
+        "logs/{study}/code_{coder}.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/code_{{coder}}.tsv"
+    wildcard_constraints:
+        coder=ENSEMBLE_CODER,
+    params:
+        members=lambda wc: ensemble_members(wc.study, wc.coder),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../scripts/code_ensemble.py"

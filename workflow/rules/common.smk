@@ -1,5 +1,6 @@
 # Validation of the config and the input functions every rule uses. Paths are built here only.
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -57,6 +58,47 @@ def coder_names(study):
 
 def coder_yaml(study, coder):
     return {Path(p).stem: p for p in study_cfg(study)["coders"]}[coder]
+
+
+def _ensembles():
+    """The names of the coders that are ensembles (kind: ensemble) in any study."""
+    from llmcoder.coders.ensemble import is_ensemble
+
+    return sorted({Path(p).stem for c in config["studies"].values() for p in c.get("coders") or [] if is_ensemble(p)})
+
+
+ENSEMBLES = _ensembles()
+# code_ensemble makes the ensembles' codings (its wildcard matches only their names), code_llm the others'
+ENSEMBLE_CODER = "|".join(re.escape(n) for n in ENSEMBLES) or "(?!)"
+
+
+def ensemble_members(study, coder):
+    """The members of an ensemble coder (checked when the workflow is read: _check_ensembles)."""
+    from llmcoder.coders.ensemble import EnsembleConfig
+
+    return list(EnsembleConfig.from_yaml(coder_yaml(study, coder)).members)
+
+
+def _check_ensembles():
+    """Every ensemble of an active study lists coders of that study, none an ensemble; a wrong one stops
+    the run before anything is built (an error inside an input function would only make the rule
+    inapplicable)."""
+    from llmcoder.coders.ensemble import EnsembleConfig
+    from llmcoder.errors import InputError
+
+    for study in STUDIES:
+        for path in study_cfg(study)["coders"]:
+            if Path(path).stem not in ENSEMBLES:
+                continue
+            try:
+                cfg = EnsembleConfig.from_yaml(path)
+            except InputError as e:
+                raise WorkflowError(str(e)) from None
+            others = [m for m in cfg.members if m not in coder_names(study) or m in ENSEMBLES]
+            if others:
+                raise WorkflowError(f"{path}: members {', '.join(others)} are not LLM coders of study '{study}' "
+                                    f"(its coders: {', '.join(coder_names(study))}); list each member under "
+                                    "the study's coders too (an ensemble cannot be a member)")
 
 
 def finetune_names(study):
@@ -267,3 +309,6 @@ def missing_human_sheets():
                                              adjudicated=result(s, "verify", "adjudicated.xlsx"), web=web,
                                              codebook=cb))
     return [m for m in msgs if m]
+
+
+_check_ensembles()
