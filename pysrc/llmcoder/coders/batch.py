@@ -209,6 +209,9 @@ def run_batch(requests: str | os.PathLike[str], server: str, out: str | os.PathL
     ordered = [got[r["custom_id"]] for r in reqs if r["custom_id"] in got]
     write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in ordered), out_p)
     part.unlink()
+    meta = Path(str(requests) + META_SUFFIX)
+    if meta.is_file():  # what the requests were made from travels with their answers (checked by --batch-in)
+        write_text(meta.read_text(encoding="utf-8"), str(out_p) + META_SUFFIX)
     n_ok = sum((r.get("response") or {}).get("status_code") == 200 for r in ordered)
     return {"n_requests": len(reqs), "n_ok": n_ok, "n_failed": len(ordered) - n_ok, "n_resumed": len(done),
             "out": out_p}
@@ -270,19 +273,20 @@ class BatchResultsBackend(HttpBackend):
                      "batch_results_sha256": self.report["sha256"]}
 
     def _check_meta(self, path: Path, fingerprint: Mapping[str, Any]) -> None:
-        """Answers made for other requests are refused: the requests' meta record, if given beside the
-        results or the requests, must carry this run's fingerprint."""
-        for meta_path in (path.with_name(path.name + META_SUFFIX),):
-            if not meta_path.is_file():
-                continue
-            try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            except ValueError:
-                raise InputError(str(meta_path), "not JSON", fix="write the batch file again") from None
-            if meta.get("fingerprint") != json.loads(json.dumps(fingerprint)):
-                raise InputError(str(meta_path), "these batch results answer requests made from another corpus, "
-                                 "codebook, coder or number of rotations",
-                                 fix="read them with the corpus, codebook, coder and --rotations of --batch-out")
+        """Answers made for other requests are refused: the requests' meta record beside the results
+        (``llmcoder batch run`` copies it there; copy it beside a hosted API's results) must carry this
+        run's fingerprint."""
+        meta_path = path.with_name(path.name + META_SUFFIX)
+        if not meta_path.is_file():
+            return
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise InputError(str(meta_path), "not JSON", fix="write the batch file again") from None
+        if meta.get("fingerprint") != json.loads(json.dumps(fingerprint)):
+            raise InputError(str(meta_path), "these batch results answer requests made from another corpus, "
+                             "codebook, coder or number of rotations",
+                             fix="read them with the corpus, codebook, coder and --rotations of --batch-out")
 
     def prepare(self, order: Sequence[str]) -> Any:
         state = super().prepare(order)
