@@ -590,6 +590,18 @@ body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem}
 """
 
+# The end of a document page, the same for both modes: previous/next/finish, the status line, and the
+# start of its script (the page's constants and label boxes).
+_NAV = """{% if index > 0 %}<a href="{{ base }}/doc/{{ index - 1 }}">previous</a>{% endif %}
+{% if index + 1 < n_docs %}<a href="{{ base }}/doc/{{ index + 1 }}">next</a>{% endif %}
+<a href="{{ base }}/finish">finish</a></p>
+<p id="status" class="small" role="status"></p>
+<script>
+const base = {{ base | tojson }}, view = {{ view_id | tojson }}, index = {{ index | tojson }},
+      nDocs = {{ n_docs | tojson }};
+const csrf = document.querySelector('meta[name=csrf-token]').content;
+const boxes = [...document.querySelectorAll('.label')];"""
+
 _DOC = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="csrf-token" content="{{ csrf }}"><title>llmcoder {{ round }}: {{ study }}</title>
 <style>{{ css }}</style></head><body>
@@ -615,15 +627,7 @@ none of its proposals. Keep the label(s) that apply and reject the others.</p>{%
 </div>
 <p class="small">Keys: <b>k</b> keep, <b>r</b> or <b>x</b> reject, <b>↓</b>/<b>j</b> next label, <b>↑</b> previous
 label, <b>→</b>/<b>n</b> next document, <b>←</b>/<b>p</b> previous document, <b>u</b> undo.
-{% if index > 0 %}<a href="{{ base }}/doc/{{ index - 1 }}">previous</a>{% endif %}
-{% if index + 1 < n_docs %}<a href="{{ base }}/doc/{{ index + 1 }}">next</a>{% endif %}
-<a href="{{ base }}/finish">finish</a></p>
-<p id="status" class="small" role="status"></p>
-<script>
-const base = {{ base | tojson }}, view = {{ view_id | tojson }}, index = {{ index | tojson }},
-      nDocs = {{ n_docs | tojson }};
-const csrf = document.querySelector('meta[name=csrf-token]').content;
-const boxes = [...document.querySelectorAll('.label')];
+{% include "nav" %}
 let focus = Math.max(0, boxes.findIndex(b => !b.querySelector('.d').textContent));
 function show() { boxes.forEach((b, i) => b.classList.toggle('focus', i === focus)); }
 async function post(path, body) {
@@ -685,15 +689,7 @@ _SELECT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 </div>
 <p class="small">Keys: <b>↓</b>/<b>j</b> and <b>↑</b> move, <b>Enter</b> or <b>k</b> choose, <b>1</b>-<b>9</b> choose
 that label, <b>0</b> none, <b>→</b>/<b>n</b> next document, <b>←</b>/<b>p</b> previous, <b>u</b> undo.
-{% if index > 0 %}<a href="{{ base }}/doc/{{ index - 1 }}">previous</a>{% endif %}
-{% if index + 1 < n_docs %}<a href="{{ base }}/doc/{{ index + 1 }}">next</a>{% endif %}
-<a href="{{ base }}/finish">finish</a></p>
-<p id="status" class="small" role="status"></p>
-<script>
-const base = {{ base | tojson }}, view = {{ view_id | tojson }}, index = {{ index | tojson }},
-      nDocs = {{ n_docs | tojson }};
-const csrf = document.querySelector('meta[name=csrf-token]').content;
-const boxes = [...document.querySelectorAll('.label')];
+{% include "nav" %}
 let focus = Math.max(0, boxes.findIndex(b => b.classList.contains('keep')));
 function show() { boxes.forEach((b, i) => b.classList.toggle('focus', i === focus)); }
 function go(i) { if (i >= 0 && i < nDocs) location.href = base + '/doc/' + i; else if (i >= nDocs)
@@ -767,7 +763,7 @@ _TEAM = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tea
 def _env() -> Any:
     import jinja2
 
-    templates = {"doc": _DOC, "select": _SELECT, "finish": _FINISH, "team": _TEAM}
+    templates = {"nav": _NAV, "doc": _DOC, "select": _SELECT, "finish": _FINISH, "team": _TEAM}
     return jinja2.Environment(autoescape=True, loader=jinja2.DictLoader(templates))
 
 
