@@ -137,6 +137,32 @@ def test_json_constrained_coding_with_logprobs(server: Server, tmp_path: Path,
     assert KEY not in caplog.text
 
 
+def test_long_documents_are_sent_in_windows_and_combined(server: Server, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """long_docs: chunk sends each window of about max_doc_tokens (characters / 4) as its own request and
+    takes the maximum of each label over windows: the same as coding each window alone."""
+    from llmcoder.chunking import aggregate
+    from llmcoder.coders.http import HttpCoder, text_windows
+    from llmcoder.coders.run import code_corpus
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    long = " ".join(DOCS[i % len(DOCS)] for i in range(12))
+    docs = pl.DataFrame({"doc_id": ["long", "short"], "text": [long, DOCS[0]]})
+    cfg = _cfg(server, max_doc_tokens=40, long_docs="chunk", chunk_overlap=5, chunk_aggregate="max")
+    res = code_corpus(docs, CB, cfg, tmp_path / "c.parquet", progress=False)
+    wins = text_windows(long, cfg)
+    assert len(wins) >= 3 and all(len(w) <= 160 for w in wins)
+    client = HttpCoder(cfg, CB)
+    alone = np.array([a.probs for a in client.code_texts(client.prepare(CB.ids), wins)])
+    want = aggregate(alone, [0] * len(wins), 1, "max", single_label=True)[0]
+    got = res.filter(pl.col("doc_id") == "long").sort("label")
+    order = np.argsort(CB.ids)
+    np.testing.assert_allclose(got["prob"].to_numpy(), want[order], atol=1e-6)
+    assert got["n_output_tokens"][0] > 0  # the windows' answers, summed
+    tr = json.loads((tmp_path / "c.json").read_text())["truncation"]
+    assert tr["n_docs_chunked"] == 1 and tr["n_windows"] == len(wins) + 1 and tr["unit"].startswith("tokens")
+
+
 def test_bad_key_fails_without_echoing_it(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     from llmcoder.coders.http import HttpCoder, HttpCoderError
 

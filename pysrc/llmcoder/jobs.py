@@ -224,6 +224,8 @@ def training_settings(cfg: Any, extra: dict[str, Any]) -> dict[str, Any]:
         out.update(epochs=int(cfg.epochs), batch_size=int(cfg.batch_size), learning_rate=float(cfg.learning_rate),
                    weight_decay=float(cfg.weight_decay), warmup_ratio=float(cfg.warmup_ratio),
                    patience=int(cfg.patience), max_length=int(cfg.max_length))
+        if cfg.long_docs == "chunk":  # longer texts read in windows (only said when it is so)
+            out.update(long_docs="chunk", chunk_overlap=int(cfg.chunk_overlap), chunk_aggregate=cfg.chunk_aggregate)
         history = extra.get("history") or []
         out["epochs_trained"] = len(history) if history else None
         out["best_epoch"] = extra.get("best_epoch")

@@ -56,6 +56,11 @@ def _http_only(cfg: CoderConfig) -> None:
     if cfg.backend != "http":
         raise InputError(cfg.source, f"{cfg.where('backend')}: batch files are for HTTP coders, not backend "
                          f"'{cfg.backend}'", fix="set backend: http with http_base_url and model in the coder YAML")
+    if cfg.long_docs == "chunk":  # one line per document: windows would need lines of their own
+        raise InputError(cfg.source, f"{cfg.where('long_docs')}: batch files hold one request per document, so "
+                         "they cannot code documents in windows (long_docs: chunk)",
+                         fix="set long_docs: truncate for batch files, or code through the server with "
+                             "`llmcoder code` (which sends each window)")
 
 
 def _plan(corpus: str | os.PathLike[str] | pl.DataFrame, codebook: Codebook, cfg: CoderConfig, rotations: int,

@@ -72,7 +72,13 @@ class CoderConfig:
             probabilities by the label prior of content-free inputs (``N/A``, empty, ``[MASK]``)
             under the same prompt and renormalise; local backend only. Part of the coder id when on.
         multi_threshold: Multi-label: a label is chosen when its probability is at least this.
-        max_doc_tokens: Documents longer than this many tokens are truncated.
+        max_doc_tokens: The most tokens of a document the coder reads at once.
+        long_docs: What happens to a longer document: ``truncate`` (the first ``max_doc_tokens``;
+            counted and reported) or ``chunk`` (overlapping windows of ``max_doc_tokens``, each
+            coded, probabilities combined by ``chunk_aggregate``; see :mod:`llmcoder.chunking`).
+        chunk_overlap: Tokens shared by consecutive windows (``chunk`` only; below ``max_doc_tokens``).
+        chunk_aggregate: ``mean``, ``max`` or ``first``: how the windows' probabilities become the
+            document's (``chunk`` only).
         batch_size: Documents per batch (local) or per journal checkpoint (HTTP).
         device: ``auto``, ``cpu`` or ``cuda[:n]``.
         threads: CPU threads for torch (0: torch's default); set it to the job's cores.
@@ -114,7 +120,12 @@ class CoderConfig:
     few_shot_seed: int = field(default=0, metadata={"help": "seed of the example draw"})
     calibrate: bool = field(default=False, metadata={"help": "contextual calibration (content-free prior)"})
     multi_threshold: float = field(default=0.5, metadata={"help": "multi-label decision threshold"})
-    max_doc_tokens: int = field(default=512, metadata={"help": "truncate longer documents"})
+    max_doc_tokens: int = field(default=512, metadata={"help": "most document tokens read at once"})
+    long_docs: Literal["truncate", "chunk"] = field(
+        default="truncate", metadata={"help": "longer documents: truncate or chunk (overlapping windows)"})
+    chunk_overlap: int = field(default=64, metadata={"help": "tokens shared by consecutive windows"})
+    chunk_aggregate: Literal["mean", "max", "first"] = field(
+        default="mean", metadata={"help": "windows' probabilities combined by mean, max or first"})
     batch_size: int = field(default=16, metadata={"help": "documents per batch"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:n]"})
     threads: int = field(default=0, metadata={"help": "CPU threads for torch (0: default)"})
@@ -157,6 +168,9 @@ class CoderConfig:
             d.pop(k, None)
         if not self.calibrate:  # added later: off keeps the ids of older coders
             d.pop("calibrate")
+        if self.long_docs == "truncate":  # likewise: truncation keeps the ids of older coders
+            for k in ("long_docs", "chunk_overlap", "chunk_aggregate"):
+                d.pop(k)
         if self.backend == "local":
             for k in list(d):
                 if k.startswith("http_") or k == "temperature":
@@ -250,13 +264,15 @@ CONFIG_FIX = ("correct each key listed above (the line numbers are those of the 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "backend": ("local", "http"), "options": ("letters", "numbers", "ids", "names"),
-    "dtype": ("auto", "float32", "bfloat16", "float16"), "http_response_format": ("json_schema", "json_object")}
+    "dtype": ("auto", "float32", "bfloat16", "float16"), "http_response_format": ("json_schema", "json_object"),
+    "long_docs": ("truncate", "chunk"), "chunk_aggregate": ("mean", "max", "first")}
 _TEXT = ("name", "model", "system", "template", "answer_prefix", "label_format", "device", "http_base_url")
 _OPTIONAL_TEXT = ("few_shot_source", "http_api_key_env", "tokenizer")
 _BOOL = ("use_chat_template", "calibrate", "http_logprobs")
 #: Whole-number keys and their smallest allowed value.
 _INT_MIN = {"batch_size": 1, "max_doc_tokens": 1, "http_concurrency": 1, "http_max_tokens": 1, "few_shot": 0,
-            "few_shot_seed": 0, "seed": 0, "threads": 0, "http_max_retries": 0, "http_top_logprobs": 0}
+            "few_shot_seed": 0, "seed": 0, "threads": 0, "http_max_retries": 0, "http_top_logprobs": 0,
+            "chunk_overlap": 0}
 #: Number keys and their smallest allowed value (``>`` when the flag is true, ``>=`` otherwise).
 _NUM_MIN = {"http_timeout_s": (0.0, True), "http_backoff_s": (0.0, False), "http_backoff_max_s": (0.0, False),
             "temperature": (0.0, False), "price_input_per_1m": (0.0, False), "price_output_per_1m": (0.0, False)}
@@ -394,6 +410,10 @@ def check_values(values: dict[str, Any], lines: dict[str, int]) -> list[Problem]
     if "name" in ok and not _NAME_RE.match(values["name"]):
         bad("name", f"{_show(values['name'])} must be letters, digits, '_', '.', '-' (no spaces), "
                     "starting with a letter or digit")
+    if ("chunk_overlap" in ok and "max_doc_tokens" in ok and values.get("long_docs") == "chunk"
+            and values["chunk_overlap"] >= values["max_doc_tokens"]):
+        bad("chunk_overlap", f"{values['chunk_overlap']} is not below max_doc_tokens ({values['max_doc_tokens']}); "
+                             "windows would never advance: use an overlap of about an eighth of max_doc_tokens")
     if "model" in ok and not values["model"].strip():
         bad("model", "is empty; name a model (e.g. smollm2-135m)")
     if "device" in ok and not _DEVICE_RE.match(values["device"]):

@@ -63,8 +63,13 @@ def estimate(corpus: str | os.PathLike[str] | pl.DataFrame, codebook: Codebook, 
 
         be = backend or make_backend(coder, codebook)
         scorer = be.prepare(order)
-        enc = scorer.encode(texts)
-        per_doc = np.array([scorer.n_input_tokens(e) - scorer.n_prefix_tokens for e in enc])
+        if coder.long_docs == "chunk":  # every window costs its tokens and the labels' continuations
+            enc, owner = scorer.encode_windows(texts, coder.chunk_overlap)
+            per_doc = np.bincount(owner, weights=[scorer.n_input_tokens(e) - scorer.n_prefix_tokens for e in enc],
+                                  minlength=len(texts)).astype(np.int64)
+        else:
+            enc = scorer.encode(texts)
+            per_doc = np.array([scorer.n_input_tokens(e) - scorer.n_prefix_tokens for e in enc])
         total_in = int((per_doc.sum() + scorer.n_prefix_tokens) * rotations)
         out.update(prefix_tokens=scorer.n_prefix_tokens, tokens_per_doc_mean=float(per_doc.mean()),
                    tokens_per_doc_max=int(per_doc.max()), input_tokens=total_in, output_tokens=0,
@@ -94,12 +99,20 @@ def estimate(corpus: str | os.PathLike[str] | pl.DataFrame, codebook: Codebook, 
             return len(tok(s, add_special_tokens=False)["input_ids"]) if tok is not None else max(1, len(s) // 4)
 
         overhead = count(template.replace(TEXT_MARK, "")) + 8 * len(msgs)  # role/format tokens
-        per_doc = np.array([count(t) for t in texts])
+        if coder.long_docs == "chunk":  # one request per window, each with the prompt
+            from llmcoder.coders.http import text_windows
+
+            wins = [text_windows(t, coder) for t in texts]
+            per_doc = np.array([sum(count(w) for w in ws) for ws in wins])
+            n_req = np.array([len(ws) for ws in wins])
+        else:
+            per_doc = np.array([count(t) for t in texts])
+            n_req = np.ones(len(texts), dtype=np.int64)
         n_out = HTTP_OUTPUT_TOKENS[codebook.task]
-        out.update(prefix_tokens=overhead, tokens_per_doc_mean=float(per_doc.mean() + overhead),
-                   tokens_per_doc_max=int(per_doc.max() + overhead),
-                   input_tokens=int((per_doc.sum() + overhead * len(texts)) * rotations),
-                   output_tokens=int(n_out * len(texts) * rotations),
+        out.update(prefix_tokens=overhead, tokens_per_doc_mean=float((per_doc + overhead * n_req).mean()),
+                   tokens_per_doc_max=int((per_doc + overhead * n_req).max()),
+                   input_tokens=int((per_doc.sum() + overhead * n_req.sum()) * rotations),
+                   output_tokens=int(n_out * n_req.sum() * rotations),
                    token_counter="tokenizer" if tok is not None else "characters/4")
     out["cost"] = out["input_tokens"] / 1e6 * p_in + out["output_tokens"] / 1e6 * p_out
     out["price_input_per_1m"], out["price_output_per_1m"] = p_in, p_out
@@ -124,8 +137,12 @@ def print_estimate(est: dict[str, Any]) -> None:
             ("cost", f"{est['cost']:.4f}")]
     if est.get("truncation"):
         tr = est["truncation"]
-        rows.append((f"documents cut to max_doc_tokens={tr['max_doc_tokens']}",
-                     f"{tr['n_docs_truncated']:,} of {tr['n_docs']:,} (longest {tr['longest_doc_tokens']:,})"))
+        if tr.get("long_docs") == "chunk":
+            rows.append((f"documents in windows of max_doc_tokens={tr['max_doc_tokens']}",
+                         f"{tr['n_docs_chunked']:,} of {tr['n_docs']:,} ({tr['n_windows']:,} windows)"))
+        else:
+            rows.append((f"documents cut to max_doc_tokens={tr['max_doc_tokens']}",
+                         f"{tr['n_docs_truncated']:,} of {tr['n_docs']:,} (longest {tr['longest_doc_tokens']:,})"))
     if "docs_per_s" in est:
         rows += [("measured docs/s (warm-up)", f"{est['docs_per_s']:.2f}"), ("ETA", f"{est['eta_s']:.0f} s")]
     for k, v in rows:

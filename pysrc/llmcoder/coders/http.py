@@ -57,6 +57,16 @@ class HttpAnswer:
     raw: str
 
 
+def text_windows(text: str, cfg: CoderConfig) -> list[str]:
+    """The windows a server is sent for one document with ``long_docs: chunk``: about ``max_doc_tokens``
+    tokens each, counted as characters / 4 (the server's tokenizer is not at hand), cut at whitespace."""
+    from llmcoder.chunking import char_windows
+
+    if cfg.long_docs != "chunk":
+        return [text]
+    return char_windows(text, 4 * cfg.max_doc_tokens, 4 * cfg.chunk_overlap)
+
+
 def json_schema(codes: Sequence[str], task: str) -> dict[str, Any]:
     """The JSON schema of an answer: ``{"label": <enum>}`` or ``{"labels": [<enum>, ...]}``."""
     if task == "single":

@@ -464,7 +464,7 @@ def code_corpus(
         batches = length_batches(be.lengths(state, texts), coder.batch_size)
         plans.append((r, order, state, batches))
     truncation = be.truncation(plans[0][2], texts) if hasattr(be, "truncation") else None
-    if truncation and truncation["n_docs_truncated"]:
+    if truncation and (truncation["n_docs_truncated"] or truncation.get("n_docs_chunked")):
         print(f"note: {truncation_note(truncation, done=False, source=coder.source)}", file=sys.stderr, flush=True)
     total = docs.height * rotations
     initial = sum(len(b) for r, _, _, bs in plans for i, b in enumerate(bs)
@@ -572,7 +572,14 @@ def _commit(paths: dict[str, Path], orders_df: pl.DataFrame, prov: dict[str, Any
 
 
 def truncation_note(t: dict[str, Any], *, done: bool = True, source: str = "the coder config") -> str:
-    """One sentence on the documents cut to ``max_doc_tokens`` (for the summary line and the log)."""
+    """One sentence on the documents cut to ``max_doc_tokens`` or chunked (for the summary line and the log)."""
+    unit = t.get("unit", "tokens")
+    if t.get("long_docs") == "chunk":
+        coded = "were coded" if done else "will be coded"
+        return (f"{t['n_docs_chunked']} of {t['n_docs']} documents are longer than max_doc_tokens="
+                f"{t['max_doc_tokens']} and {coded} in overlapping windows ({t['n_windows']} windows for "
+                f"{t['n_docs']} documents, overlap {t['chunk_overlap']} {unit}, probabilities combined by "
+                f"{t['chunk_aggregate']}; longest {t['longest_doc_tokens']} {unit})")
     cut = "were cut" if done else "will be cut"
     return (f"{t['n_docs_truncated']} of {t['n_docs']} documents are longer than max_doc_tokens="
             f"{t['max_doc_tokens']} and {cut} to their first {t['max_doc_tokens']} tokens "
@@ -631,7 +638,7 @@ def summary_line(coder_id: str, n_docs: int, rotations: int, out: Path, provenan
     except (OSError, ValueError):
         return line
     trunc = prov.get("truncation") or {}
-    if trunc.get("n_docs_truncated"):
+    if trunc.get("n_docs_truncated") or trunc.get("n_docs_chunked"):
         line += f"; {truncation_note(trunc, source=source)}"
     else:
         line += "; no document truncated" if trunc else ""

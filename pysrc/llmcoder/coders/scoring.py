@@ -247,6 +247,19 @@ class LabelScorer:
             out.append(ids + self.enc.suffix)
         return out
 
+    def encode_windows(self, docs: Sequence[str], overlap: int) -> tuple[list[list[int]], list[int]]:
+        """Every document as overlapping windows of ``max_doc_tokens`` tokens, each followed by the doc
+        suffix, and the document each window belongs to (see :func:`llmcoder.chunking.windows`)."""
+        from llmcoder.chunking import windows
+
+        out, owner = [], []
+        for j, d in enumerate(docs):
+            ids = _ids(self.tokenizer, str(d))
+            for a, b in windows(len(ids), self.max_doc_tokens, overlap):
+                out.append(ids[a:b] + self.enc.suffix)
+                owner.append(j)
+        return out, owner
+
     def doc_token_counts(self, docs: Sequence[str]) -> list[int]:
         """Tokens of each document before truncation (to count and report what ``max_doc_tokens`` cuts)."""
         if not docs:
@@ -555,7 +568,8 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 def score_labels(model: Any, tokenizer: Any, prompt: LabelPrompt, docs: Sequence[str], *,
                  batch_size: int = 16, max_doc_tokens: int = 512, use_cache: bool = True,
                  calibrate: bool = False, content_free: Sequence[str] = CONTENT_FREE,
-                 packed: bool | None = None) -> np.ndarray:
+                 packed: bool | None = None, long_docs: str = "truncate", chunk_overlap: int = 64,
+                 chunk_aggregate: str = "mean", single_label: bool = True) -> np.ndarray:
     """Probability of every label for every document, [n_docs, n_labels] in ``prompt.label_ids`` order.
 
     Parameters
@@ -568,6 +582,9 @@ def score_labels(model: Any, tokenizer: Any, prompt: LabelPrompt, docs: Sequence
     use_cache : False runs every document and label alone without prefix cache (the reference).
     calibrate : contextual calibration by the label prior of ``content_free`` inputs.
     packed : multi-token continuations packed after the document (``None``: whenever exact).
+    long_docs, chunk_overlap, chunk_aggregate : ``chunk`` scores a longer document in overlapping
+        windows of ``max_doc_tokens`` and combines them (:mod:`llmcoder.chunking`); ``single_label``
+        says whether combined maxima are renormalised.
 
     Returns
     -------
@@ -575,8 +592,16 @@ def score_labels(model: Any, tokenizer: Any, prompt: LabelPrompt, docs: Sequence
     """
     scorer = LabelScorer(model, tokenizer, prompt, max_doc_tokens=max_doc_tokens, calibrate=calibrate,
                          content_free=content_free, packed=packed)
-    enc = scorer.encode(docs)
-    scores = np.zeros((len(docs), len(prompt.continuations)))
+    if long_docs == "chunk":
+        enc, owner = scorer.encode_windows(docs, chunk_overlap)
+    else:
+        enc, owner = scorer.encode(docs), list(range(len(docs)))
+    scores = np.zeros((len(enc), len(prompt.continuations)))
     for b in length_batches([len(e) for e in enc], batch_size):
         scores[b] = scorer.score_encoded([enc[i] for i in b], use_cache=use_cache)
-    return scorer.to_probs(scores, use_cache=use_cache)
+    probs = scorer.to_probs(scores, use_cache=use_cache)
+    if long_docs != "chunk":
+        return probs
+    from llmcoder.chunking import aggregate
+
+    return aggregate(probs, owner, len(docs), chunk_aggregate, single_label=single_label)

@@ -197,6 +197,14 @@ class Meta:
     artifact_version: int = ARTIFACT_VERSION
 
 
+def long_docs_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """What a model does with texts longer than ``max_length`` (``long_docs``, ``chunk_overlap``,
+    ``chunk_aggregate``), read from its saved config; models trained before the option truncate."""
+    return {"long_docs": str(config.get("long_docs", "truncate")),
+            "chunk_overlap": int(config.get("chunk_overlap", 32)),
+            "chunk_aggregate": str(config.get("chunk_aggregate", "mean"))}
+
+
 def write_meta(out_dir: str | os.PathLike[str], meta: Meta) -> Path:
     meta.provenance = meta.provenance or provenance()
     return write_json(meta.__dict__, Path(out_dir) / META_FILE)

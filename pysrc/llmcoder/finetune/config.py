@@ -125,8 +125,13 @@ class FinetuneConfig:
             order; without it the labels found in the training data are used, sorted).
         coder: ``lora`` only: an LLM coder YAML whose prompt settings (template, options, system,
             answer prefix) the adapter is trained and scored with; default the coders' defaults.
-        max_length: Longest input in tokens (encoder) or document tokens inside the prompt (lora);
-            longer is truncated.
+        max_length: Longest input in tokens (encoder) or document tokens inside the prompt (lora).
+        long_docs: A longer text (encoder, lora): ``truncate`` (read its first ``max_length`` tokens)
+            or ``chunk`` (read it in overlapping windows of ``max_length`` and combine the windows'
+            probabilities by ``chunk_aggregate``; dev scoring does the same); see
+            :mod:`llmcoder.chunking`. Training texts are always truncated.
+        chunk_overlap: Tokens shared by consecutive windows (``chunk``; at most half of ``max_length``).
+        chunk_aggregate: ``mean``, ``max`` or ``first``: how windows' probabilities are combined.
         epochs: Most passes over the training data.
         batch_size: Training batch size.
         learning_rate: Peak learning rate of AdamW (linear warm-up and decay).
@@ -156,6 +161,11 @@ class FinetuneConfig:
     codebook: str | None = field(default=None, metadata={"help": "codebook YAML (required for lora)"})
     coder: str | None = field(default=None, metadata={"help": "lora: LLM coder YAML of the prompt"})
     max_length: int = field(default=64, metadata={"help": "longest input (document) in tokens"})
+    long_docs: Literal["truncate", "chunk"] = field(
+        default="truncate", metadata={"help": "longer texts: truncate or chunk (overlapping windows)"})
+    chunk_overlap: int = field(default=32, metadata={"help": "tokens shared by consecutive windows"})
+    chunk_aggregate: Literal["mean", "max", "first"] = field(
+        default="mean", metadata={"help": "windows' probabilities combined by mean, max or first"})
     epochs: int = field(default=8, metadata={"help": "most passes over the training data"})
     batch_size: int = field(default=16, metadata={"help": "training batch size"})
     learning_rate: float = field(default=1e-4, metadata={"help": "peak AdamW learning rate"})
@@ -195,6 +205,16 @@ class FinetuneConfig:
         for name, low in (("max_length", 8), ("epochs", 1), ("batch_size", 1), ("grad_accum", 1)):
             if getattr(self, name) < low:
                 problems.append(Problem(f"{name} is {getattr(self, name)}; it must be at least {low}"))
+        if self.long_docs not in ("truncate", "chunk"):
+            problems.append(Problem(f"long_docs is '{self.long_docs}'; it must be truncate or chunk"))
+        if self.chunk_aggregate not in ("mean", "max", "first"):
+            problems.append(Problem(f"chunk_aggregate is '{self.chunk_aggregate}'; it must be mean, max or first"))
+        if not isinstance(self.chunk_overlap, int) or not 0 <= self.chunk_overlap <= self.max_length // 2:
+            problems.append(Problem(f"chunk_overlap is {self.chunk_overlap}; it must be a whole number from 0 to "
+                                    f"half of max_length ({self.max_length // 2})"))
+        if self.long_docs == "chunk" and self.kind == "tfidf":
+            problems.append(Problem("long_docs is chunk but kind is 'tfidf', which reads whole texts; "
+                                    "remove long_docs"))
         if self.learning_rate <= 0:
             problems.append(Problem(f"learning_rate is {self.learning_rate}; it must be positive"))
         if self.weight_decay < 0:

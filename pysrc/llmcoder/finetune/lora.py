@@ -29,7 +29,15 @@ import polars as pl
 
 from llmcoder.codebook import Codebook, codebook_from_dict
 from llmcoder.errors import InputError
-from llmcoder.finetune.common import Meta, evaluate, resolve_device, seed_everything, targets, tune_thresholds
+from llmcoder.finetune.common import (
+    Meta,
+    evaluate,
+    long_docs_settings,
+    resolve_device,
+    seed_everything,
+    targets,
+    tune_thresholds,
+)
 from llmcoder.finetune.config import FinetuneConfig
 from llmcoder.io import file_sha256
 
@@ -289,7 +297,8 @@ def train_lora(config: FinetuneConfig, train_df: pl.DataFrame, dev_df: pl.DataFr
                                    "seconds": round(time.perf_counter() - t0, 2)}
             if y_dev is not None:
                 p_dev = score_labels(model, tok, prompt, dev_df["text"].to_list(), batch_size=16,
-                                     max_doc_tokens=config.max_length)
+                                     max_doc_tokens=config.max_length, **long_docs_settings(config.to_dict()),
+                                     single_label=task == "single")
                 thr = (tune_thresholds(y_dev, p_dev, objective=config.threshold_objective)
                        if task == "multi" and config.tune_thresholds else None)
                 m = evaluate(task, y_dev, p_dev, thr)
@@ -344,6 +353,7 @@ class LoraPredictor:
             raise InputError(str(adapter), "the LoRA adapter is missing", fix="train the model again")
         self.labels, self.task, self.thresholds = list(meta.labels), meta.task, meta.thresholds
         self.max_length = int(meta.config.get("max_length", 256))
+        self.long_docs = long_docs_settings(meta.config)
         ident = meta.extra["base"]
         dev = resolve_device(device)
         dtype = {"fp32": "float32", "bf16": "bfloat16"}.get(precision)
@@ -374,5 +384,5 @@ class LoraPredictor:
         if not len(texts):
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         p = score_labels(self.model, self.tokenizer, self.prompt, list(texts), batch_size=min(batch_size, 16),
-                         max_doc_tokens=self.max_length)
+                         max_doc_tokens=self.max_length, **self.long_docs, single_label=self.task == "single")
         return p.astype(np.float32)
