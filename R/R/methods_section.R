@@ -29,7 +29,7 @@
 #'     how often they held the gold label, overlap, the verifiers' agreement
 #'     (`verify/ingest/reliability.csv`, all labels), adjudication, the share
 #'     of each LLM coder's proposals kept with its Wilson interval
-#'     (`acceptance`), the counts, the human ceiling
+#'     (`acceptance`), the documents that received a verified label, the human ceiling
 #'     (`verify/ingest/human_ceiling.csv`), sheets with no rejection and
 #'     sheets not returned.}
 #'   \item{`finetune`}{Each fine-tuned model: kind, base model, epochs,
@@ -41,7 +41,7 @@
 #'     interval level and resamples, one sentence against the human ceiling
 #'     (Cohen's kappa), and the range of per-class F1 of the final model.}
 #'   \item{`bias`}{Only what a test or an interval supports: the binomial
-#'     test of positional bias, recall gaps whose interval excludes zero
+#'     test of positional bias, the labels whose recall gap interval excludes zero
 #'     (when `bias$recall_asymmetry` has `ci_low`, `ci_high`), and strata
 #'     whose accuracy or kappa interval lies entirely below the overall
 #'     estimate (macro-F1 is left out: a stratum lacking a class lowers it
@@ -308,6 +308,7 @@ methods_corpus <- function(x, st) {
   }
   coders <- x$records$coders
   if (length(coders) > 0) {
+    # "The corpus comprises 880 documents, all coded by both LLM coders."
     n <- vapply(coders, function(r) as.numeric(r$n_docs %||% NA), 1)
     parts <- vapply(seq_along(coders), function(i) {
       if (is.na(n[[i]])) {
@@ -324,7 +325,7 @@ methods_corpus <- function(x, st) {
       for (i in seq_along(coders)) {
         st$note("all", n[[i]], src("coder_provenance", "/n_docs", list(coder = names(coders)[[i]])), paste0("n_coded_", names(coders)[[i]]))
       }
-      s <- c(s, paste0(if (length(coders) == 2) "Both" else "All", " LLM coders coded all of them."))
+      s[[length(s)]] <- sub("\\.$", paste0(", all coded by ", if (length(coders) == 2) "both" else "all", " LLM coders."), s[[length(s)]])
       parts <- character()
     }
     if (length(parts) > 0) {
@@ -338,14 +339,23 @@ methods_corpus <- function(x, st) {
   if (!is.null(sizes)) {
     f <- sizes$record
     r <- f$record
-    s <- c(s, paste0(
-      "For fine-tuning, ",
-      st$int(r$n_train, ft_src(f, "/n_train"), "n_train"), " documents with ",
-      if (isTRUE(r$verified)) "verified" else "gold", " labels formed the training set and ",
-      st$int(r$n_dev, ft_src(f, "/n_dev"), "n_dev"), " the development set; every system was validated on a held-out test set of ",
-      st$int(r$n_test, ft_src(f, "/n_test"), "n_test"), " documents with gold labels",
-      split_design_phrase(x$records$split, st), "."
-    ))
+    split <- split_design_phrase(x$records$split, st)
+    n_train <- st$int(r$n_train, ft_src(f, "/n_train"), "n_train")
+    n_dev <- st$int(r$n_dev, ft_src(f, "/n_dev"), "n_dev")
+    n_test <- st$int(r$n_test, ft_src(f, "/n_test"), "n_test")
+    labels <- if (isTRUE(r$verified)) "verified" else "gold"
+    s <- c(s, if (nzchar(split)) {
+      paste0(
+        split, " gave ", n_train, " training and ", n_dev, " development documents with ", labels,
+        " labels for fine-tuning and a held-out test set of ", n_test,
+        " documents with gold labels, on which every system was validated."
+      )
+    } else {
+      paste0(
+        "For fine-tuning, ", n_train, " training and ", n_dev, " development documents had ", labels,
+        " labels; every system was validated on a held-out test set of ", n_test, " documents with gold labels."
+      )
+    })
   } else if (length(x$records$evaluation) > 0) {
     n <- vapply(x$records$evaluation, function(r) as.numeric(r$n %||% NA), 1)
     sys <- names(n)[which.max(n)]
@@ -394,6 +404,12 @@ methods_codebook <- function(x, st) {
   } else {
     "Documents were coded with a codebook"
   }
+  sha <- cb$sha256
+  if (!is.null(sha)) {
+    s <- paste0(s, " (SHA-256 ", st$hash(sha, cb_src("sha256"), "sha256"), ")")
+  } else if (!is.null(x$records$sheets$codebook_sha256)) {
+    s <- paste0(s, " (SHA-256 ", st$hash(x$records$sheets$codebook_sha256, src("sheets_manifest", "/codebook_sha256"), "sha256"), ")")
+  }
   if (length(labels) > 0) {
     n_labels <- st$int(length(labels), labels_src, "n_labels", how = "length")
     s <- paste0(s, " of ", n_labels, " labels")
@@ -401,14 +417,7 @@ methods_codebook <- function(x, st) {
       s <- paste0(s, " (", and_list(vapply(labels, st$code, "")), ")")
     }
   }
-  s <- paste0(s, if (identical(task, "single")) ", one per document" else if (identical(task, "multi")) ", any number per document", ".")
-  sha <- cb$sha256
-  if (!is.null(sha)) {
-    s <- paste0(s, " Its SHA-256 is ", st$hash(sha, cb_src("sha256"), "sha256"), ".")
-  } else if (!is.null(x$records$sheets$codebook_sha256)) {
-    s <- paste0(s, " Its SHA-256 is ", st$hash(x$records$sheets$codebook_sha256, src("sheets_manifest", "/codebook_sha256"), "sha256"), ".")
-  }
-  s
+  paste0(s, if (identical(task, "single")) ", one per document" else if (identical(task, "multi")) ", any number per document", ".")
 }
 
 #' LLM coders: model, weights, prompt, scoring, decoding, label orders, stability under rotation
@@ -424,29 +433,51 @@ methods_coders <- function(x, st) {
     return(paste(vapply(names(ensembles), function(n) ensemble_sentence(n, ensembles[[n]], st), ""), collapse = " "))
   }
   prompts <- unique(vapply(coders, function(r) as.character(r$prompt_template_sha256 %||% NA), ""))
+  together <- if (length(coders) == 1) "It" else paste(if (length(coders) == 2) "Both" else "All", "coders")
   if (length(coders) > 1 && length(prompts) == 1 && !is.na(prompts)) {
-    # several coders, one prompt: the models in one sentence, the prompt in the next
+    # several coders, one prompt: the models and the prompt in one sentence
     items <- vapply(names(coders), function(name) coder_model_sentence(name, coders[[name]], st, prompt = FALSE), "")
     first <- names(coders)[[1]]
-    s <- c(
-      paste0("The LLM coders were ", and_list(items[nzchar(items)]), "."),
-      paste0(
-        if (length(coders) == 2) "Both" else "All", " were prompted with the codebook through one template (SHA-256 ",
-        st$hash(prompts, src("coder_provenance", "/prompt_template_sha256", list(coder = first)), paste0(first, "_prompt_sha256")),
-        if (!is.null(coders[[1]]$prompt_template)) "; Appendix", ")."
-      )
+    s <- paste0(
+      "The LLM coders were ", and_list(items[nzchar(items)]), ", ",
+      if (length(coders) == 2) "both" else "all", " prompted with the codebook through one template (SHA-256 ",
+      st$hash(prompts, src("coder_provenance", "/prompt_template_sha256", list(coder = first)), paste0(first, "_prompt_sha256")),
+      if (!is.null(coders[[1]]$prompt_template)) "; Appendix", ")."
     )
+    together <- if (length(coders) == 2) "Both" else "All"
   } else {
     s <- vapply(names(coders), function(name) coder_model_sentence(name, coders[[name]], st), "")
   }
   s <- s[nzchar(s)]
   # each settings sentence once when every coder shares it, else once per coder
   by_coder <- lapply(names(coders), function(name) coder_settings_sentences(name, coders[[name]], st, "\001"))
-  together <- if (length(coders) == 1) "It" else paste(if (length(coders) == 2) "Both" else "All", "coders")
-  for (key in unique(unlist(lapply(by_coder, names)))) {
-    said <- vapply(by_coder, function(b) if (key %in% names(b)) b[[key]] else NA_character_, "")
+  said_of <- function(key) vapply(by_coder, function(b) if (key %in% names(b)) b[[key]] else NA_character_, "")
+  shared <- function(key) {
+    said <- said_of(key)
+    !anyNA(said) && length(unique(said)) == 1
+  }
+  # shared decoding settings go into the shared scoring sentence: "coded zero-shot (temperature 0, seed 0)"
+  merge_run <- shared("scoring") && shared("run") && grepl("\002", by_coder[[1]][["scoring"]], fixed = TRUE)
+  for (i in seq_along(by_coder)) {
+    b <- by_coder[[i]]
+    if (!"scoring" %in% names(b)) next
+    slot <- if (merge_run) paste0(" (", b[["decoding"]], ")") else ""
+    by_coder[[i]][["scoring"]] <- sub("\002", slot, b[["scoring"]], fixed = TRUE)
+    if (merge_run) by_coder[[i]] <- by_coder[[i]][names(by_coder[[i]]) != "run"]
+  }
+  for (key in c("scoring", "run", "truncation", "orders")) {
+    said <- said_of(key)
+    if (all(is.na(said))) next
     if (!anyNA(said) && length(unique(said)) == 1) {
       s <- c(s, sub("\001", together, said[[1]], fixed = TRUE))
+    } else if (key == "truncation" && truncation_shared(by_coder)) {
+      # "`a` read documents up to 256 tokens and `b` up to 128 (none was longer)."
+      limits <- vapply(by_coder, function(b) b[["limit"]], "")
+      coder_names <- vapply(names(coders), st$code, "")
+      s <- c(s, paste0(
+        coder_names[[1]], " read documents up to ", limits[[1]], " tokens and ",
+        and_list(paste(coder_names[-1], "up to", limits[-1])), " (none was longer)."
+      ))
     } else {
       for (i in which(!is.na(said))) s <- c(s, sub("\001", st$code(names(coders)[[i]]), said[[i]], fixed = TRUE))
     }
@@ -455,6 +486,12 @@ methods_coders <- function(x, st) {
   s <- c(s, vapply(names(ensembles), function(n) ensemble_sentence(n, ensembles[[n]], st), ""))
   s <- s[nzchar(s)]
   if (length(s) == 0) NULL else paste(s, collapse = " ")
+}
+
+#' Whether every coder read documents up to a limit and none was longer (one sentence for all)
+#' @noRd
+truncation_shared <- function(by_coder) {
+  all(vapply(by_coder, function(b) all(c("limit", "none_longer") %in% names(b)) && identical(unname(b[["none_longer"]]), "TRUE"), TRUE))
 }
 
 #' "The coder `ens` combined `a` and `b` by their mean probability; the members chose the same label for
@@ -497,7 +534,8 @@ ensemble_sentence <- function(name, rec, st) {
   paste0(s, ".")
 }
 
-#' "`smollm2` was smollm2-135m (weights SHA-256 `...`), prompted with template `...` (Appendix)."
+#' "The LLM coder `smollm2` was smollm2-135m (weights SHA-256 `...`), prompted with template `...`
+#' (Appendix)."; without the prompt: "`smollm2` (smollm2-135m, weights SHA-256 `...`)"
 #' @noRd
 coder_model_sentence <- function(name, rec, st, prompt = TRUE) {
   s_of <- function(field) src("coder_provenance", field, list(coder = name))
@@ -509,14 +547,14 @@ coder_model_sentence <- function(name, rec, st, prompt = TRUE) {
     if (!is.null(rec$model$revision)) paste("revision", st$hash(rec$model$revision, s_of("/model/revision"), paste0(name, "_revision"))),
     if (!is.null(rec$model$gguf_sha256)) paste("weights SHA-256", st$hash(rec$model$gguf_sha256, s_of("/model/gguf_sha256"), paste0(name, "_weights_sha256")))
   )
-  model_text <- paste0(
-    st$text(model, s_of("/model/model"), paste0(name, "_model")),
+  model_name <- st$text(model, s_of("/model/model"), paste0(name, "_model"))
+  if (!prompt) {
+    return(paste0(st$code(name), " (", paste(c(model_name, ids), collapse = ", "), ")"))
+  }
+  s <- paste0(
+    "The LLM coder ", st$code(name), " was ", model_name,
     if (length(ids) > 0) paste0(" (", paste(ids, collapse = ", "), ")")
   )
-  if (!prompt) {
-    return(paste0(st$code(name), ", ", model_text))
-  }
-  s <- paste0("The LLM coder ", st$code(name), " was ", model_text)
   if (!is.null(rec$prompt_template_sha256)) {
     s <- paste0(
       s, ", prompted with the codebook through a template (SHA-256 ",
@@ -541,6 +579,11 @@ coder_settings <- function(rec) {
 }
 
 #' How the coder's labels were scored and decoded, and the label orders
+#'
+#' A named character vector: the sentences `scoring` (with "\002" where the decoding settings may
+#' follow "coded zero-shot"), `run`, `truncation` and `orders`, each starting with `subject`; and the
+#' pieces `decoding` ("temperature 0, seed 0"), `limit` (the document limit as printed) and
+#' `none_longer` ("TRUE" when no document was cut), for sentences that combine several coders.
 #' @noRd
 coder_settings_sentences <- function(name, rec, st, subject) {
   s_of <- function(field) src("coder_provenance", field, list(coder = name))
@@ -558,11 +601,10 @@ coder_settings_sentences <- function(name, rec, st, subject) {
   )
   head <- c(
     if (!is.null(shots)) {
-      if (shots == 0) {
-        "coded zero-shot"
-      } else {
-        paste0("coded with ", st$int(shots, s_of("/coder/few_shot"), "few_shot"), " examples in the prompt")
-      }
+      paste0(
+        if (shots == 0) "coded zero-shot" else paste0("coded with ", st$int(shots, s_of("/coder/few_shot"), "few_shot"), " examples in the prompt"),
+        "\002"
+      )
     },
     scoring
   )
@@ -584,15 +626,16 @@ coder_settings_sentences <- function(name, rec, st, subject) {
     if (!is.null(rec$coder$seed)) paste("seed", st$int(rec$coder$seed, s_of("/coder/seed"), "seed"))
   )
   if (length(decoding) > 0) {
-    out <- c(out, run = paste0(subject, " ran with ", and_list(decoding), "."))
+    out <- c(out, run = paste0(subject, " ran with ", and_list(decoding), "."), decoding = paste(decoding, collapse = ", "))
   }
   tr <- rec$truncation
   if (!is.null(tr$max_doc_tokens)) {
-    out <- c(out, truncation = paste0(
-      subject, " read documents up to ",
-      st$int(tr$max_doc_tokens, s_of("/truncation/max_doc_tokens"), "max_doc_tokens"), " tokens",
+    limit <- st$int(tr$max_doc_tokens, s_of("/truncation/max_doc_tokens"), "max_doc_tokens")
+    none_longer <- isTRUE(tr$n_docs_truncated == 0)
+    out <- c(out, limit = limit, none_longer = as.character(none_longer), truncation = paste0(
+      subject, " read documents up to ", limit, " tokens",
       if (!is.null(tr$n_docs_truncated)) {
-        if (tr$n_docs_truncated == 0) {
+        if (none_longer) {
           paste0(" (", st$note("none", tr$n_docs_truncated, s_of("/truncation/n_docs_truncated"), "n_docs_truncated"), " was longer)")
         } else {
           paste0(" (", st$int(tr$n_docs_truncated, s_of("/truncation/n_docs_truncated"), "n_docs_truncated"), " were cut)")
@@ -663,27 +706,20 @@ methods_verification <- function(x, st) {
   s <- paste0(
     capitalise(who), " verified the labels the LLM coder", if (length(x$records$coders) != 1) "s",
     " proposed for ", st$int(v$n_documents, vs("/n_documents"), "n_documents"),
-    " documents by rejection: they rejected each proposed label that did not apply and",
-    " supplied the right one when none did."
+    " documents by rejection, rejecting each proposed label that did not apply and",
+    " supplying the right one when none did."
   )
   s <- c(s, proposals_sentence(x, st))
   s <- c(s, overlap_sentence(x, st))
-  s <- c(s, acceptance_sentence(x, st))
-  made <- if (!is.null(v$n_decisions)) {
-    parts <- c(
-      if (!is.null(v$n_rejected)) paste(st$int(v$n_rejected, vs("/n_rejected"), "n_rejected"), "rejections"),
-      if (!is.null(v$n_supplied)) paste(st$int(v$n_supplied, vs("/n_supplied"), "n_supplied"), "labels supplied")
-    )
-    paste0(
-      "the verifiers made ", st$int(v$n_decisions, vs("/n_decisions"), "n_decisions"), " decisions",
-      if (length(parts) > 0) paste0(" (", paste(parts, collapse = ", "), ")")
-    )
+  # the share of each LLM coder's proposals kept, then the documents that received a verified label
+  kept <- acceptance_sentence(x, st)
+  verified <- if (!is.null(v$n_verified)) {
+    paste(st$int(v$n_verified, vs("/n_verified"), "n_verified"), "documents received a verified label")
   }
-  tail <- if (!is.null(v$n_verified)) {
-    paste0(st$int(v$n_verified, vs("/n_verified"), "n_verified"), " documents received a verified label")
-  }
-  if (!is.null(made) || !is.null(tail)) {
-    s <- c(s, paste0("In all, ", paste(c(made, tail), collapse = ", and "), "."))
+  if (length(kept) > 0 && !is.null(verified)) {
+    s <- c(s, paste0(sub("\\.$", "", kept), "; ", verified, "."))
+  } else {
+    s <- c(s, kept, if (!is.null(verified)) paste0(capitalise(verified), "."))
   }
   s <- c(s, timing_sentence(x, st))
   s <- c(s, ceiling_sentence(x, st))
@@ -771,15 +807,18 @@ proposals_sentence <- function(x, st) {
   }
   details <- c(
     if (!is.null(p$mean_set_size)) {
-      paste0(
-        st$num(p$mean_set_size, ps("mean_set_size"), "mean_set_size", d = 1), " label",
-        if (p$mean_set_size != 1) "s", " per document on average"
-      )
+      paste0(st$num(p$mean_set_size, ps("mean_set_size"), "mean_set_size", d = 1), " per document on average")
     },
     if (!is.null(p$coverage) && isTRUE(p$n_with_gold > 0)) {
+      # "of documents" when every verified document had a gold label, else "of the 40 documents with one"
+      every <- isTRUE(p$n_with_gold == x$records$verification$n_documents)
       paste0(
-        "holding the gold label for ", st$pct(p$coverage, ps("coverage"), "coverage"), " of the ",
-        st$int(p$n_with_gold, ps("n_with_gold"), "n_with_gold"), " documents with one"
+        "holding the gold label for ", st$pct(p$coverage, ps("coverage"), "coverage"),
+        if (every) {
+          " of documents"
+        } else {
+          paste0(" of the ", st$int(p$n_with_gold, ps("n_with_gold"), "n_with_gold"), " documents with one")
+        }
       )
     }
   )
@@ -797,7 +836,7 @@ overlap_sentence <- function(x, st) {
       " were verified by ",
       if (length(unlist(v$coders)) == 2) "both verifiers" else "two or more verifiers"
     )
-    agree <- agreement_phrase(x, "verifier_reliability_csv", "human verifiers", st, scope = "all labels", name = "verifiers")
+    agree <- agreement_phrase(x, "verifier_reliability_csv", "human verifiers", st, scope = "all labels", name = "verifiers", same = TRUE)
     out <- c(out, paste0(
       overlap,
       if (!is.null(agree)) paste0("; their keep-or-reject decisions agreed with ", agree$text, " (", agree$n, " shared decisions)"),
@@ -807,14 +846,20 @@ overlap_sentence <- function(x, st) {
   if (isTRUE(v$n_adjudicated > 0)) {
     adj <- v$adjudication
     sim <- isTRUE(adj$simulated)
-    out <- c(out, paste0(
-      "Disagreements on ", st$int(v$n_adjudicated, src("verification_summary", "/n_adjudicated"), "n_adjudicated"),
-      " documents were settled by ", if (sim) "a simulated adjudicator" else "adjudication",
+    settled <- paste0(
+      "isagreements on ", st$int(v$n_adjudicated, src("verification_summary", "/n_adjudicated"), "n_adjudicated"),
+      if (length(out) == 0) " documents", " were settled by ", if (sim) "a simulated adjudicator" else "adjudication",
       if (sim && !is.null(adj$error_rate)) {
         paste0(" (error rate ", st$pct(adj$error_rate, src("verification_summary", "/adjudication/error_rate"), "adjudicator_error_rate", d = 0), ")")
       },
       "."
-    ))
+    )
+    # after the overlap sentence: "...; disagreements on 46 were settled by ..."
+    if (length(out) > 0) {
+      out[[length(out)]] <- paste0(sub("\\.$", "", out[[length(out)]]), "; d", settled)
+    } else {
+      out <- c(out, paste0("D", settled))
+    }
   } else if (identical(v$overlap_policy, "union") || identical(v$overlap_policy, "intersection")) {
     out <- c(out, paste0(
       "Where they disagreed, the ", st$text(v$overlap_policy, src("verification_summary", "/overlap_policy"), "overlap_policy"),
@@ -829,7 +874,7 @@ overlap_sentence <- function(x, st) {
 #' Returns list(text, n) or NULL.
 #' @noRd
 agreement_phrase <- function(x, source, comparison, st, scope = NULL, name = "agreement",
-                             coefficients = c("krippendorff_alpha", "gwet_ac1"), kappa = NULL) {
+                             coefficients = c("krippendorff_alpha", "gwet_ac1"), kappa = NULL, same = FALSE) {
   rel <- x$reliability
   if (is.null(rel)) {
     return(NULL)
@@ -851,11 +896,18 @@ agreement_phrase <- function(x, source, comparison, st, scope = NULL, name = "ag
     row <- c(if (!is.null(scope)) list(scope = scope), if (source == "coders_vs_gold") list(comparison = comparison), list(coefficient = r$coefficient))
     s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src(source, col, row = row))
     label <- if (r$coefficient == "cohen_kappa" && source == "human_ceiling_csv") ceiling_kappa_name(r) else metric_label(r$coefficient)
-    paste0(st$esc(label), " ", st$ci(r$estimate, r$ci_low, r$ci_high, s3, paste0(name, "_", r$coefficient)))
-  }, "")
+    c(label = st$esc(label), value = st$ci(r$estimate, r$ci_low, r$ci_high, s3, paste0(name, "_", r$coefficient)))
+  }, c(label = "", value = ""))
+  # with `same`, coefficients that print the same estimate and interval are said once:
+  # "Fleiss' kappa, Krippendorff's alpha and Gwet's AC1 of 0.74 [0.65, 0.83] each"
+  text <- if (isTRUE(same) && ncol(items) > 1 && length(unique(items["value", ])) == 1) {
+    paste0(and_list(items["label", ]), " of ", items[["value", 1]], " each")
+  } else {
+    and_list(paste(items["label", ], items["value", ]))
+  }
   n_row <- c(if (!is.null(scope)) list(scope = scope), if (source == "coders_vs_gold") list(comparison = comparison), list(coefficient = d$coefficient[[1]]))
   list(
-    text = and_list(items),
+    text = text,
     n = st$int(d$n_units[[1]], src(source, "n_units", row = n_row), paste0(name, "_n"))
   )
 }
@@ -878,14 +930,16 @@ acceptance_sentence <- function(x, st) {
   }
   ids <- vapply(x$records$coders, function(r) as.character(r$coder_id %||% NA), "")
   simulated <- isTRUE(x$records$verification$simulated)
+  same_n <- nrow(acc) > 1 && !anyNA(acc$n_decisions) && length(unique(acc$n_decisions)) == 1
   parts <- vapply(seq_len(nrow(acc)), function(i) {
     r <- acc[i, ]
     row <- list(llm_coder = r$llm_coder)
     hit <- match(r$llm_coder, ids)
     name <- if (is.na(hit) || is.null(names(ids))) NA_character_ else names(ids)[[hit]]
     if (is.na(name) || !nzchar(name)) name <- r$llm_coder
+    n <- st$int(r$n_decisions, src("acceptance_csv", "n_decisions", row = row), paste0(name, "_acceptance_n"))
     paste0(
-      "the proposals of ", st$code(name), " in ",
+      if (i == 1) "the proposals of " else "those of ", st$code(name), " in ",
       st$pct(r$acceptance, src("acceptance_csv", "acceptance", row = row), paste0(name, "_acceptance")),
       if (!is.na(r$ci_low)) {
         paste0(
@@ -893,12 +947,13 @@ acceptance_sentence <- function(x, st) {
           st$pct(r$ci_high, src("acceptance_csv", "ci_high", row = row), paste0(name, "_acceptance_ci_high")), "]"
         )
       },
-      " of ", st$int(r$n_decisions, src("acceptance_csv", "n_decisions", row = row), paste0(name, "_acceptance_n")),
-      " decisions"
+      # the same number of decisions for every coder is said once, at the end
+      if (!same_n) paste0(" of ", n, " decisions")
     )
   }, "")
   paste0(
     if (simulated) "The verifiers" else "People", " kept ", and_list(parts),
+    if (same_n) paste0(" of ", big_num(acc$n_decisions[[1]]), " decisions each"),
     if (any(!is.na(acc$ci_low))) paste0(" (Wilson interval", if (nrow(acc) > 1) "s", ")"), "."
   )
 }
@@ -918,14 +973,15 @@ ceiling_sentence <- function(x, st) {
     lo <- range[range$coefficient == "pairwise_kappa_min", ]
     hi <- range[range$coefficient == "pairwise_kappa_max", ]
     spread <- paste0(
-      "; pairs from ",
+      " (pairs from ",
       st$num(lo$estimate, src("human_ceiling_csv", "estimate", row = list(coefficient = "pairwise_kappa_min")), "ceiling_pairwise_min"),
-      " to ", st$num(hi$estimate, src("human_ceiling_csv", "estimate", row = list(coefficient = "pairwise_kappa_max")), "ceiling_pairwise_max")
+      " to ", st$num(hi$estimate, src("human_ceiling_csv", "estimate", row = list(coefficient = "pairwise_kappa_max")), "ceiling_pairwise_max"),
+      ")"
     )
   }
   paste0(
-    "On the ", agree$n, " documents labelled by two or more verifiers, their own labels (the proposal kept or the",
-    " label supplied) agreed with ", agree$text, spread, ": the human ceiling."
+    "On the ", agree$n, " documents labelled by two or more verifiers, their resulting labels agreed with ",
+    agree$text, spread, ": the human ceiling."
   )
 }
 
@@ -963,7 +1019,7 @@ methods_finetune <- function(x, st) {
     return(NULL)
   }
   with_records <- Filter(function(m) length(finetune_records_of(x, m)) > 0, models)
-  # models trained at the same sizes with the same seeds share one sentence
+  # models trained at the same sizes with the same seeds share one clause
   design <- vapply(with_records, function(m) {
     recs <- finetune_records_of(x, m)
     paste(
@@ -973,72 +1029,120 @@ methods_finetune <- function(x, st) {
       collapse = "|"
     )
   }, "")
-  s <- unlist(lapply(unique(design), function(d) training_sentence(x, with_records[design == d], st)))
-  for (m in models) s <- c(s, curve_sentence(x, m, st, multiple = length(models) > 1))
+  groups <- lapply(unique(design), function(d) with_records[design == d])
+  s <- if (length(groups) > 0) training_sentence(x, groups, st)
+  s <- c(s, curve_sentence(x, models, st))
   for (m in models) s <- c(s, corpus_model_sentence(x, m, st))
   if (length(s) == 0) NULL else paste(s, collapse = " ")
 }
 
-#' "The fine-tuned models `minilm` (encoder; ...) and `tfidf` (...) were trained on the verified labels at ..."
+#' "The fine-tuned models `minilm` (...) and `tfidf` (...) were trained on the verified labels of 58
+#' (10%), 263 (50%) and 520 (100%) training documents, and `lora` (...) on 58 (10%), all with seed 1 and
+#' without class weights.": one clause per group of models with the same sizes and seeds; what every
+#' model shares (seeds, class weights) is said once, at the end
 #' @noRd
-training_sentence <- function(x, models, st) {
-  described <- c(
-    tfidf = "TF-IDF n-grams with logistic regression",
-    encoder = "a pretrained encoder with a classification head",
-    lora = "a causal language model adapted with LoRA"
-  )
-  who <- vapply(models, function(model) {
-    r1 <- finetune_records_of(x, model)[[1]]
+training_sentence <- function(x, groups, st) {
+  models <- unlist(groups)
+  first_rec <- function(model) finetune_records_of(x, model)[[1]]
+  seeds_of <- function(model) sort(unique(vapply(finetune_records_of(x, model), function(f) as.numeric(f$record$seed), 1)))
+  seed_sets <- unique(lapply(models, seeds_of))
+  weights <- lapply(models, function(m) first_rec(m)$record$settings$class_weights)
+  known <- !vapply(weights, is.null, TRUE)
+  one_weighting <- all(known) && length(unique(vapply(weights, isTRUE, TRUE))) == 1
+  verified <- unique(vapply(models, function(m) isTRUE(first_rec(m)$record$verified), TRUE))
+  patience_said <- FALSE
+  describe <- function(model) {
+    r1 <- first_rec(model)
     # the job's training settings (Python's llmcoder.jobs.training_settings)
     cfg <- r1$record$settings %||% list()
     kind <- r1$record$kind
-    base <- cfg$base_model
+    # the base model inside the description of an encoder or a LoRA model, else as a setting of its own
+    base <- if (!is.null(cfg$base_model)) st$text(cfg$base_model, ft_src(r1, "/settings/base_model"), paste0(model, "_base_model"))
+    base_in_what <- identical(kind, "encoder") || identical(kind, "lora")
+    lora_r <- if (!is.null(cfg$lora_r)) st$int(cfg$lora_r, ft_src(r1, "/settings/lora_r"), paste0(model, "_lora_r"))
+    what <- switch(kind %||% "",
+      tfidf = "TF-IDF n-grams with logistic regression",
+      encoder = if (!is.null(base)) paste("the pretrained encoder", base, "with a classification head") else "a pretrained encoder with a classification head",
+      lora = paste0(
+        if (!is.null(base)) base else "a causal language model", " adapted with LoRA",
+        if (!is.null(lora_r)) paste(" of rank", lora_r)
+      ),
+      NULL
+    )
     details <- c(
-      if (!is.null(kind)) {
-        kind_text <- st$text(kind, ft_src(r1, "/kind"), paste0(model, "_kind"))
-        if (kind %in% names(described)) paste0(described[[kind]], ", kind ", kind_text) else paste("kind", kind_text)
-      },
-      if (!is.null(base)) paste("base model", st$text(base, ft_src(r1, "/settings/base_model"), paste0(model, "_base_model"))),
+      if (!is.null(what)) st$note(what, kind, ft_src(r1, "/kind"), paste0(model, "_kind")),
+      if (is.null(what) && !is.null(kind)) paste("kind", st$text(kind, ft_src(r1, "/kind"), paste0(model, "_kind"))),
+      if (!base_in_what && !is.null(base)) paste("base model", base),
       if (!is.null(cfg$epochs)) {
         paste0(
           "up to ", st$int(cfg$epochs, ft_src(r1, "/settings/epochs"), paste0(model, "_epochs")), " epochs",
           if (!is.null(cfg$patience) && cfg$patience > 0) {
-            paste0(
-              ", stopping after ", st$int(cfg$patience, ft_src(r1, "/settings/patience"), paste0(model, "_patience")),
-              " epochs without a better development macro-F1"
-            )
+            patience <- st$int(cfg$patience, ft_src(r1, "/settings/patience"), paste0(model, "_patience"))
+            # the stopping rule once, the patience of each model
+            rule <- if (!patience_said) " with early stopping on development macro-F1" else ""
+            patience_said <<- TRUE
+            paste0(rule, ", patience ", patience)
           }
         )
       },
       if (!is.null(cfg$learning_rate)) paste("learning rate", st$note(format(cfg$learning_rate, scientific = FALSE), cfg$learning_rate, ft_src(r1, "/settings/learning_rate"), paste0(model, "_learning_rate"))),
       if (!is.null(cfg$batch_size)) paste("batch size", st$int(cfg$batch_size, ft_src(r1, "/settings/batch_size"), paste0(model, "_batch_size"))),
-      if (!is.null(cfg$lora_r)) paste("LoRA rank", st$int(cfg$lora_r, ft_src(r1, "/settings/lora_r"), paste0(model, "_lora_r"))),
-      if (!is.null(cfg$class_weights)) if (isTRUE(cfg$class_weights)) "class weights" else "no class weights"
+      if (!is.null(lora_r) && !identical(kind, "lora")) paste("LoRA rank", lora_r),
+      if (!one_weighting && !is.null(cfg$class_weights)) if (isTRUE(cfg$class_weights)) "class weights" else "no class weights"
     )
     paste0(st$code(model), if (length(details) > 0) paste0(" (", paste(details, collapse = "; "), ")"))
+  }
+  seed_text <- function(model) {
+    recs <- finetune_records_of(x, model)
+    vapply(seeds_of(model), function(sd) {
+      f <- Filter(function(f) as.numeric(f$record$seed) == sd, recs)[[1]]
+      st$int(sd, ft_src(f, "/seed"), paste0(model, "_seed_", sd))
+    }, "")
+  }
+  clauses <- vapply(seq_along(groups), function(g) {
+    group <- groups[[g]]
+    recs <- finetune_records_of(x, group[[1]])
+    sizes <- sort(unique(vapply(recs, function(f) as.numeric(f$record$size), 1)))
+    size_text <- vapply(sizes, function(z) {
+      f <- Filter(function(f) as.numeric(f$record$size) == z, recs)[[1]]
+      paste0(
+        st$int(f$record$n_train, ft_src(f, "/n_train"), paste0(group[[1]], "_n_train_", f$record$size)), " (",
+        st$pct(f$record$size, ft_src(f, "/size"), paste0(group[[1]], "_size_", f$record$size), d = 0), ")"
+      )
+    }, "")
+    who <- and_list(vapply(group, describe, ""))
+    labels <- paste0(if (isTRUE(recs[[1]]$record$verified)) "verified" else "gold", " labels")
+    seeds <- if (length(seed_sets) > 1) {
+      s <- seed_text(group[[1]])
+      paste0(", with seed", if (length(s) > 1) "s", " ", and_list(s))
+    }
+    if (g == 1) {
+      paste0(
+        "The fine-tuned model", if (length(models) > 1) "s", " ", who,
+        if (length(group) > 1) " were" else " was", " trained on the ", labels, " of ", and_list(size_text),
+        " training documents", seeds
+      )
+    } else {
+      paste0(
+        who, " on ", if (length(verified) > 1) paste0("the ", labels, " of "), and_list(size_text),
+        if (length(verified) > 1) " training documents", seeds
+      )
+    }
   }, "")
-  recs <- finetune_records_of(x, models[[1]])
-  sizes <- sort(unique(vapply(recs, function(f) as.numeric(f$record$size), 1)))
-  size_text <- vapply(sizes, function(z) {
-    f <- Filter(function(f) as.numeric(f$record$size) == z, recs)[[1]]
-    paste0(
-      st$int(f$record$n_train, ft_src(f, "/n_train"), paste0(models[[1]], "_n_train_", f$record$size)), " (",
-      st$pct(f$record$size, ft_src(f, "/size"), paste0(models[[1]], "_size_", f$record$size), d = 0), ")"
-    )
-  }, "")
-  seeds <- sort(unique(vapply(recs, function(f) as.numeric(f$record$seed), 1)))
-  seed_text <- vapply(seeds, function(sd) {
-    f <- Filter(function(f) as.numeric(f$record$seed) == sd, recs)[[1]]
-    st$int(sd, ft_src(f, "/seed"), paste0(models[[1]], "_seed_", sd))
-  }, "")
-  paste0(
-    "The fine-tuned model", if (length(models) > 1) "s", " ", and_list(who),
-    if (length(models) > 1) " were" else " was", " trained on the ",
-    if (isTRUE(recs[[1]]$record$verified)) "verified" else "gold", " labels at ",
-    if (length(sizes) == 1) "one training size" else paste(count_words(length(sizes)), "training sizes"),
-    ", ", and_list(size_text), " documents of the training set, with ",
-    if (length(seeds) == 1) "seed " else "seeds ", and_list(seed_text), "."
+  shared <- c(
+    if (length(seed_sets) == 1) {
+      s <- seed_text(models[[1]])
+      for (m in models[-1]) seed_text(m) # each model's seeds traced to its own records
+      paste0("seed", if (length(s) > 1) "s", " ", and_list(s))
+    },
+    if (one_weighting) if (isTRUE(weights[[1]])) "class weights" else "without class weights"
   )
+  tail <- if (length(shared) > 0) {
+    paste0(if (length(models) > 1) ", all" else ",", " with ", sub("^with ", "", paste(shared, collapse = " and ")))
+  }
+  # the clauses are long: a comma before "and" (two), semicolons between them (more)
+  joined <- if (length(clauses) == 2) paste(clauses, collapse = ", and ") else paste(clauses, collapse = "; ")
+  paste0(joined, tail, ".")
 }
 
 #' The metric a learning curve is read by: Cohen's kappa when recorded, else macro-F1, else the first
@@ -1049,80 +1153,154 @@ curve_metric <- function(lc) {
   if (length(hit) > 0) hit[[1]] else available[[1]]
 }
 
-#' "Mean Cohen's kappa over seeds rose from 0.08 (44 documents) to 0.13 (87), below the zero-shot ..."
+#' The learning curves of the fine-tuned models against the LLM coders
+#'
+#' One model: "Its mean Cohen's kappa over seeds on the test set rose from 0.08 with 44 training
+#' documents to 0.13 with 87 (learning curve figure); it stayed below the zero-shot Cohen's kappa of
+#' `smollm2` (0.39) at every size." Several: "From 58 to 520 training documents, Cohen's kappa on the
+#' test set rose from 0.66 to 0.82 for `a` and from 0.13 to 0.56 for `b` (learning curve figure). `a`
+#' reached the zero-shot Cohen's kappa of `c` (0.39) and `d` (0.58) with 58 training documents; `b`
+#' reached that of `c` with 520 and stayed below that of `d` at every size."
 #' @noRd
-curve_sentence <- function(x, model, st, multiple = FALSE) {
+curve_sentence <- function(x, models, st) {
   lc <- x$learning_curve
-  if (is.null(lc) || !model %in% lc$model) {
+  if (is.null(lc)) {
     return(character())
   }
-  metric <- curve_metric(lc[lc$model == model, , drop = FALSE])
-  d <- lc[lc$model == model & lc$metric == metric & !is.na(lc$value), , drop = FALSE]
-  sizes <- sort(unique(d$train_size))
-  if (length(sizes) < 2) {
-    return(character())
-  }
-  means <- vapply(sizes, function(z) mean(d$value[d$train_size == z]), 1)
-  # a training size is read from one row: that of the first seed
-  size_row <- function(z) list(model = model, train_size = z, metric = metric, seed = min(d$seed[d$train_size == z]))
-  n_seeds <- vapply(sizes, function(z) sum(d$train_size == z), 1)
-  at <- function(i) {
-    row <- list(model = model, train_size = sizes[[i]], metric = metric)
-    st$num(means[[i]], src("learning_curve", "value", row = row), paste0(model, "_curve_", sizes[[i]]),
-      how = if (n_seeds[[i]] > 1) "mean" else NULL
+  single <- length(models) == 1
+  curves <- list()
+  for (model in models[models %in% lc$model]) {
+    metric <- curve_metric(lc[lc$model == model, , drop = FALSE])
+    d <- lc[lc$model == model & lc$metric == metric & !is.na(lc$value), , drop = FALSE]
+    sizes <- sort(unique(d$train_size))
+    if (length(sizes) < 2) next
+    curves[[model]] <- list(
+      metric = metric, d = d, sizes = sizes,
+      means = vapply(sizes, function(z) mean(d$value[d$train_size == z]), 1),
+      n_seeds = vapply(sizes, function(z) sum(d$train_size == z), 1)
     )
   }
-  first <- length(sizes)
-  change <- if (means[[first]] > means[[1]]) "rose" else if (means[[first]] < means[[1]]) "fell" else "stayed"
+  if (length(curves) == 0) {
+    return(character())
+  }
+  # one metric for all: the first curve's (the others are left to the figure)
+  metric <- curves[[1]]$metric
+  curves <- Filter(function(cv) identical(cv$metric, metric), curves)
   label <- metric_prose(metric)
-  s <- paste0(
-    if (multiple) paste0("For ", st$code(model), ", ") else "",
-    if (multiple) "" else "Its ",
-    if (any(n_seeds > 1)) paste0(if (multiple) "mean " else "mean ", label, " over seeds") else label,
-    if (multiple) " " else " on the test set ", change, " from ", at(1), " with ",
-    st$int(sizes[[1]], src("learning_curve", "train_size", row = size_row(sizes[[1]])), paste0(model, "_curve_size_min")),
-    " training documents to ", at(first), " with ",
-    st$int(sizes[[first]], src("learning_curve", "train_size", row = size_row(sizes[[first]])), paste0(model, "_curve_size_max")),
-    if (!multiple) " (learning curve figure)"
-  )
-  refs <- coder_refs(x, metric)
-  if (nrow(refs) > 0) {
-    reach <- vapply(refs$estimate, function(e) if (any(means >= e)) min(sizes[means >= e]) else NA_real_, 1)
-    llm_item <- function(i) {
+  size_row <- function(model, z) {
+    d <- curves[[model]]$d
+    list(model = model, train_size = z, metric = metric, seed = min(d$seed[d$train_size == z]))
+  }
+  at <- function(model, i) {
+    cv <- curves[[model]]
+    row <- list(model = model, train_size = cv$sizes[[i]], metric = metric)
+    st$num(cv$means[[i]], src("learning_curve", "value", row = row), paste0(model, "_curve_", cv$sizes[[i]]),
+      how = if (cv$n_seeds[[i]] > 1) "mean" else NULL
+    )
+  }
+  size_at <- function(model, i) {
+    cv <- curves[[model]]
+    z <- cv$sizes[[i]]
+    st$int(z, src("learning_curve", "train_size", row = size_row(model, z)), paste0(model, "_curve_size_", if (i == 1) "min" else "max"))
+  }
+  change_of <- function(cv) {
+    last <- length(cv$sizes)
+    if (cv$means[[last]] > cv$means[[1]]) "rose" else if (cv$means[[last]] < cv$means[[1]]) "fell" else "stayed"
+  }
+  seeds <- any(vapply(curves, function(cv) any(cv$n_seeds > 1), TRUE))
+  what <- if (seeds) paste("mean", label, "over seeds") else label
+  if (length(curves) == 1) {
+    model <- names(curves)[[1]]
+    last <- length(curves[[1]]$sizes)
+    s <- paste0(
+      if (single) paste0("Its ", what) else paste0(capitalise(what), " of ", st$code(model)),
+      " on the test set ", change_of(curves[[1]]), " from ", at(model, 1), " with ", size_at(model, 1),
+      " training documents to ", at(model, last), " with ", size_at(model, last), " (learning curve figure)"
+    )
+  } else {
+    # the same smallest and largest size for every model: said once
+    ends <- unique(lapply(curves, function(cv) cv$sizes[c(1, length(cv$sizes))]))
+    one_range <- length(ends) == 1
+    changes <- vapply(curves, change_of, "")
+    items <- vapply(seq_along(curves), function(k) {
+      model <- names(curves)[[k]]
+      last <- length(curves[[model]]$sizes)
+      n1 <- size_at(model, 1)
+      n2 <- size_at(model, last)
       paste0(
-        st$code(refs$system[[i]]), " (",
-        st$num(refs$estimate[[i]], src("evaluation_metrics", "estimate", list(system = refs$system[[i]]), list(metric = metric)), paste0(model, "_vs_", refs$system[[i]])),
-        ")"
+        if (k == 1 || changes[[k]] != changes[[k - 1]]) paste0(changes[[k]], " "),
+        "from ", at(model, 1), if (!one_range) paste0(" (", n1, " training documents)"),
+        " to ", at(model, last), if (!one_range) paste0(" (", n2, ")"), " for ", st$code(model)
+      )
+    }, "")
+    model1 <- names(curves)[[1]]
+    range <- if (one_range) {
+      paste0(
+        "From ", big_num(curves[[model1]]$sizes[[1]]), " to ",
+        big_num(curves[[model1]]$sizes[[length(curves[[model1]]$sizes)]]), " training documents, "
       )
     }
-    # "the zero-shot Cohen's kappa of `a` (0.39) and the 3-shot Cohen's kappa of `b` (0.45)": one
-    # group per number of examples in the prompt, none named where the coder record does not say
-    llm_items <- function(idx) {
-      groups <- split(idx, factor(refs$shots[idx], levels = unique(refs$shots[idx]), exclude = NULL))
-      and_list(vapply(groups, function(g) {
-        sys <- refs$system[[g[[1]]]]
-        shots <- shots_text(refs$shots[[g[[1]]]], function(k) {
-          st$int(k, src("coder_provenance", "/coder/few_shot", list(coder = sys)), paste0(model, "_vs_", sys, "_few_shot"))
-        })
-        paste0("the ", if (!is.na(shots)) paste0(shots, " "), label, " of ", and_list(vapply(g, llm_item, "")))
-      }, ""))
-    }
+    s <- paste0(range, if (one_range) what else capitalise(what), " ", and_list(items), " (learning curve figure)")
+  }
+  refs <- coder_refs(x, metric)
+  if (nrow(refs) == 0) {
+    return(paste0(s, "."))
+  }
+  printed <- character()
+  said_documents <- FALSE
+  # "the zero-shot Cohen's kappa of `a` (0.39) and `b` (0.58)", or "that of `a`" once its value is given
+  llm_items <- function(model, idx) {
+    groups <- split(idx, factor(refs$shots[idx], levels = unique(refs$shots[idx]), exclude = NULL))
+    and_list(vapply(groups, function(g) {
+      systems <- refs$system[g]
+      if (all(systems %in% printed)) {
+        return(paste0(if (length(g) > 1) "those" else "that", " of ", and_list(vapply(systems, st$code, ""))))
+      }
+      sys <- systems[[1]]
+      shots <- shots_text(refs$shots[[g[[1]]]], function(k) {
+        st$int(k, src("coder_provenance", "/coder/few_shot", list(coder = sys)), paste0(model, "_vs_", sys, "_few_shot"))
+      })
+      named <- vapply(g, function(i) {
+        sys_i <- refs$system[[i]]
+        if (sys_i %in% printed) {
+          return(st$code(sys_i))
+        }
+        printed <<- c(printed, sys_i)
+        paste0(
+          st$code(sys_i), " (",
+          st$num(refs$estimate[[i]], src("evaluation_metrics", "estimate", list(system = sys_i), list(metric = metric)), paste0(model, "_vs_", sys_i)),
+          ")"
+        )
+      }, "")
+      paste0("the ", if (!is.na(shots)) paste0(shots, " "), label, " of ", and_list(named))
+    }, ""))
+  }
+  clauses <- vapply(names(curves), function(model) {
+    cv <- curves[[model]]
+    reach <- vapply(refs$estimate, function(e) if (any(cv$means >= e)) min(cv$sizes[cv$means >= e]) else NA_real_, 1)
     ref_text <- character()
-    below <- which(is.na(reach))
-    if (length(below) > 0) {
-      ref_text <- c(ref_text, paste0("stayed below ", llm_items(below), " at every size"))
-    }
     for (z in sort(unique(reach[!is.na(reach)]))) {
       hit <- which(reach %in% z)
       ref_text <- c(ref_text, paste0(
-        "reached ", llm_items(hit), " with ",
-        st$int(z, src("learning_curve", "train_size", row = size_row(z)), paste0(model, "_reaches_", z)),
-        " training documents"
+        "reached ", llm_items(model, hit), " with ",
+        st$int(z, src("learning_curve", "train_size", row = size_row(model, z)), paste0(model, "_reaches_", z)),
+        if (!said_documents) " training documents"
       ))
+      said_documents <<- TRUE
     }
-    s <- paste0(s, "; it ", and_list(ref_text))
+    below <- which(is.na(reach))
+    if (length(below) > 0) {
+      ref_text <- c(ref_text, paste0("stayed below ", llm_items(model, below), " at every size"))
+    }
+    and_list(ref_text)
+  }, "")
+  if (length(curves) == 1) {
+    return(paste0(s, "; it ", clauses[[1]], "."))
   }
-  paste0(s, ".")
+  c(
+    paste0(s, "."),
+    paste0(paste(paste(vapply(names(curves), st$code, ""), clauses), collapse = "; "), ".")
+  )
 }
 
 #' The LLM coders' estimate of `metric` (evaluation metrics) and the number of examples in their
@@ -1218,9 +1396,9 @@ methods_validation <- function(x, st, metrics = NULL) {
       "."
     ))
   }
+  s <- c(s, per_class_sentence(x, if (length(finals) > 0) finals[[1]] else ordered[[1]], st))
   s <- c(s, other_systems_sentence(x, setdiff(ordered, lead), finals, coders, wanted, n_lead, st))
   s <- c(s, ceiling_comparison(x, ordered, st))
-  s <- c(s, per_class_sentence(x, if (length(finals) > 0) finals[[1]] else ordered[[1]], st))
   paste(s, collapse = " ")
 }
 
@@ -1265,7 +1443,7 @@ other_systems_sentence <- function(x, systems, finals, coders, wanted, n_lead, s
   }
   paste0(
     "The other ", if (length(systems) == 1) "system" else "systems", " reached ", st$esc(metric_prose(metric)), " ",
-    paste(parts, collapse = "; "), " (every metric in the main table)."
+    paste(parts, collapse = "; "), " (main table)."
   )
 }
 
@@ -1303,7 +1481,9 @@ system_metrics_phrase <- function(x, sys, wanted, st) {
   and_list(items)
 }
 
-#' One sentence against the human ceiling: Cohen's kappa of each system against the ceiling's interval
+#' One sentence against the human ceiling: where the Cohen's kappa interval of each system lies against the
+#' ceiling's ("The kappa interval of `a` overlaps that of the human ceiling; those of the other systems lie
+#' entirely below it."), with the ceiling's value unless the verification paragraph gave it
 #' @noRd
 ceiling_comparison <- function(x, systems, st) {
   rel <- x$reliability
@@ -1320,30 +1500,54 @@ ceiling_comparison <- function(x, systems, st) {
   }
   k <- k[order(match(k$system, systems)), , drop = FALSE]
   where <- ifelse(k$ci_high < hc$ci_low, "below", ifelse(k$ci_low > hc$ci_high, "above", "overlap"))
+  # the verification paragraph states the ceiling (ceiling_sentence) whenever it is written
+  said <- !is.null(x$records$verification$n_documents)
   ceiling_text <- paste0(
-    ceiling_kappa_name(hc), " ",
-    st$ci(
-      hc$estimate, hc$ci_low, hc$ci_high,
-      lapply(c("estimate", "ci_low", "ci_high"), function(col) src("human_ceiling_csv", col, row = list(coefficient = "cohen_kappa"))),
-      "validation_ceiling_kappa"
-    )
-  )
-  groups <- list(
-    below = "lie entirely below it",
-    overlap = "overlap it",
-    above = "lie entirely above it"
-  )
-  parts <- unlist(lapply(names(groups), function(g) {
-    who <- k$system[where == g]
-    if (length(who) == 0) {
-      return(NULL)
+    "that of the human ceiling",
+    if (!said) {
+      paste0(" (", ceiling_kappa_name(hc), " ", st$ci(
+        hc$estimate, hc$ci_low, hc$ci_high,
+        lapply(c("estimate", "ci_low", "ci_high"), function(col) src("human_ceiling_csv", col, row = list(coefficient = "cohen_kappa"))),
+        "validation_ceiling_kappa"
+      ), ")")
     }
+  )
+  verbs <- list(
+    below = c("lies entirely below", "lie entirely below"), overlap = c("overlaps", "overlap"),
+    above = c("lies entirely above", "lie entirely above")
+  )
+  kinds <- Filter(function(g) any(where == g), names(verbs))
+  groups <- lapply(kinds, function(g) k$system[where == g])
+  verb <- function(g, n) verbs[[g]][[if (n == 1) 1 else 2]]
+  names_of <- function(who) and_list(vapply(who, st$code, ""))
+  if (length(groups) == 1) {
+    who <- groups[[1]]
+    subject <- if (length(who) == 1) {
+      paste("The kappa interval of", names_of(who))
+    } else if (length(who) <= 3) {
+      paste("The kappa intervals of", names_of(who))
+    } else {
+      "The kappa intervals of all systems"
+    }
+    return(paste0(subject, " ", verb(kinds[[1]], length(who)), " ", ceiling_text, "."))
+  }
+  # the smaller groups by name, the largest (the last of equals) as "the other systems"
+  size <- vapply(groups, length, 1)
+  rest <- max(which(size == max(size)))
+  named <- setdiff(seq_along(groups), rest)
+  parts <- vapply(seq_along(named), function(j) {
+    g <- named[[j]]
+    who <- groups[[g]]
     paste0(
-      "the kappa interval", if (length(who) > 1) "s", " of ", and_list(vapply(who, st$code, "")), " ",
-      if (length(who) == 1) sub("^lie", "lies", sub("^overlap", "overlaps", groups[[g]])) else groups[[g]]
+      if (j == 1) "the kappa interval" else "that", if (length(who) > 1) "s", " of ", names_of(who), " ",
+      verb(kinds[[g]], length(who)), " ", if (j == 1) ceiling_text else "it"
     )
-  }))
-  paste0("Against the human ceiling (", ceiling_text, "), ", and_list(parts), ".")
+  }, "")
+  n_rest <- length(groups[[rest]])
+  others <- paste0(
+    if (n_rest == 1) "that of the other system " else "those of the other systems ", verb(kinds[[rest]], n_rest), " it"
+  )
+  paste0(capitalise(paste(c(parts, others), collapse = "; ")), ".")
 }
 
 #' "Cohen's kappa", or "mean pairwise Cohen's kappa" for three or more people
@@ -1455,7 +1659,8 @@ format_p <- function(p, source, name, st) {
 }
 
 #' Recall gaps whose interval excludes zero (needs ci_low and ci_high in recall_asymmetry.csv): per
-#' system, how many labels, naming the one furthest below the mean (or above it, when none is below)
+#' system, how many labels, naming the one furthest below the mean (or above it, when none is below);
+#' the gaps themselves are left to bias/recall_asymmetry.csv
 #' @noRd
 bias_recall_sentence <- function(ra, st, level) {
   if (is.null(ra) || nrow(ra) == 0 || !all(c("ci_low", "ci_high") %in% names(ra))) {
@@ -1467,27 +1672,35 @@ bias_recall_sentence <- function(ra, st, level) {
   if (length(systems) == 0) {
     return(character())
   }
-  parts <- vapply(systems, function(sys) {
+  # the number of labels once when every system has the same; the direction only where it changes
+  n_labels <- vapply(systems, function(sys) sum(ra$system == sys), 1)
+  one_count <- length(unique(n_labels)) == 1
+  direction <- vapply(systems, function(sys) if (any(ra$recall_gap[ra$system == sys & off] < 0)) "furthest below" else "furthest above", "")
+  parts <- vapply(seq_along(systems), function(i) {
+    sys <- systems[[i]]
     d <- ra[ra$system == sys & off, , drop = FALSE]
     below <- d$recall_gap < 0
     r <- if (any(below)) d[below, , drop = FALSE][which.min(d$recall_gap[below]), ] else d[which.max(d$recall_gap), ]
-    row <- list(system = sys, label = r$label)
-    s3 <- lapply(c("recall_gap", "ci_low", "ci_high"), function(col) src("bias_recall_asymmetry", col, row = row))
     labs <- ra$label[ra$system == sys]
     n_off <- st$int(nrow(d), src("bias_recall_asymmetry", "label", row = list(system = sys, label = d$label)), paste0(sys, "_n_recall_gaps"), how = "count")
     n_all <- st$int(length(labs), src("bias_recall_asymmetry", "label", row = list(system = sys, label = labs)), paste0(sys, "_n_recall_labels"), how = "count")
     paste0(
-      n_off, " of ", n_all, " labels with ", st$code(sys), " (", if (any(below)) "furthest below" else "furthest above",
-      ": ", st$code(r$label), ", ", st$ci(r$recall_gap, r$ci_low, r$ci_high, s3, paste0(sys, "_", r$label, "_recall_gap")), ")"
+      n_off, if (i == 1 || !one_count) paste0(" of ", n_all, " labels"), " with ", st$code(sys), " (",
+      if (i == 1 || direction[[i]] != direction[[i - 1]]) paste0(direction[[i]], ": "),
+      st$code(r$label), ")"
     )
   }, "")
   paste0(
     "Recall differed from the mean recall over labels, with an interval excluding zero, for ",
-    and_list(parts), "; the per-class table lists them."
+    and_list(parts), "."
   )
 }
 
 #' Strata whose accuracy or kappa interval lies entirely below the overall estimate
+#'
+#' "Accuracy or Cohen's kappa had an interval entirely below the overall estimate in 4 of 140 stratum
+#' estimates, checked without correction for multiple comparisons: `a` (overall accuracy 0.45 and
+#' Cohen's kappa 0.39) in `year` = 2017 (0.25 [0.08, 0.42] and 0.15 [−0.00, 0.31]; n = 24) and ..."
 #' @noRd
 bias_strata_sentences <- function(strata, st, level) {
   if (is.null(strata) || nrow(strata) == 0) {
@@ -1506,39 +1719,53 @@ bias_strata_sentences <- function(strata, st, level) {
       "interval lay entirely below the overall estimate."
     ))
   }
-  cells <- unique(below[c("system", "stratum", "value")])
-  parts <- vapply(seq_len(nrow(cells)), function(i) {
-    cell <- cells[i, ]
-    rows <- below[below$system == cell$system & below$stratum == cell$stratum & below$value == cell$value, , drop = FALSE]
-    stats <- vapply(seq_len(nrow(rows)), function(j) {
-      r <- rows[j, ]
-      row <- list(system = r$system, stratum = r$stratum, value = r$value, metric = r$metric)
-      s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src("bias_strata", col, row = row))
+  metrics <- c("accuracy", "cohen_kappa")
+  row_of <- function(r) list(system = r$system, stratum = r$stratum, value = r$value, metric = r$metric)
+  systems <- unique(below$system)
+  parts <- vapply(systems, function(sys) {
+    mine <- below[below$system == sys, , drop = FALSE]
+    used <- intersect(metrics, mine$metric)
+    # the system's overall estimates once, in the order its cells give their metrics
+    overall <- vapply(used, function(m) {
+      r <- mine[mine$metric == m, , drop = FALSE][1, ]
       key <- paste(r$system, r$stratum, r$value, r$metric, sep = "_")
+      paste(st$esc(metric_prose(m)), st$num(r$overall, src("bias_strata", "overall", row = row_of(r)), paste0(key, "_overall")))
+    }, "")
+    cells <- unique(mine[c("stratum", "value")])
+    cell_text <- vapply(seq_len(nrow(cells)), function(i) {
+      rows <- mine[mine$stratum == cells$stratum[[i]] & mine$value == cells$value[[i]], , drop = FALSE]
+      rows <- rows[order(match(rows$metric, metrics)), , drop = FALSE]
+      # a cell with every metric of the system names none (the overall estimates give the order)
+      every <- identical(rows$metric, used)
+      stats <- vapply(seq_len(nrow(rows)), function(j) {
+        r <- rows[j, ]
+        s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src("bias_strata", col, row = row_of(r)))
+        key <- paste(r$system, r$stratum, r$value, r$metric, sep = "_")
+        paste0(if (!every) paste0(st$esc(metric_prose(r$metric)), " "), st$ci(r$estimate, r$ci_low, r$ci_high, s3, key))
+      }, "")
+      n <- rows$n[[1]]
       paste0(
-        st$esc(metric_prose(r$metric)), " ", st$ci(r$estimate, r$ci_low, r$ci_high, s3, key), " against ",
-        st$num(r$overall, src("bias_strata", "overall", row = row), paste0(key, "_overall"))
+        st$code(cells$stratum[[i]]), " = ", st$esc(cells$value[[i]]), " (",
+        if (every) and_list(stats) else paste(stats, collapse = ", "),
+        if (!is.na(n)) paste0("; n = ", st$int(n, src("bias_strata", "n", row = row_of(rows[1, ])), paste(sys, cells$stratum[[i]], cells$value[[i]], "n", sep = "_"))),
+        ")"
       )
     }, "")
-    n <- rows$n[[1]]
-    paste0(
-      st$code(cell$system), " in ", st$code(cell$stratum), " = ", st$esc(cell$value), " (",
-      paste(stats, collapse = "; "),
-      if (!is.na(n)) paste0("; n = ", st$int(n, src("bias_strata", "n", row = list(system = cell$system, stratum = cell$stratum, value = cell$value, metric = rows$metric[[1]])), paste(cell$system, cell$stratum, cell$value, "n", sep = "_"))),
-      ")"
-    )
+    paste0(st$code(sys), " (overall ", and_list(overall), ") in ", and_list(cell_text))
   }, "")
   n_tests <- nrow(d)
   paste0(
-    "Accuracy or Cohen's kappa had an ", lvl, "interval entirely below the overall estimate for ",
-    and_list(parts), ", of ",
-    st$int(n_tests, src("bias_strata", "metric", row = list(metric = c("accuracy", "cohen_kappa"))), "n_strata_estimates", how = "count"),
-    " stratum estimates checked without correction for multiple comparisons."
+    "Accuracy or Cohen's kappa had an ", lvl, "interval entirely below the overall estimate in ",
+    st$int(nrow(below), src("bias_strata", "below_overall", row = list(metric = metrics, below_overall = "true")), "n_strata_below", how = "count"),
+    " of ",
+    st$int(n_tests, src("bias_strata", "metric", row = list(metric = metrics)), "n_strata_estimates", how = "count"),
+    " stratum estimates, checked without correction for multiple comparisons: ",
+    paste(parts, collapse = "; "), "."
   )
 }
 
-#' ", drawn from the labelled documents by a random split stratified by label (train 60%, dev 10%,
-#' test 30%; seed 1)": how the split was drawn, from split.json (empty without it)
+#' "A random split of the labelled documents stratified by label (train 60%, dev 10%, test 30%; seed 1)":
+#' how the split was drawn, from split.json ("" without it)
 #' @noRd
 split_design_phrase <- function(rec, st) {
   if (is.null(rec) || is.null(rec$method)) {
@@ -1546,9 +1773,9 @@ split_design_phrase <- function(rec, st) {
   }
   sp <- function(field) src("split_record", field)
   how <- switch(rec$method,
-    per_class = "a random split stratified by label",
-    iterative = "a random split stratified by label set (iterative stratification; Sechidis et al. 2011)",
-    random = "a simple random split",
+    per_class = "a random split of the labelled documents stratified by label",
+    iterative = "a random split of the labelled documents stratified by label set with iterative stratification",
+    random = "a simple random split of the labelled documents",
     NULL
   )
   if (is.null(how)) {
@@ -1559,10 +1786,14 @@ split_design_phrase <- function(rec, st) {
     if (is.null(v)) NA_character_ else paste(k, st$pct(v, sp(paste0("/shares/", k)), paste0("split_share_", k), d = 0))
   }, "")
   shares <- shares[!is.na(shares)]
+  details <- c(
+    if (identical(rec$method, "iterative")) "Sechidis et al. 2011",
+    if (length(shares) > 0) paste(shares, collapse = ", "),
+    if (!is.null(rec$seed)) paste("seed", st$int(rec$seed, sp("/seed"), "split_seed"))
+  )
   paste0(
-    ", the sets drawn from the labelled documents by ", st$note(how, rec$method, sp("/method"), "split_method"),
-    " (", paste(shares, collapse = ", "),
-    if (!is.null(rec$seed)) paste0("; seed ", st$int(rec$seed, sp("/seed"), "split_seed")), ")"
+    st$note(capitalise(how), rec$method, sp("/method"), "split_method"),
+    if (length(details) > 0) paste0(" (", paste(details, collapse = "; "), ")")
   )
 }
 
@@ -1605,23 +1836,22 @@ routing_accuracy_sentence <- function(routing, model, st) {
   if (!all(c("routed", "not routed") %in% d$routing)) {
     return("")
   }
-  part <- function(group) {
+  part <- function(group, words) {
     r <- d[d$routing == group, , drop = FALSE][1, ]
     row <- list(system = model, routing = group, metric = "accuracy")
     s3 <- lapply(c("estimate", "ci_low", "ci_high"), function(col) src("bias_routing", col, row = row))
     key <- paste(model, gsub(" ", "_", group), "accuracy", sep = "_")
     paste0(
-      st$ci(r$estimate, r$ci_low, r$ci_high, s3, key), " on the ",
-      st$int(r$n, src("bias_routing", "n", row = row), paste0(key, "_n")), " ", group, " test documents"
+      st$ci(r$estimate, r$ci_low, r$ci_high, s3, key), " on the ", sub("%n", st$int(r$n, src("bias_routing", "n", row = row), paste0(key, "_n")), words, fixed = TRUE)
     )
   }
-  paste0(" Its accuracy was ", part("routed"), " against ", part("not routed"), ".")
+  paste0(" Its accuracy was ", part("routed", "%n routed test documents"), " against ", part("not routed", "other %n"), ".")
 }
 
 #' Who the estimators are credited to, as the text cites them
 #' @noRd
 inference_citations <- c(
-  ppi = "Angelopoulos et al.; Angelopoulos, Duchi and Zrnic",
+  ppi = "Angelopoulos et al.",
   dsl = "Egami et al."
 )
 
@@ -1699,9 +1929,12 @@ findings_estimands <- function(x, st) {
     strata <- unique(sub("=.*$", "", est$stratum[est$estimand == "prevalence" & est$stratum != ""]))
   }
   what <- character()
+  # every label of a codebook of more than three: "the share of each label"
+  codebook <- as.character(unlist(x$records$coders[[1]]$codebook$labels %||% x$records$evaluation[[1]]$labels))
+  each <- length(shares) > 3 && setequal(shares, codebook)
   if (length(shares) > 0) {
     what <- c(what, paste0(
-      "the share", if (length(shares) > 1) "s", " of ", and_list(vapply(shares, st$code, "")),
+      if (each) "the share of each label" else paste0("the share", if (length(shares) > 1) "s", " of ", and_list(vapply(shares, st$code, ""))),
       if (length(strata) > 0 && any(est$stratum != "")) paste0(", overall and by ", and_list(vapply(strata, st$code, "")), ",")
     ))
   }
@@ -1823,37 +2056,44 @@ findings_headline <- function(x, st) {
   }
   out <- character()
   if (regression) {
-    for (lab in unique(d$label)) {
+    labs <- unique(d$label)
+    for (lab in labs) {
       items <- unique(d$item[d$label == lab])
       phrases <- vapply(seq_along(items), function(i) {
         paste0(if (i == 1) "the coefficient of " else "that of ", name_of(items[[i]]), if (i == 1) " was " else ", ", by_method(d[d$item == items[[i]], , drop = FALSE]))
       }, "")
-      out <- c(out, paste0("In the regression of ", st$code(lab), " (confidence intervals in brackets), ", paste(phrases, collapse = "; "), "."))
+      # one regression in the text: its formula above names the outcome
+      regressions <- unique(est$label[est$estimand == "regression"])
+      out <- c(out, paste0(
+        "In the regression", if (length(regressions) > 1) paste0(" of ", st$code(lab)), ", ",
+        paste(phrases, collapse = "; "), "."
+      ))
     }
   } else {
     items <- unique(d$item)
     phrases <- vapply(seq_along(items), function(i) {
       paste0(if (i == 1) "the share of " else "that of ", name_of(items[[i]]), if (i == 1) " was " else ", ", by_method(d[d$item == items[[i]], , drop = FALSE]))
     }, "")
-    out <- c(out, paste0("Overall (confidence intervals in brackets), ", paste(phrases, collapse = "; "), "."))
+    out <- c(out, paste0("Overall, ", paste(phrases, collapse = "; "), "."))
   }
   if (length(left_out) > 0) {
     what <- if (regression) "coefficient" else "share"
     one <- length(left_out) == 1
-    out <- c(out, paste0(
-      "The ", if (one) {
-        paste0("other ", what, " is")
-      } else if (length(left_out) <= 9) {
-        paste0(count_words(length(left_out)), " other ", what, "s are")
-      } else {
-        paste0("other ", what, "s are")
-      },
-      " in the findings table",
-      if (regression && all(vapply(left_out, function(it) findings_contains_zero(est, it), TRUE))) {
-        paste0("; every estimator's interval of ", if (one) "it" else "each", " contained zero")
-      },
-      "."
-    ))
+    others <- if (one) {
+      paste("the other", what)
+    } else if (length(left_out) <= 9) {
+      paste0("the ", count_words(length(left_out)), " other ", what, "s")
+    } else {
+      paste0("the other ", what, "s")
+    }
+    if (regression && all(vapply(left_out, function(it) findings_contains_zero(est, it), TRUE))) {
+      # "...; every estimator's interval of the three other coefficients (findings table) contained zero."
+      out[[length(out)]] <- paste0(
+        sub("\\.$", "", out[[length(out)]]), "; every estimator's interval of ", others, " (findings table) contained zero."
+      )
+    } else {
+      out <- c(out, paste0(capitalise(others), if (one) " is" else " are", " in the findings table."))
+    }
   }
   hit <- Filter(length, excluded)
   if (length(hit) > 0) {
