@@ -629,9 +629,31 @@ coder_settings_sentences <- function(name, rec, st, subject) {
     out <- c(out, run = paste0(subject, " ran with ", and_list(decoding), "."), decoding = paste(decoding, collapse = ", "))
   }
   tr <- rec$truncation
+  chunked <- FALSE
   if (!is.null(tr$max_doc_tokens)) {
     limit <- st$int(tr$max_doc_tokens, s_of("/truncation/max_doc_tokens"), "max_doc_tokens")
-    none_longer <- isTRUE(tr$n_docs_truncated == 0)
+    chunked <- identical(tr$long_docs, "chunk") && isTRUE(tr$n_docs_chunked > 0)
+    none_longer <- isTRUE(tr$n_docs_truncated == 0) && !chunked
+    if (chunked) {
+      # longer documents were read in overlapping windows: say so, never "none was longer"
+      how <- switch(tr$chunk_aggregate %||% "",
+        mean = "averaged",
+        max = "combined by their maximum",
+        first = "taken from the first window",
+        st$text(tr$chunk_aggregate %||% "?", s_of("/truncation/chunk_aggregate"), "chunk_aggregate")
+      )
+      out <- c(out, limit = limit, none_longer = "FALSE", truncation = paste0(
+        subject, " read documents in windows of up to ", limit, " tokens overlapping by ",
+        st$int(tr$chunk_overlap, s_of("/truncation/chunk_overlap"), "chunk_overlap"), " tokens: the ",
+        st$int(tr$n_docs_chunked, s_of("/truncation/n_docs_chunked"), "n_docs_chunked"),
+        " longer documents were coded window by window (",
+        st$int(tr$n_windows, s_of("/truncation/n_windows"), "n_windows"), " windows for ",
+        st$int(tr$n_docs, s_of("/truncation/n_docs"), "n_docs_read"), " documents), their label probabilities ",
+        how, "."
+      ))
+    }
+  }
+  if (!is.null(tr$max_doc_tokens) && !chunked) {
     out <- c(out, limit = limit, none_longer = as.character(none_longer), truncation = paste0(
       subject, " read documents up to ", limit, " tokens",
       if (!is.null(tr$n_docs_truncated)) {
@@ -832,7 +854,7 @@ overlap_sentence <- function(x, st) {
   out <- character()
   if (!is.null(v$n_overlap_documents) && v$n_overlap_documents > 0) {
     overlap <- paste0(
-      "Of these, ", st$int(v$n_overlap_documents, src("verification_summary", "/n_overlap_documents"), "n_overlap_documents"),
+      "Of the documents verified, ", st$int(v$n_overlap_documents, src("verification_summary", "/n_overlap_documents"), "n_overlap_documents"),
       " were verified by ",
       if (length(unlist(v$coders)) == 2) "both verifiers" else "two or more verifiers"
     )
@@ -1350,7 +1372,7 @@ corpus_model_sentence <- function(x, model, st) {
   }
   f <- job[[1]]
   paste0(
-    "The final model, which coded the corpus, is ", st$code(model), " trained on ",
+    "The final model, which coded the corpus, was ", st$code(model), " trained on ",
     st$int(f$record$n_train, ft_src(f, "/n_train"), paste0(model, "_corpus_n_train")),
     " documents with seed ", st$int(f$record$seed, ft_src(f, "/seed"), paste0(model, "_corpus_seed")), "."
   )

@@ -104,6 +104,22 @@ test_that("the LLM coder is described by its model, weights, prompt, scoring and
   expect_match(text, paste0("```text\n", coder$prompt_template, "\n```"), fixed = TRUE)
 })
 
+test_that("a coder that read longer documents in windows says so, never 'none was longer'", {
+  x <- fixture_results()
+  tr <- x$records$coders$smollm2$truncation
+  x$records$coders$smollm2$truncation <- c(tr, list(
+    long_docs = "chunk", n_docs_chunked = 7L, n_windows = tr$n_docs + 19L, chunk_overlap = 32L,
+    chunk_aggregate = "max"
+  ))
+  m <- methods_section(x)
+  text <- format(m)
+  expect_match(text, sprintf(
+    "It read documents in windows of up to %d tokens overlapping by 32 tokens: the 7 longer documents were coded window by window (%d windows for %d documents), their label probabilities combined by their maximum.",
+    tr$max_doc_tokens, tr$n_docs + 19L, tr$n_docs
+  ), fixed = TRUE)
+  expect_false(grepl("none was longer", text, fixed = TRUE))
+})
+
 test_that("the verification design, agreement, acceptance, adjudication and ceiling are stated", {
   text <- format(fixture_methods())
   summary <- read_fixture_json("verify/ingest/summary.json")
@@ -125,7 +141,7 @@ test_that("the verification design, agreement, acceptance, adjudication and ceil
   rel <- rel[rel$scope == "all labels", ]
   row <- function(coef) rel[rel$coefficient == coef, ]
   expect_match(text, sprintf(
-    "Of these, %d were verified by both verifiers; their keep-or-reject decisions agreed with Cohen's kappa %s, Krippendorff's alpha %s and Gwet's AC1 %s (%s shared decisions); disagreements on %d were settled by a simulated adjudicator (error rate %s).",
+    "Of the documents verified, %d were verified by both verifiers; their keep-or-reject decisions agreed with Cohen's kappa %s, Krippendorff's alpha %s and Gwet's AC1 %s (%s shared decisions); disagreements on %d were settled by a simulated adjudicator (error rate %s).",
     summary$n_overlap_documents, ci_text(row("cohen_kappa")), ci_text(row("krippendorff_alpha")),
     ci_text(row("gwet_ac1")), row("cohen_kappa")$n_units, summary$n_adjudicated, pct_text(summary$adjudication$error_rate, 0)
   ), fixed = TRUE)
@@ -166,7 +182,7 @@ test_that("fine-tuning states the sizes, seeds, learning curve and the model tha
     mean_at(half$n_train), half$n_train, mean_at(full$n_train), full$n_train, formatC(llm, format = "f", digits = 2)
   ), fixed = TRUE)
   expect_match(text, sprintf(
-    "The final model, which coded the corpus, is `tfidf` trained on %d documents with seed %d.", full$n_train, full$seed
+    "The final model, which coded the corpus, was `tfidf` trained on %d documents with seed %d.", full$n_train, full$seed
   ), fixed = TRUE)
   # no setting that the fine-tuning record does not hold: TF-IDF has no base model, epochs or learning rate
   expect_false(is.null(full$settings))
