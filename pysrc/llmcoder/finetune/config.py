@@ -209,7 +209,8 @@ class FinetuneConfig:
             problems.append(Problem(f"long_docs is '{self.long_docs}'; it must be truncate or chunk"))
         if self.chunk_aggregate not in ("mean", "max", "first"):
             problems.append(Problem(f"chunk_aggregate is '{self.chunk_aggregate}'; it must be mean, max or first"))
-        if not isinstance(self.chunk_overlap, int) or not 0 <= self.chunk_overlap <= self.max_length // 2:
+        if not isinstance(self.chunk_overlap, int) or self.chunk_overlap < 0 or (
+                self.long_docs == "chunk" and self.chunk_overlap > self.max_length // 2):
             problems.append(Problem(f"chunk_overlap is {self.chunk_overlap}; it must be a whole number from 0 to "
                                     f"half of max_length ({self.max_length // 2})"))
         if self.long_docs == "chunk" and self.kind == "tfidf":
