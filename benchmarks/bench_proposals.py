@@ -28,10 +28,9 @@ from typing import Any
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import cpu_name, write_section  # noqa: E402
+from _results import cpu_name, markers, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- bench_proposals:start -->", "<!-- bench_proposals:end -->"
 POLICIES = {"top-1 (chosen)": {"policy": "chosen"}, "top-3": {"policy": "top_k", "k": 3},
             "mass 0.9": {"policy": "mass", "mass": 0.9}, "conformal 0.9": {"policy": "conformal", "coverage": 0.9}}
 TFIDF = {"kind": "tfidf", "name": "tfidf", "class_weights": True, "seed": 1}
@@ -56,7 +55,9 @@ def run_policy(name: str, policy: dict[str, Any], res: Path, codebook: Path, wor
                                 simulate_adjudication={"corpus": res / "corpus.parquet", "error_rate": 0.05, "seed": 0})
     man = json.loads(Path(manifest).read_text())
     prop = man["settings"]["proposals"]
-    n_docs = len(pl.read_parquet(res / "splits.parquet").filter(pl.col("split").is_in(["train", "dev"])))
+    coded = pl.concat([pl.read_parquet(p, columns=["doc_id"]) for p in coders]).unique()  # a study run with
+    n_docs = pl.read_parquet(res / "splits.parquet").filter(  # coding.limit codes only the first documents
+        pl.col("split").is_in(["train", "dev"]) & pl.col("doc_id").is_in(coded["doc_id"].implode())).height
     verified = pl.read_parquet(work / "ingest" / "verified.parquet")
     gold = pl.read_parquet(res / "corpus.parquet").select("doc_id", pl.col("label").alias("gold"))
     acc = verified.join(gold, on="doc_id").select((pl.col("label") == pl.col("gold")).mean()).item()
@@ -70,14 +71,14 @@ def run_policy(name: str, policy: dict[str, Any], res: Path, codebook: Path, wor
             "tfidf_test_accuracy": job["metrics"]["accuracy"], "n_documents": n_docs}
 
 
-def table(rows: list[dict[str, Any]], study: str) -> str:
+def table(rows: list[dict[str, Any]], study: str, command: str) -> str:
     """The Markdown section for RESULTS.md."""
     import llmcoder
 
     head = (f"### Proposal policies on the {study} study (simulated verifiers and adjudicator, 5% errors)\n\n"
             f"Machine: {cpu_name()}; llmcoder {llmcoder.__version__}; {dt.date.today().isoformat()}. "
-            f"{rows[0]['n_documents']} train+dev documents, the study's LLM coders' real outputs. Command: "
-            f"`TZ=UTC .venv/bin/python benchmarks/bench_proposals.py --study {study}`.\n\n"
+            f"{rows[0]['n_documents']} train+dev documents (those the study's LLM coders coded), the coders' real "
+            f"outputs. Command: `{command}`.\n\n"
             "| policy | mean set size | gold in set | verified by verifiers | verified after adjudication | "
             "decisions per verified doc | right labels supplied | verified labels correct | TF-IDF test accuracy |\n"
             "|:--|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -92,7 +93,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--study", default="demo")
     ap.add_argument("--results", type=Path, default=ROOT / "results")
-    ap.add_argument("--codebook", type=Path, default=ROOT / "data" / "demo" / "codebook.yaml")
+    ap.add_argument("--codebook", type=Path, default=ROOT / "data" / "demo" / "codebook.yaml",
+                    help="the study's codebook (cap_us: ../shared/data/rethinking_scale/cap_codebook.csv)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     res = args.results / args.study
@@ -101,10 +103,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-proposals-") as tmp:
             rows.append(run_policy(name, policy, res, args.codebook, Path(tmp)))
             print(json.dumps(rows[-1]), flush=True)
-    text = table(rows, args.study)
+    start, end = markers(f"bench_proposals:{args.study}")
+    command = "TZ=UTC .venv/bin/python benchmarks/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    text = f"{start}\n{table(rows, args.study, command)}{end}"
     print(text)
     if not args.no_write:
-        write_section(text, START, END)
+        write_section(text, start, end)
 
 
 if __name__ == "__main__":
