@@ -1110,6 +1110,15 @@ training_sentence <- function(x, groups, st) {
       if (!is.null(cfg$learning_rate)) paste("learning rate", st$note(format(cfg$learning_rate, scientific = FALSE), cfg$learning_rate, ft_src(r1, "/settings/learning_rate"), paste0(model, "_learning_rate"))),
       if (!is.null(cfg$batch_size)) paste("batch size", st$int(cfg$batch_size, ft_src(r1, "/settings/batch_size"), paste0(model, "_batch_size"))),
       if (!is.null(lora_r) && !identical(kind, "lora")) paste("LoRA rank", lora_r),
+      if (identical(cfg$long_docs, "chunk") && !is.null(cfg$max_length)) {
+        # a model that reads longer documents in windows says so (llmcoder.jobs.training_settings)
+        paste0(
+          "longer documents read in windows of ", st$int(cfg$max_length, ft_src(r1, "/settings/max_length"), paste0(model, "_max_length")),
+          " tokens overlapping by ", st$int(cfg$chunk_overlap, ft_src(r1, "/settings/chunk_overlap"), paste0(model, "_chunk_overlap")),
+          ", probabilities combined by their ",
+          switch(cfg$chunk_aggregate %||% "", mean = "mean", max = "maximum", first = "first window", "aggregate")
+        )
+      },
       if (!one_weighting && !is.null(cfg$class_weights)) if (isTRUE(cfg$class_weights)) "class weights" else "no class weights"
     )
     paste0(st$code(model), if (length(details) > 0) paste0(" (", paste(details, collapse = "; "), ")"))

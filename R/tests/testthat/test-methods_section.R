@@ -120,6 +120,19 @@ test_that("a coder that read longer documents in windows says so, never 'none wa
   expect_false(grepl("none was longer", text, fixed = TRUE))
 })
 
+test_that("a fine-tuned model that read longer documents in windows says so", {
+  x <- fixture_results()
+  x$records$finetune <- lapply(x$records$finetune, function(f) {
+    f$record$settings <- c(f$record$settings, list(
+      max_length = 128L, long_docs = "chunk", chunk_overlap = 16L, chunk_aggregate = "max"
+    ))
+    f
+  })
+  text <- format(methods_section(x))
+  expect_match(text, "longer documents read in windows of 128 tokens overlapping by 16, probabilities combined by their maximum", fixed = TRUE)
+  expect_false(grepl("windows of", format(fixture_methods()), fixed = TRUE))
+})
+
 test_that("the verification design, agreement, acceptance, adjudication and ceiling are stated", {
   text <- format(fixture_methods())
   summary <- read_fixture_json("verify/ingest/summary.json")
