@@ -854,7 +854,7 @@ overlap_sentence <- function(x, st) {
   out <- character()
   if (!is.null(v$n_overlap_documents) && v$n_overlap_documents > 0) {
     overlap <- paste0(
-      "Of the documents verified, ", st$int(v$n_overlap_documents, src("verification_summary", "/n_overlap_documents"), "n_overlap_documents"),
+      "Of these documents, ", st$int(v$n_overlap_documents, src("verification_summary", "/n_overlap_documents"), "n_overlap_documents"),
       " were verified by ",
       if (length(unlist(v$coders)) == 2) "both verifiers" else "two or more verifiers"
     )

@@ -154,7 +154,7 @@ test_that("the verification design, agreement, acceptance, adjudication and ceil
   rel <- rel[rel$scope == "all labels", ]
   row <- function(coef) rel[rel$coefficient == coef, ]
   expect_match(text, sprintf(
-    "Of the documents verified, %d were verified by both verifiers; their keep-or-reject decisions agreed with Cohen's kappa %s, Krippendorff's alpha %s and Gwet's AC1 %s (%s shared decisions); disagreements on %d were settled by a simulated adjudicator (error rate %s).",
+    "Of these documents, %d were verified by both verifiers; their keep-or-reject decisions agreed with Cohen's kappa %s, Krippendorff's alpha %s and Gwet's AC1 %s (%s shared decisions); disagreements on %d were settled by a simulated adjudicator (error rate %s).",
     summary$n_overlap_documents, ci_text(row("cohen_kappa")), ci_text(row("krippendorff_alpha")),
     ci_text(row("gwet_ac1")), row("cohen_kappa")$n_units, summary$n_adjudicated, pct_text(summary$adjudication$error_rate, 0)
   ), fixed = TRUE)
