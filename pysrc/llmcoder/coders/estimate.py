@@ -68,7 +68,7 @@ def estimate(corpus: str | os.PathLike[str] | pl.DataFrame, codebook: Codebook, 
             per_doc = np.bincount(owner, weights=[scorer.n_input_tokens(e) - scorer.n_prefix_tokens for e in enc],
                                   minlength=len(texts)).astype(np.int64)
         else:
-            enc = scorer.encode(texts)
+            enc, owner = scorer.encode(texts), list(range(len(texts)))
             per_doc = np.array([scorer.n_input_tokens(e) - scorer.n_prefix_tokens for e in enc])
         total_in = int((per_doc.sum() + scorer.n_prefix_tokens) * rotations)
         out.update(prefix_tokens=scorer.n_prefix_tokens, tokens_per_doc_mean=float(per_doc.mean()),
@@ -78,14 +78,15 @@ def estimate(corpus: str | os.PathLike[str] | pl.DataFrame, codebook: Codebook, 
         if hasattr(be, "truncation"):
             out["truncation"] = be.truncation(scorer, texts)
         if warmup_docs:
-            idx = list(range(min(warmup_docs, len(texts))))
+            n_warm = min(warmup_docs, len(texts))
+            idx = np.flatnonzero(np.asarray(owner) < n_warm).tolist()  # every window of the warm-up documents
             lens = [len(enc[i]) for i in idx]
             scorer.prefix_cache()
             t0 = time.perf_counter()
             for b in length_batches(lens, coder.batch_size):
                 scorer.score_encoded([enc[idx[i]] for i in b])
-            dps = len(idx) / max(1e-9, time.perf_counter() - t0)
-            out.update(warmup_docs=len(idx), docs_per_s=dps, eta_s=docs.height * rotations / dps)
+            dps = n_warm / max(1e-9, time.perf_counter() - t0)  # documents, not windows, per second
+            out.update(warmup_docs=n_warm, docs_per_s=dps, eta_s=docs.height * rotations / dps)
     else:
         tok = None
         if coder.tokenizer:
