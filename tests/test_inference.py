@@ -18,6 +18,7 @@ import statsmodels.api as sm
 from typer.testing import CliRunner
 
 from llmcoder import inference as inf
+from llmcoder import planning
 from llmcoder.cli import app
 
 Z95 = 1.959963984540054
@@ -341,20 +342,20 @@ def test_design_matrix_from_a_formula():
 def test_kappa_variance_equals_statsmodels_and_the_plan_reaches_the_width():
     from statsmodels.stats.inter_rater import cohens_kappa
 
-    table = inf.agreement_table(0.8, [0.5, 0.3, 0.2])
+    table = planning.agreement_table(0.8, [0.5, 0.3, 0.2])
     assert table.sum(0) == pytest.approx([0.5, 0.3, 0.2]) and np.trace(table) == pytest.approx(0.8)
     res = cohens_kappa(table * 250)
-    assert math.sqrt(inf.kappa_variance(table) / 250) == pytest.approx(res.std_kappa, rel=1e-10)
-    plan = inf.plan_sample_size(0.05, estimand="kappa", agreement=0.8, n_categories=4)
-    var1 = inf.kappa_variance(inf.agreement_table(0.8, [0.25] * 4))
+    assert math.sqrt(planning.kappa_variance(table) / 250) == pytest.approx(res.std_kappa, rel=1e-10)
+    plan = planning.plan_sample_size(0.05, estimand="kappa", agreement=0.8, n_categories=4)
+    var1 = planning.kappa_variance(planning.agreement_table(0.8, [0.25] * 4))
     assert Z95 * math.sqrt(var1 / plan["n"]) <= 0.05 < Z95 * math.sqrt(var1 / (plan["n"] - 1))
     assert plan["kappa"] == pytest.approx((0.8 - 0.25) / 0.75)
-    same = inf.plan_sample_size(0.05, estimand="kappa", kappa=plan["kappa"], n_categories=4)
+    same = planning.plan_sample_size(0.05, estimand="kappa", kappa=plan["kappa"], n_categories=4)
     assert same["n"] == plan["n"]
 
 
 def test_prevalence_plan_classical_and_ppi():
-    r = inf.plan_sample_size(0.03, prevalence=0.3, accuracy=0.9, n_unlabelled=5000)
+    r = planning.plan_sample_size(0.03, prevalence=0.3, accuracy=0.9, n_unlabelled=5000)
     assert r["n_classical"] == math.ceil(Z95**2 * 0.21 / 0.03**2)
     vy, cov, N = 0.21, 0.21 - 0.05, 5000
 
@@ -365,14 +366,14 @@ def test_prevalence_plan_classical_and_ppi():
     n = r["n_ppi"]
     assert Z95 * math.sqrt(var(n)) <= 0.03 < Z95 * math.sqrt(var(n - 1))
     assert n < r["n_classical"] / 2 and r["n_dsl"] >= n
-    worthless = inf.plan_sample_size(0.03, prevalence=0.3, correlation=0.0, n_unlabelled=5000)
+    worthless = planning.plan_sample_size(0.03, prevalence=0.3, correlation=0.0, n_unlabelled=5000)
     assert worthless["n_ppi"] == worthless["n_classical"] and worthless["lambda"] == 0
 
 
 def test_ppi_plan_matches_the_simulated_width():
     """The planned n gives the planned half-width, on average, in simulated samples."""
     p, acc, N, h = 0.3, 0.9, 4000, 0.04
-    r = inf.plan_sample_size(h, prevalence=p, accuracy=acc, n_unlabelled=N)
+    r = planning.plan_sample_size(h, prevalence=p, accuracy=acc, n_unlabelled=N)
     rng = np.random.default_rng(0)
     widths = []
     for _ in range(30):
@@ -512,13 +513,13 @@ def test_plan_command():
         app, ["plan", "--half-width", "0.05", "--estimand", "kappa", "--kappa", "0.7", "--categories", "5"]
     )
     assert res.exit_code == 0, res.output
-    n = inf.plan_sample_size(0.05, estimand="kappa", kappa=0.7, n_categories=5)["n"]
+    n = planning.plan_sample_size(0.05, estimand="kappa", kappa=0.7, n_categories=5)["n"]
     assert f"label {n} documents" in res.output
     res = runner.invoke(
         app, ["plan", "--half-width", "0.03", "--prevalence", "0.3", "--accuracy", "0.9", "--corpus-size", "5000"]
     )
     assert res.exit_code == 0, res.output
-    r = inf.plan_sample_size(0.03, prevalence=0.3, accuracy=0.9, n_unlabelled=5000)
+    r = planning.plan_sample_size(0.03, prevalence=0.3, accuracy=0.9, n_unlabelled=5000)
     assert f"classical (labelled only)  {r['n_classical']}" in res.output and str(r["n_ppi"]) in res.output
     bad = runner.invoke(app, ["plan", "--half-width", "0.03", "--prevalence", "0.3", "--accuracy", "0.2"])
     assert bad.exit_code == 2 and "not possible" in bad.output and "Traceback" not in bad.output

@@ -395,6 +395,7 @@ def mean_estimates(
     *,
     methods: Sequence[str] = METHODS,
     level: float = 0.95,
+    folds: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """The mean of ``Y`` over the corpus (a label's prevalence when ``Y`` is 0/1) by each method.
 
@@ -411,6 +412,11 @@ def mean_estimates(
     methods : subset of ("naive", "classical", "ppi", "dsl")
     level : float
         Confidence level of the intervals.
+    folds : array N x K, optional
+        Cross-fitting (:mod:`llmcoder.crossfit`): each of K models' prediction for every document, the
+        models trained on the labelled documents of the other folds. ``yhat`` then holds each labelled
+        document's out-of-fold prediction and the K models' mean for the rest; PPI is the
+        cross-prediction estimator (``ppi_py.crossppi_*``, lambda 1) and the sample must be uniform.
 
     Returns
     -------
@@ -420,6 +426,7 @@ def mean_estimates(
     """
     y, f, idx, pi, _ = _check_arrays(y, yhat, sample_idx, pi)
     _check_methods(methods)
+    F = _check_folds(folds, len(f), pi)
     z = _z(level)
     N, n = len(f), len(y)
     rows = []
@@ -432,6 +439,12 @@ def mean_estimates(
             w = 1.0 / pi
             est = (w * y).sum() / w.sum()
             rows.append(_row(m, est, math.sqrt((w**2 * (y - est) ** 2).sum()) / w.sum(), z))
+        elif m == "ppi" and F is not None:
+            ppi = _ppi_py()
+            F_u = np.delete(F, idx, axis=0)
+            est = float(np.ravel(ppi.crossppi_mean_pointestimate(y, f[idx], F_u))[0])
+            lo, hi = ppi.crossppi_mean_ci(y, f[idx], F_u, alpha=1 - level)
+            rows.append(_row(m, est, (float(np.ravel(hi)[0]) - float(np.ravel(lo)[0])) / (2 * z), z, 1.0))
         elif m == "ppi":
             est, se, lam = _ppi_mean(y, f[idx], f, _weights(pi), level)
             rows.append(_row(m, est, se, z, lam))
@@ -439,6 +452,20 @@ def mean_estimates(
             yt = dsl_pseudo_outcome(y, f, idx, pi)
             rows.append(_row(m, yt.mean(), yt.std() / math.sqrt(N), z))
     return rows
+
+
+def _check_folds(folds: Any, N: int, pi: np.ndarray) -> np.ndarray | None:
+    """The cross-fitted models' predictions as an N x K matrix (None without cross-fitting)."""
+    if folds is None:
+        return None
+    F = np.asarray(folds, dtype=float)
+    if F.ndim != 2 or F.shape[0] != N or F.shape[1] < 2:
+        raise ValueError("folds must be a matrix with one row per corpus document and one column per model (K >= 2)")
+    if not np.all(np.isfinite(F)):
+        raise ValueError("folds must be finite numbers")
+    if np.ptp(pi) > 0:
+        raise ValueError("cross-fitted estimates need a uniform labelled sample (every pi equal)")
+    return F
 
 
 def dsl_pseudo_outcome(y: Any, yhat: Any, sample_idx: Any, pi: Any) -> np.ndarray:
@@ -568,6 +595,21 @@ def _ppi_regression(
     return (lo + hi) / 2, (hi - lo) / (2 * _z(level)), lam
 
 
+def _crossppi_regression(
+    X_l: np.ndarray, y: np.ndarray, f_l: np.ndarray, X_u: np.ndarray, F_u: np.ndarray, model: str, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-prediction-powered OLS / logistic coefficients through ppi_py: (estimates, ses from the interval)."""
+    ppi = _ppi_py()
+    point, ci = ((ppi.crossppi_ols_pointestimate, ppi.crossppi_ols_ci) if model == "linear"
+                 else (ppi.crossppi_logistic_pointestimate, ppi.crossppi_logistic_ci))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*'penalty' was deprecated", category=FutureWarning)
+        est = np.asarray(point(X_l, y, f_l, X_u, F_u), dtype=float).reshape(-1)
+        lo, hi = ci(X_l, y, f_l, X_u, F_u, alpha=1 - level)
+    lo, hi = np.asarray(lo, dtype=float).reshape(-1), np.asarray(hi, dtype=float).reshape(-1)
+    return est, (hi - lo) / (2 * _z(level))
+
+
 def regression_estimates(
     y: Sequence[float] | np.ndarray,
     yhat: Sequence[float] | np.ndarray,
@@ -579,6 +621,7 @@ def regression_estimates(
     model: Model = "linear",
     methods: Sequence[str] = METHODS,
     level: float = 0.95,
+    folds: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Coefficients of a linear (OLS, linear probability) or logistic regression of ``Y`` on ``X`` by each method.
 
@@ -586,11 +629,12 @@ def regression_estimates(
     ``yhat`` the surrogate outcome for every document, ``y`` and ``pi`` the human outcome and the
     inclusion probability of the labelled documents at rows ``sample_idx``. Returns one dict per
     (method, term), as :func:`mean_estimates`; a fit that fails (separation, collinear columns) gives
-    NaN with a warning.
+    NaN with a warning. ``folds``: cross-fitted predictions, as in :func:`mean_estimates`.
     """
     y, f, idx, pi, Xv = _check_arrays(y, yhat, sample_idx, pi, X)
     assert Xv is not None
     _check_methods(methods)
+    F = _check_folds(folds, len(f), pi)
     if model not in MODELS:
         raise ValueError(f"model must be 'linear' or 'logistic', not {model!r}")
     p = Xv.shape[1]
@@ -613,6 +657,10 @@ def regression_estimates(
             elif m == "classical":
                 est, se = _fit_classical(y, X_l, 1.0 / pi, model)
                 lam = None
+            elif m == "ppi" and F is not None:
+                est, se = _crossppi_regression(X_l, y, f[idx], np.delete(Xv, idx, axis=0),
+                                               np.delete(F, idx, axis=0), model, level)
+                lam = 1.0
             elif m == "ppi":
                 est, se, lam = _ppi_regression(X_l, y, f[idx], Xv, f, _weights(pi), model, level)
             else:
@@ -688,6 +736,7 @@ def estimate_prevalence(
     methods: Sequence[str] = METHODS,
     design: str = "",
     level: float = 0.95,
+    folds: Mapping[str, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """Prevalence of each label, overall and per stratum, by each method: rows of the results contract.
 
@@ -704,6 +753,8 @@ def estimate_prevalence(
         estimators restricted to that stratum's documents (``pi`` unchanged: domain estimation).
     design : str
         Written in the ``design`` column (e.g. "uniform").
+    folds : mapping label -> array N x K, optional
+        Cross-fitted predictions of each label (see :func:`mean_estimates`).
 
     Examples
     --------
@@ -727,13 +778,14 @@ def estimate_prevalence(
     for label in yhat:
         yl, fl = np.asarray(y[label], dtype=float), np.asarray(yhat[label], dtype=float)
         for name, mask in scopes:
+            F = None if folds is None else np.asarray(folds[label], dtype=float)
             if mask is None:
                 keep, rows_in = np.arange(len(idx)), idx
-                f_in = fl
+                f_in, F_in = fl, F
             else:
                 keep, rows_in = _restrict(mask, idx)
-                f_in = fl[mask]
-            est = mean_estimates(yl[keep], f_in, rows_in, pv[keep], methods=methods, level=level)
+                f_in, F_in = fl[mask], None if F is None else F[mask]
+            est = mean_estimates(yl[keep], f_in, rows_in, pv[keep], methods=methods, level=level, folds=F_in)
             rows += [
                 {
                     "estimand": "prevalence",
@@ -762,13 +814,15 @@ def estimate_regression(
     methods: Sequence[str] = METHODS,
     design: str = "",
     level: float = 0.95,
+    folds: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """A regression of one label's indicator on corpus covariates by each method: rows of the results contract.
 
     Arguments as :func:`regression_estimates`; ``label`` names the outcome (``estimand = "regression"``,
     ``term`` the coefficient). :func:`design_matrix` builds ``X`` and ``terms`` from a formula.
     """
-    rows = regression_estimates(y, yhat, X, sample_idx, pi, terms=terms, model=model, methods=methods, level=level)
+    rows = regression_estimates(y, yhat, X, sample_idx, pi, terms=terms, model=model, methods=methods, level=level,
+                                folds=folds)
     n, N = len(np.asarray(sample_idx).reshape(-1)), np.asarray(X).shape[0]
     return _frame(
         [
@@ -858,177 +912,6 @@ def design_matrix(corpus: pl.DataFrame, formula: str) -> tuple[str, np.ndarray, 
             "repeats another): drop it from the formula"
         )
     return label, X, [str(c) for c in mm.columns]
-
-
-# --------------------------------------------------------------------------------------------------
-# Planning the sample
-# --------------------------------------------------------------------------------------------------
-
-
-def kappa_variance(table: np.ndarray) -> float:
-    """Large-sample variance of Cohen's kappa (times n) from a joint probability table (Fleiss, Cohen & Everitt 1969).
-
-    ``Var(kappa_hat) = [sum_i p_ii (1 - (p_i. + p_.i)(1 - k))^2 + (1 - k)^2 sum_{i != j} p_ij (p_.i + p_j.)^2
-    - (k - p_e (1 - k))^2] / (n (1 - p_e)^2)``; returned times ``n``. Fleiss, J. L., Cohen, J. &
-    Everitt, B. S. (1969). Large sample standard errors of kappa and weighted kappa. *Psychological
-    Bulletin* 72(5), 323-327 (the form statsmodels' ``cohens_kappa`` uses).
-    """
-    p = np.asarray(table, dtype=float)
-    p = p / p.sum()
-    row, col = p.sum(1), p.sum(0)
-    po, pe = np.trace(p), float(row @ col)
-    k = (po - pe) / (1 - pe)
-    a = (np.diag(p) * (1 - (row + col) * (1 - k)) ** 2).sum()
-    b = p * (col[:, None] + row[None, :]) ** 2
-    np.fill_diagonal(b, 0)
-    c = (k - pe * (1 - k)) ** 2
-    return float((a + (1 - k) ** 2 * b.sum() - c) / (1 - pe) ** 2)
-
-
-def agreement_table(agreement: float, marginals: Sequence[float]) -> np.ndarray:
-    """The joint table of two raters with the same ``marginals``, agreeing with probability ``agreement``,
-    disagreements spread as chance would (``p_ij`` proportional to ``m_i m_j``)."""
-    m = np.asarray(marginals, dtype=float)
-    m = m / m.sum()
-    off = np.outer(m, m)
-    np.fill_diagonal(off, 0)
-    off *= (1 - agreement) / off.sum()
-    diag = m - off.sum(1)
-    if np.any(diag < -1e-12):
-        raise ValueError(f"agreement {agreement} is below what these marginals allow")
-    return off + np.diag(np.maximum(diag, 0))
-
-
-def _n_for(var1: Any, half_width: float, z: float, n_max: int | None = None) -> int:
-    """The smallest n with ``z * sqrt(var(n)) <= half_width``; ``var1`` a number (var of one) or a function of n."""
-    target = (half_width / z) ** 2
-    if not callable(var1):
-        return max(2, math.ceil(var1 / target - 1e-9))
-    hi = n_max if n_max is not None else 10**9
-    if var1(hi) > target:
-        return hi if n_max is None else n_max + 1  # not reachable with the documents there are
-    lo = 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if var1(mid) <= target:
-            hi = mid
-        else:
-            lo = mid + 1
-    return max(2, lo)
-
-
-def plan_sample_size(
-    half_width: float,
-    *,
-    estimand: Literal["kappa", "prevalence"] = "prevalence",
-    level: float = 0.95,
-    kappa: float | None = None,
-    agreement: float | None = None,
-    n_categories: int | None = None,
-    marginals: Sequence[float] | None = None,
-    prevalence: float | None = None,
-    accuracy: float | None = None,
-    correlation: float | None = None,
-    residual_variance: float | None = None,
-    surrogate_variance: float | None = None,
-    n_unlabelled: int | None = None,
-) -> dict[str, float]:
-    """How many documents to label for a confidence interval of ``+/- half_width``: plain numbers out.
-
-    ``estimand="kappa"``: Cohen's kappa of a coder against gold, given the expected ``agreement``
-    (share of documents coded alike) or ``kappa``, and ``n_categories`` (equally common) or
-    ``marginals``; the variance is the large-sample one of Fleiss, Cohen & Everitt (1969)
-    (:func:`kappa_variance`) on the table :func:`agreement_table` describes. Returns ``n``,
-    ``kappa``, ``agreement``, ``chance_agreement``, ``se`` (at ``n``).
-
-    ``estimand="prevalence"``: a label's prevalence ``p``. Classical: ``p(1-p)/n``. PPI++: the
-    variance ``Var(Y - lam Yhat)/n + lam^2 Var(Yhat)/N`` at the best ``lam``
-    (``Cov(Y, Yhat) / ((1 + n/N) Var(Yhat))``), given the surrogate's quality from a pilot, one of:
-    ``accuracy`` (share of documents where the 0/1 surrogate equals the label, errors balanced so that
-    the surrogate's prevalence is ``p`` too), ``correlation`` of ``Y`` and ``Yhat``, or
-    ``residual_variance`` ``Var(Y - Yhat)``; ``surrogate_variance`` ``Var(Yhat)`` defaults to
-    ``p(1-p)``; ``n_unlabelled`` ``N`` (the corpus) defaults to infinite. DSL is PPI with ``lam = 1``
-    to first order. Returns ``n_classical``, ``n_ppi``, ``n_dsl``, ``lambda`` (at ``n_ppi``),
-    ``var_y``, ``var_yhat``, ``cov``. An ``n`` larger than ``N`` means the target cannot be reached.
-
-    Examples
-    --------
-    >>> plan_sample_size(0.05, prevalence=0.2)["n_classical"]
-    246
-    >>> plan_sample_size(0.1, estimand="kappa", kappa=0.7, n_categories=5)["n"]
-    110
-    """
-    z = _z(level)
-    if not half_width > 0:
-        raise ValueError(f"half_width must be > 0, not {half_width}")
-    if estimand == "kappa":
-        if marginals is None:
-            if n_categories is None or n_categories < 2:
-                raise ValueError("give n_categories (>= 2) or marginals")
-            marginals = [1 / n_categories] * n_categories
-        m = np.asarray(marginals, dtype=float) / np.sum(marginals)
-        pe = float(m @ m)
-        if (agreement is None) == (kappa is None):
-            raise ValueError("give one of agreement or kappa")
-        po = float(agreement) if agreement is not None else float(kappa) * (1 - pe) + pe  # type: ignore[arg-type]
-        if not pe < po <= 1:
-            raise ValueError(f"agreement {po:.3f} must lie above chance ({pe:.3f}) and at most 1")
-        var1 = kappa_variance(agreement_table(po, m))
-        n = _n_for(var1, half_width, z)
-        return {
-            "n": n,
-            "kappa": (po - pe) / (1 - pe),
-            "agreement": po,
-            "chance_agreement": pe,
-            "se": math.sqrt(var1 / n),
-            "half_width": half_width,
-            "level": level,
-        }
-    if estimand != "prevalence":
-        raise ValueError(f"estimand must be 'kappa' or 'prevalence', not {estimand!r}")
-    if prevalence is None or not 0 < prevalence < 1:
-        raise ValueError("give the expected prevalence, between 0 and 1")
-    p = float(prevalence)
-    vy = p * (1 - p)
-    vf = float(surrogate_variance) if surrogate_variance is not None else vy
-    given = [x is not None for x in (accuracy, correlation, residual_variance)]
-    if sum(given) > 1:
-        raise ValueError("give at most one of accuracy, correlation, residual_variance")
-    if accuracy is not None:
-        if not 0 <= accuracy <= 1 or (1 - accuracy) / 2 > min(p, 1 - p):
-            raise ValueError(f"accuracy {accuracy} is not possible with prevalence {p} and balanced errors")
-        cov = vy - (1 - accuracy) / 2  # Var(Y - Yhat) = P(Y != Yhat) = 1 - accuracy; Var(Y) = Var(Yhat)
-        vf = vy
-    elif correlation is not None:
-        cov = float(correlation) * math.sqrt(vy * vf)
-    elif residual_variance is not None:
-        cov = (vy + vf - float(residual_variance)) / 2
-    else:
-        cov = 0.0
-    N = n_unlabelled
-
-    def var_ppi(n: int) -> float:
-        lam = min(max(cov / (vf * (1 + (n / N if N else 0.0))), 0.0), 1.0) if vf > 0 else 0.0
-        return (vy - 2 * lam * cov + lam**2 * vf) / n + (lam**2 * vf / N if N else 0.0)
-
-    def var_dsl(n: int) -> float:
-        return (vy - 2 * cov + vf) / n + (vf / N if N else 0.0)
-
-    n_cl = _n_for(vy, half_width, z)
-    n_ppi = _n_for(var_ppi, half_width, z, N)
-    n_dsl = _n_for(var_dsl, half_width, z, N)
-    lam = min(max(cov / (vf * (1 + (n_ppi / N if N else 0.0))), 0.0), 1.0) if vf > 0 else 0.0
-    return {
-        "n_classical": n_cl,
-        "n_ppi": n_ppi,
-        "n_dsl": n_dsl,
-        "lambda": lam,
-        "var_y": vy,
-        "var_yhat": vf,
-        "cov": cov,
-        "half_width": half_width,
-        "level": level,
-    }
 
 
 # --------------------------------------------------------------------------------------------------

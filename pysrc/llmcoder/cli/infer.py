@@ -1,12 +1,13 @@
 """``llmcoder infer`` and ``llmcoder plan``: valid estimates from surrogate labels, and the sample size to label.
 
 ``register(app)`` adds the commands to the main typer app (see ``llmcoder.cli``). The estimators and
-the sample design are in :mod:`llmcoder.inference`.
+the sample design are in :mod:`llmcoder.inference`, the sample-size plans in :mod:`llmcoder.planning`.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -110,7 +111,10 @@ def infer(
 def plan(
     half_width: Annotated[float, typer.Option(help="Target half-width of the confidence interval (e.g. 0.05).")],
     estimand: Annotated[
-        str, typer.Option(help="kappa (a coder against gold) or prevalence (of a label).")
+        str,
+        typer.Option(
+            help="kappa (a coder against gold), prevalence (of a label) or coefficient (of a regression, from a pilot)."
+        ),
     ] = "prevalence",
     kappa: Annotated[float | None, typer.Option(help="kappa: the expected Cohen's kappa.")] = None,
     agreement: Annotated[
@@ -137,18 +141,43 @@ def plan(
     corpus_size: Annotated[
         int | None, typer.Option(help="prevalence: N, the documents with a surrogate label.")
     ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(help="coefficient: surrogate labels of every corpus document (as for llmcoder infer)."),
+    ] = None,
+    sample: Annotated[
+        Path | None,
+        typer.Option(help="coefficient: the labelled pilot sample, doc_id, label and pi (as for llmcoder infer)."),
+    ] = None,
+    corpus: Annotated[
+        Path | None, typer.Option(help="coefficient: the corpus, with doc_id and the formula's columns.")
+    ] = None,
+    formula: Annotated[
+        str | None, typer.Option(help="coefficient: the regression, e.g. 'label == \"health\" ~ party'.")
+    ] = None,
+    term: Annotated[
+        list[str] | None,
+        typer.Option(help="coefficient: a term, e.g. party[T.Labour] (repeatable; default: all but the intercept)."),
+    ] = None,
+    model: Annotated[str, typer.Option(help="coefficient: linear or logistic regression.")] = "linear",
+    surrogate: Annotated[
+        str, typer.Option(help="coefficient: auto (probabilities where every label has one), prob or hard.")
+    ] = "auto",
     level: Annotated[float, typer.Option(help="Confidence level.")] = 0.95,
 ) -> None:
-    """How many documents to label for a target confidence-interval half-width of kappa or of a prevalence."""
-    from llmcoder.inference import plan_sample_size
+    """How many documents to label for a confidence-interval half-width of kappa, a prevalence or a coefficient."""
+    from llmcoder.planning import plan_sample_size
 
     try:
-        if estimand not in ("kappa", "prevalence"):
+        if estimand not in ("kappa", "prevalence", "coefficient"):
             raise InputError(
-                "--estimand", f"'{estimand}' is not an estimand", fix="give --estimand kappa or prevalence"
+                "--estimand", f"'{estimand}' is not an estimand", fix="give --estimand kappa, prevalence or coefficient"
             )
         if not 0 < level < 1:
             raise InputError("--level", f"{level:g} is not a confidence level", fix="give a level such as 0.95")
+        if estimand == "coefficient":
+            _plan_coefficient(predictions, sample, corpus, formula, term, half_width, model, surrogate, level)
+            return
         if estimand == "kappa" and kappa is None and agreement is None:
             raise InputError(
                 "--kappa",
@@ -205,6 +234,65 @@ def plan(
         return
     print(f"  PPI++ (lambda {r['lambda']:.2f})        {shown(r['n_ppi'])}")
     print(f"  DSL (about lambda = 1)     {shown(r['n_dsl'])}")
+
+
+def _plan_coefficient(
+    predictions: Path | None,
+    sample: Path | None,
+    corpus: Path | None,
+    formula: str | None,
+    terms: list[str] | None,
+    half_width: float,
+    model: str,
+    surrogate: str,
+    level: float,
+) -> None:
+    """``plan --estimand coefficient``: the plan from a pilot, one line per (term, method); InputError on bad input."""
+    from llmcoder.planning import plan_coefficient_files
+
+    given = {"--predictions": predictions, "--sample": sample, "--corpus": corpus, "--formula": formula}
+    missing = [k for k, v in given.items() if v is None]
+    if missing:
+        raise InputError(
+            missing[0],
+            f"planning for a coefficient needs {', '.join(missing)} (a pilot)",
+            fix="give e.g. --predictions P --sample S --corpus C --formula 'label == \"health\" ~ party'",
+        )
+    if surrogate not in ("auto", "prob", "hard"):
+        raise InputError("--surrogate", f"'{surrogate}' is not a surrogate kind", fix="give auto, prob or hard")
+    assert predictions is not None and sample is not None and corpus is not None and formula is not None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan, notes = plan_coefficient_files(
+            predictions,
+            sample,
+            corpus,
+            formula,
+            half_width,
+            terms=terms or None,
+            model=model,  # type: ignore[arg-type]
+            surrogate=surrogate,  # type: ignore[arg-type]
+            level=level,
+        )
+    for w in caught:  # deprecations stay warnings (the tests turn ours into errors); the rest become notes
+        if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        else:
+            notes.append(f"warning: {w.message}")
+    for note in notes:
+        print(note if note.startswith("warning:") else f"note: {note}", file=sys.stderr)
+    first = plan.row(0, named=True)
+    n0, N = first["n_pilot"], first["n_corpus"]
+    print(f"{formula} ({model}), {level:.0%} CI of +/- {half_width:g}; pilot {n0} labelled of {N}: documents to label")
+    names = {"classical": "classical (labelled only)", "dsl": "DSL"}
+    width = max(len(t) for t in plan["term"])
+    for r in plan.iter_rows(named=True):
+        method = f"PPI++ (lambda {r['lambda']:.2f})" if r["method"] == "ppi" else names[r["method"]]
+        if not r["reachable"]:
+            n = f"not reachable: +/- {r['ci_half_width']:.3g} with all {N} labelled"
+        else:
+            n = f"{r['n']}" + (f"  (the pilot's {n0} suffice)" if r["n"] <= n0 else "")
+        print(f"  {r['term']:<{width}}  {method:<26} {n}")
 
 
 def register(app: typer.Typer) -> None:
