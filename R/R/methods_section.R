@@ -1934,7 +1934,14 @@ methods_findings <- function(x, st) {
         if (!is.null(rec$design)) paste0(" (", st$text(rec$design, rs("/design"), "inference_design"), " design)")
       )
     )
-    from <- if (isTRUE(rec$simulated)) {
+    verified <- identical(rec$labels_from, "verification")
+    from <- if (verified) {
+      paste0(
+        "was drawn before verification and ", st$note("verified", rec$labels_from, rs("/labels_from"), "inference_labels_from"),
+        if (isTRUE(rec$simulated)) " by a simulated verifier" else " by people",
+        " on the same sheets as the training documents"
+      )
+    } else if (isTRUE(rec$simulated)) {
       "received simulated labels"
     } else if (identical(rec$labels_from, "gold")) {
       paste0("was labelled with the ", st$note("gold labels", rec$labels_from, rs("/labels_from"), "inference_labels_from"), " (coded by people)")
@@ -1943,7 +1950,18 @@ methods_findings <- function(x, st) {
     } else {
       "was labelled"
     }
-    s <- c(s, paste0(drawn, if (!is.null(rec$n_population)) " of them", ", each with a known inclusion probability, ", from, "."))
+    if (identical(rec$design, "crossfit")) {
+      k <- st$int(rec$crossfit, rs("/crossfit"), "inference_crossfit")
+      which <- if (verified) "verified" else "gold"
+      drawn <- paste0(
+        "The ", n_s, " documents labelled for fine-tuning (", which, " labels), a random part of the corpus, were reused as the labelled sample by ",
+        design("cross-fitting"), ": ", k, " models were trained, each without one of ", k,
+        " folds of them, so that each labelled document was predicted by a model that had not seen its label, and every other document by all ", k
+      )
+      s <- c(s, paste0(drawn, "."))
+    } else {
+      s <- c(s, paste0(drawn, if (!is.null(rec$n_population)) " of them", ", each with a known inclusion probability, ", from, "."))
+    }
   }
   s <- c(s, findings_estimands(x, st), findings_headline(x, st))
   paste(s[nzchar(s)], collapse = " ")

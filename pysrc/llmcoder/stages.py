@@ -112,17 +112,24 @@ def ensemble_coder(codings: Mapping[str, PathLike], provenance: Mapping[str, Pat
 # -- verification ---------------------------------------------------------------------------------
 
 def verification_sheets(corpus: PathLike, splits: PathLike, codings: Sequence[PathLike], codebook: PathLike,
-                        out_dir: PathLike, *, study: str, settings: Mapping[str, Any]) -> Path:
-    """Blank sheets for the human coders, covering the documents of the splits named in ``settings``."""
+                        out_dir: PathLike, *, study: str, settings: Mapping[str, Any],
+                        sample: PathLike | None = None) -> Path:
+    """Blank sheets for the human coders, covering the documents of the splits named in ``settings`` and,
+    with ``sample`` (the inference sample drawn by :func:`inference_sample`), the sampled documents too."""
     from llmcoder.codebook import load_codebook
     from llmcoder.corpus import read_corpus
-    from llmcoder.errors import InputError
+    from llmcoder.errors import InputError, Problem
     from llmcoder.verify import make_sheets, write_sheets
     from llmcoder.verify.proposals import ProposalPolicy, conformal_thresholds
 
     cb = load_codebook(codebook)
     all_docs = read_corpus(corpus).join(pl.read_parquet(splits).select("doc_id", "split"), on="doc_id")
-    docs = all_docs.filter(pl.col("split").is_in(list(settings["splits"]))).drop("split")
+    keep = pl.col("split").is_in(list(settings["splits"]))
+    sampled: list[str] = []
+    if sample is not None:
+        sampled = _read_parquet(sample, "inference sample").filter(pl.col("labelled"))["doc_id"].cast(pl.Utf8).to_list()
+        keep = keep | pl.col("doc_id").is_in(sampled)
+    docs = all_docs.filter(keep).drop("split")
     all_codings = pl.concat([pl.read_parquet(p) for p in codings], how="diagonal_relaxed")
     codings_df = all_codings.filter(pl.col("doc_id").is_in(docs["doc_id"].implode()))
     from llmcoder.study import with_defaults
@@ -139,6 +146,17 @@ def verification_sheets(corpus: PathLike, splits: PathLike, codings: Sequence[Pa
                          overlap=settings["overlap"], overlap_coders=settings["overlap_coders"],
                          policy=policy, thresholds=thresholds, route=settings["route"],
                          uncertain_below=settings["uncertain_below"], random_state=settings["seed"])
+    if sampled:  # every sampled document needs a verified label: one without a proposal would have no row
+        on_sheets = set(sheets.assignments["doc_id"].to_list())
+        off = [d for d in sampled if d not in on_sheets]
+        if off:
+            raise InputError(str(sample), f"{len(off)} document(s) of the inference sample have no LLM proposal to "
+                             "verify", [Problem(f"doc_id '{d}'") for d in off],
+                             fix="code every document with the LLM coders (coding.limit: null)")
+        sheets.settings["inference_sample"] = {"file": str(sample), "n_documents": len(sampled),
+                                               "n_outside_splits": int(all_docs.filter(
+                                                   pl.col("doc_id").is_in(sampled)
+                                                   & ~pl.col("split").is_in(list(settings["splits"]))).height)}
     if settings["selection_share"]:  # the browser shows this share of each person's documents for selection
         if settings["mode"] != "web" or cb.task != "single":
             raise InputError("verify.selection_share", "selection mode is for verify.mode web and a single-label "
@@ -290,6 +308,17 @@ def finetuned_model(config: PathLike, corpus: PathLike, splits: PathLike, verifi
 
     job = FinetuneConfig.from_yaml(config, codebook=codebook)
     return train_and_predict(job, corpus, splits, verified, size=size, seed=seed, out_dir=out_dir)
+
+
+def crossfit_models(config: PathLike, corpus: PathLike, splits: PathLike, verified: PathLike | None,
+                    out_dir: PathLike, *, folds: int, seed: int, codebook: PathLike | None = None) -> dict[str, Any]:
+    """Cross-fitted predictions of the fine-tuned model of ``config`` (``inference.crossfit``): ``folds``
+    models, each trained without one fold of the labelled documents (:mod:`llmcoder.crossfit`)."""
+    from llmcoder.crossfit import crossfit_predictions
+    from llmcoder.finetune.config import FinetuneConfig
+
+    job = FinetuneConfig.from_yaml(config, codebook=codebook)
+    return crossfit_predictions(job, corpus, splits, verified, out_dir, folds=folds, seed=seed)
 
 
 def corpus_predictions(model: PathLike, corpus: PathLike, out: PathLike, *, routed: PathLike | None = None,
@@ -580,19 +609,231 @@ def _routing_metrics(system: str, predictions: PathLike, routed: PathLike, gold:
 # -- findings: downstream inference ---------------------------------------------------------------
 
 INFERENCE_FILES = ("sample.parquet", "estimates.parquet", "estimates.csv", "summary.json")
+INFERENCE_SAMPLE_FILES = ("sample.parquet", "summary.json")
+
+
+def _inference_population(docs: pl.DataFrame, splits: PathLike, surrogate_kind: str) -> tuple[pl.DataFrame, str]:
+    """The documents the estimates are about: the corpus for an LLM coder, the test split (outside its
+    training data) for a fine-tuned model."""
+    if surrogate_kind == "finetuned":
+        test = _read_splits(splits).filter(pl.col("split") == "test").select("doc_id")
+        return docs.join(test, on="doc_id", how="semi"), "test"
+    if surrogate_kind == "llm_coder":
+        return docs, "corpus"
+    raise ValueError(f"surrogate_kind must be llm_coder or finetuned, not {surrogate_kind!r}")
+
+
+def _inference_strata(cfg: Mapping[str, Any], docs: pl.DataFrame, strata: Sequence[str]) -> list[str]:
+    """The corpus columns the shares are broken down by (``inference.strata``, else ``corpus.strata``)."""
+    from llmcoder.errors import InputError
+
+    chosen = list(cfg["strata"]) or list(strata)
+    missing = [c for c in chosen if c not in docs.columns]
+    if missing:
+        raise InputError("inference.strata", f"column(s) {', '.join(missing)} not in the corpus",
+                         fix=f"give columns of the corpus: {', '.join(c for c in docs.columns if c != 'text')}")
+    return chosen
+
+
+def _surrogate_probabilities(surrogate: PathLike, doc_ids: list[str], cb: Any, *, surrogate_name: str,
+                             population: str) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The surrogate's output (rotation 0) and its probability of each label for ``doc_ids``, refusing a
+    population document it did not code."""
+    from llmcoder import inference
+    from llmcoder.errors import InputError, Problem
+
+    scored = _read_scored(surrogate, ("doc_id", "label", "prob", "chosen"))
+    if "rotation" in scored.columns:
+        scored = scored.filter(pl.col("rotation") == 0)
+    coded = set(scored["doc_id"].to_list())
+    lacking = [d for d in doc_ids if d not in coded]
+    if lacking:
+        raise InputError(str(surrogate), f"{len(lacking)} document(s) of the population ({population}) have no "
+                         f"label from {surrogate_name}", [Problem(f"doc_id '{d}'") for d in lacking],
+                         fix="code every document (coding.limit: null) or choose another inference.surrogate")
+    prob_all, _ = inference.surrogate_arrays(scored, doc_ids, list(cb.ids), surrogate="prob", src=str(surrogate))
+    return scored, prob_all
+
+
+def _draw_inference_sample(docs: pl.DataFrame, cfg: Mapping[str, Any], strata: Sequence[str],
+                           probs: Any | None) -> pl.DataFrame:
+    """``doc_id, stratum, pi, labelled`` for every document of the population ``docs``, drawn by the study's
+    design (``probs``: the surrogate's label probabilities, documents by labels, for the uncertainty design)."""
+    import numpy as np
+
+    from llmcoder import inference
+    from llmcoder.errors import InputError
+
+    doc_ids = docs["doc_id"].to_list()
+    N, n, design = len(doc_ids), int(cfg["n"]), str(cfg["design"])
+    if n > N:
+        raise InputError("inference.n", f"{n} documents asked for a labelled sample of a population of {N}",
+                         fix=f"set inference.n to at most {N}")
+    stratum = np.full(N, "", dtype=object)
+    if design == "stratified":
+        if not strata:
+            raise InputError("inference.design", "the stratified design needs a stratum column",
+                             fix="name it in inference.strata (or corpus.strata); the first one is the design's")
+        stratum = docs[strata[0]].cast(pl.Utf8).fill_null("(missing)").to_numpy().astype(object)
+    uncertainty = None
+    if design == "uncertainty":
+        if probs is None:
+            raise InputError("inference.design", "the uncertainty design weighs documents by the surrogate's "
+                             "uncertainty, but a fine-tuned surrogate is trained on the verified labels, so it "
+                             "cannot choose the documents people verify", fix="use design: uniform or stratified "
+                             "with labels_from: verification, or an LLM coder as inference.surrogate")
+        uncertainty = 1.0 - probs.max(axis=1)
+    drawn = inference.draw_sample(doc_ids, n, design, int(cfg["seed"]),
+                                  strata=stratum if design == "stratified" else None, uncertainty=uncertainty)
+    return pl.DataFrame({"doc_id": doc_ids, "stratum": stratum.astype(str), "pi": drawn["pi"],
+                         "labelled": drawn["labelled"]})
+
+
+def inference_sample(corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike, *,
+                     settings: Mapping[str, Any], surrogate_name: str, surrogate_kind: str,
+                     surrogate: PathLike | None = None, strata: Sequence[str] = ()) -> pl.DataFrame:
+    """Draw the inference stage's labelled sample before anyone labels it (``labels_from: verification``).
+
+    Its documents go onto the verification sheets beside the splits' documents, and :func:`findings` takes
+    their verified labels. ``surrogate`` (an LLM coder's codings) is needed only by the uncertainty design.
+    Writes ``sample.parquet`` (``doc_id, stratum, pi, labelled`` for the whole population) and
+    ``summary.json`` all or nothing; returns the sample.
+    """
+    import numpy as np
+
+    from llmcoder.codebook import load_codebook
+    from llmcoder.io import staged_dir, write_parquet
+    from llmcoder.metrics import check_output_folder
+    from llmcoder.results import checked
+    from llmcoder.study import with_defaults
+
+    cfg = with_defaults("inference", dict(settings))
+    out = check_output_folder(out_dir, INFERENCE_SAMPLE_FILES, option="out_dir", what="inference sample")
+    cb = load_codebook(codebook)
+    docs, population = _inference_population(_read_parquet(corpus, "corpus"), splits, surrogate_kind)
+    chosen_strata = _inference_strata(cfg, docs, strata)
+    probs = None
+    if surrogate is not None and str(cfg["design"]) == "uncertainty":
+        doc_ids = docs["doc_id"].to_list()
+        _, prob_all = _surrogate_probabilities(surrogate, doc_ids, cb, surrogate_name=surrogate_name,
+                                               population=population)
+        probs = np.column_stack([prob_all[lab] for lab in cb.ids])
+    sample = _draw_inference_sample(docs, cfg, chosen_strata, probs)
+    record = provenance(artifact="infer_sample", surrogate=surrogate_name, surrogate_kind=surrogate_kind,
+                        population=population, n_population=docs.height, design=str(cfg["design"]),
+                        n_sample=int(sample["labelled"].sum()), n_target=int(cfg["n"]), seed=int(cfg["seed"]),
+                        strata=chosen_strata, labels_from=str(cfg["labels_from"]), simulated=False)
+    check_output_folder(out, INFERENCE_SAMPLE_FILES, option="out_dir", what="inference sample", claim=True)
+    with staged_dir(out) as stage:
+        write_parquet(checked("inference_design", sample), stage / "sample.parquet")
+        write_json(checked("inference_design_record", record), stage / "summary.json")
+    return sample
+
+
+def _crossfit_sample(crossfit: PathLike, doc_ids: list[str], cb: Any, *, values: str,
+                     k: int) -> tuple[dict[str, Any], dict[str, Any], pl.DataFrame, list[set[str]], dict[str, Any]]:
+    """The cross-fitted surrogate (out-of-fold for the labelled documents, the models' mean for the rest), each
+    model's predictions, the sample (the fine-tuning's labelled documents, a uniform draw of the corpus: every
+    ``pi`` is n / N), their labels, and the crossfit record."""
+    from llmcoder.crossfit import crossfit_arrays
+    from llmcoder.errors import InputError
+
+    folder = Path(crossfit)
+    table = _read_parquet(folder / "folds.parquet", "cross-fitting folds")
+    preds = _read_parquet(folder / "predictions.parquet", "cross-fitted predictions")
+    try:
+        record = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(str(folder / "summary.json"), f"cannot be read ({type(e).__name__})",
+                         fix="run the crossfit step again") from None
+    if int(record.get("folds", 0)) != k:
+        raise InputError(str(folder), f"{record.get('folds')} folds there, inference.crossfit asks for {k}",
+                         fix="run the crossfit step again")
+    yhat, F = crossfit_arrays(preds, doc_ids, list(cb.ids), str(folder / "predictions.parquet"), values=values)
+    label_col = "labels" if cb.task == "multi" else "label"
+    got = {d: (set(v or []) if cb.task == "multi" else ({v} if v is not None else set()))
+           for d, v in table.select(pl.col("doc_id").cast(pl.Utf8), label_col).iter_rows()}
+    outside = sorted(set(got) - set(doc_ids))
+    if outside:
+        raise InputError(str(folder / "folds.parquet"), f"{len(outside)} labelled document(s) are not in the corpus",
+                         fix="run the crossfit step again on this corpus")
+    labelled = [d in got for d in doc_ids]
+    n = sum(labelled)
+    drawn = pl.DataFrame({"doc_id": doc_ids, "stratum": [""] * len(doc_ids), "pi": [n / len(doc_ids)] * len(doc_ids),
+                          "labelled": labelled})
+    given = [got[d] for d, keep in zip(doc_ids, labelled, strict=True) if keep]
+    return yhat, F, drawn, given, record
+
+
+def _drawn_sample(design: PathLike, docs: pl.DataFrame, cfg: Mapping[str, Any], *, population: str,
+                  surrogate_name: str) -> pl.DataFrame:
+    """The sample :func:`inference_sample` drew, checked against the study's inference settings and the
+    population now (a sample drawn under other settings, or from another corpus, is refused)."""
+    from llmcoder.errors import InputError
+
+    path = Path(design)
+    sample = _read_parquet(path, "inference sample")
+    rec_path = path.parent / "summary.json"
+    try:
+        rec = json.loads(rec_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(str(rec_path), f"the record of the drawn sample cannot be read ({type(e).__name__})",
+                         fix="draw the sample again (the infer_sample rule, or stages.inference_sample)") from None
+    now = {"design": str(cfg["design"]), "n_target": int(cfg["n"]), "seed": int(cfg["seed"]),
+           "population": population, "surrogate": surrogate_name}
+    changed = [f"{k}: {rec.get(k)!r} then, {v!r} now" for k, v in now.items() if rec.get(k) != v]
+    same_docs = sorted(sample["doc_id"].cast(pl.Utf8).to_list()) == sorted(docs["doc_id"].to_list())
+    if changed or not same_docs:
+        why = "; ".join(changed) if changed else "its population's documents differ from the corpus's now"
+        raise InputError(str(path), f"the labelled sample was drawn under other settings ({why})",
+                         fix="draw it again (rerun infer_sample) and send its new documents to verification")
+    order = pl.DataFrame({"doc_id": docs["doc_id"]})
+    return order.join(sample.with_columns(pl.col("doc_id").cast(pl.Utf8)), on="doc_id", how="left")
+
+
+def _verified_labels(verified: PathLike, sampled: list[str], cb: Any) -> tuple[list[set[str]], bool]:
+    """The verified labels of the sampled documents (in their order) and whether any of them was simulated;
+    refuses a sampled document that has no verified label yet, or a label outside the codebook."""
+    from llmcoder.errors import InputError, Problem
+    from llmcoder.jobs import read_verified
+
+    table = read_verified(verified, cb.task)
+    col = "labels" if cb.task == "multi" else "label"
+    got = {d: set(v or []) if cb.task == "multi" else ({v} if v is not None else set())
+           for d, v in table.select("doc_id", col).iter_rows()}
+    lacking = [d for d in sampled if d not in got]
+    if lacking:
+        raise InputError(str(verified), f"{len(lacking)} document(s) of the labelled sample have no verified label",
+                         [Problem(f"doc_id '{d}'") for d in lacking],
+                         fix="finish verifying them: fill every sheet, and adjudicate the documents waiting in "
+                             "verify/ingest/adjudication_queue.csv (verify/adjudicated.xlsx); the estimates need a "
+                             "label for every sampled document")
+    unknown = sorted({lab for d in sampled for lab in got[d] if lab not in cb.ids})
+    if unknown:
+        raise InputError(str(verified), f"verified label(s) {', '.join(unknown)} are not in the codebook",
+                         fix="verify against the study's codebook")
+    sources = dict(zip(table["doc_id"].to_list(), table["source"].to_list(), strict=True)) \
+        if "source" in table.columns else {}
+    simulated = any(str(sources.get(d) or "").startswith("simulated") for d in sampled)
+    return [got[d] for d in sampled], simulated
 
 
 def findings(surrogate: PathLike, corpus: PathLike, splits: PathLike, codebook: PathLike, out_dir: PathLike, *,
              settings: Mapping[str, Any], surrogate_name: str, surrogate_kind: str,
-             strata: Sequence[str] = ()) -> pl.DataFrame:
-    """Label shares and regressions from a surrogate's labels, corrected with a labelled sample drawn here.
+             strata: Sequence[str] = (), design: PathLike | None = None,
+             verified: PathLike | None = None, crossfit: PathLike | None = None) -> pl.DataFrame:
+    """Label shares and regressions from a surrogate's labels, corrected with a labelled sample.
 
     ``surrogate`` is an LLM coder's codings (``surrogate_kind="llm_coder"``: every corpus document is the
     population) or a fine-tuned model's corpus predictions (``"finetuned"``: the test split, the documents
-    outside its training data, is the population). The labelled sample is drawn from the population with
-    known inclusion probabilities (``settings``: the study's ``inference`` block) and labelled from the
-    corpus's gold labels. Writes ``sample.parquet``, ``estimates.parquet``/``.csv`` and ``summary.json``
-    all or nothing; returns the estimates.
+    outside its training data, is the population). With ``labels_from: gold`` (``settings``: the study's
+    ``inference`` block) the sample is drawn here with known inclusion probabilities and labelled from the
+    corpus's gold labels; with ``labels_from: verification`` it is the sample :func:`inference_sample` drew
+    (``design``), labelled by the people on the verification sheets (``verified``). With ``inference.crossfit: K``
+    the labelled sample is the fine-tuned model's own labelled documents and ``crossfit`` the folder of
+    :func:`llmcoder.crossfit.crossfit_predictions` (the whole corpus is the population). Writes
+    ``sample.parquet``, ``estimates.parquet``/``.csv`` and ``summary.json`` all or nothing; returns the
+    estimates.
     """
     import numpy as np
 
@@ -605,72 +846,68 @@ def findings(surrogate: PathLike, corpus: PathLike, splits: PathLike, codebook: 
     from llmcoder.study import with_defaults
 
     cfg = with_defaults("inference", dict(settings))
+    labels_from = str(cfg["labels_from"])
     out = check_output_folder(out_dir, INFERENCE_FILES, option="out_dir", what="inference")
     cb = load_codebook(codebook)
     docs = _read_parquet(corpus, "corpus")
     gold_col = "labels" if cb.task == "multi" else "label"
-    if gold_col not in docs.columns:
+    K = int(cfg["crossfit"])
+    if not K and labels_from == "gold" and gold_col not in docs.columns:
         raise InputError(str(corpus), f"no gold '{gold_col}' column: inference.labels_from: gold needs the "
                          "people's labels of the sampled documents", fix="give the corpus a label column "
-                         "(corpus.label) or leave inference disabled")
-    if surrogate_kind == "finetuned":
-        test = _read_splits(splits).filter(pl.col("split") == "test").select("doc_id")
-        docs = docs.join(test, on="doc_id", how="semi")
-        population = "test"
-    elif surrogate_kind == "llm_coder":
-        population = "corpus"
-    else:
-        raise ValueError(f"surrogate_kind must be llm_coder or finetuned, not {surrogate_kind!r}")
-    scored = _read_scored(surrogate, ("doc_id", "label", "prob", "chosen"))
-    if "rotation" in scored.columns:
-        scored = scored.filter(pl.col("rotation") == 0)
-    coded = set(scored["doc_id"].to_list())
-    lacking = [d for d in docs["doc_id"].to_list() if d not in coded]
-    if lacking:
-        raise InputError(str(surrogate), f"{len(lacking)} document(s) of the population ({population}) have no "
-                         f"label from {surrogate_name}", [Problem(f"doc_id '{d}'") for d in lacking],
-                         fix="code every document (coding.limit: null) or choose another inference.surrogate")
+                         "(corpus.label), or set inference.labels_from: verification to label the sample on "
+                         "the verification sheets")
+    if K and surrogate_kind != "finetuned":
+        raise InputError("inference.crossfit", "cross-fitting trains the fine-tuned surrogate again without each "
+                         "fold; an LLM coder is not trained on the corpus", fix="set inference.crossfit: 0 (an "
+                         "LLM coder's population is the whole corpus already), or make predict.model the surrogate")
+    if K and crossfit is None:
+        raise InputError("inference.crossfit", "the cross-fitted predictions are missing",
+                         fix="run the workflow (rule crossfit), or pass crossfit= (crossfit_predictions' folder)")
+    if not K and labels_from == "verification" and (design is None or verified is None):
+        raise InputError("inference.labels_from", "verification needs the drawn sample and the verified labels",
+                         fix="run the workflow (rules infer_sample, verify_*, infer), or pass design= and verified=")
+    docs, population = _inference_population(docs, splits, "llm_coder" if K else surrogate_kind)
     doc_ids = docs["doc_id"].to_list()
     N = len(doc_ids)
-    n = int(cfg["n"])
-    if n > N:
-        raise InputError("inference.n", f"{n} documents asked for a labelled sample of a population of {N}",
-                         fix=f"set inference.n to at most {N}")
     labels = list(cfg["labels"]) or list(cb.ids)
     unknown = [lab for lab in labels if lab not in cb.ids]
     if unknown:
         raise InputError("inference.labels", f"unknown label(s) {', '.join(unknown)}",
                          fix=f"give labels of the codebook: {', '.join(cb.ids)}")
-    strata = [c for c in (list(cfg["strata"]) or list(strata))]
-    missing_cols = [c for c in strata if c not in docs.columns]
-    if missing_cols:
-        raise InputError("inference.strata", f"column(s) {', '.join(missing_cols)} not in the corpus",
-                         fix=f"give columns of the corpus: {', '.join(c for c in docs.columns if c != 'text')}")
-    prob_all, _ = inference.surrogate_arrays(scored, doc_ids, list(cb.ids), surrogate="prob", src=str(surrogate))
-    probs = np.column_stack([prob_all[lab] for lab in cb.ids])
+    strata = _inference_strata(cfg, docs, strata)
     values = str(cfg["surrogate_values"])
-    yhat_all = (prob_all if values == "probabilities" else
-                inference.surrogate_arrays(scored, doc_ids, list(cb.ids), surrogate="hard", src=str(surrogate))[0])
-    design = str(cfg["design"])
-    stratum = np.full(N, "", dtype=object)
-    if design == "stratified":
-        if not strata:
-            raise InputError("inference.design", "the stratified design needs a stratum column",
-                             fix="name it in inference.strata (or corpus.strata); the first one is the design's")
-        stratum = docs[strata[0]].cast(pl.Utf8).fill_null("(missing)").to_numpy().astype(object)
-    uncertainty = 1.0 - probs.max(axis=1) if design == "uncertainty" else None
-    drawn = inference.draw_sample(doc_ids, n, design, int(cfg["seed"]),
-                                  strata=stratum if design == "stratified" else None, uncertainty=uncertainty)
+    folds: dict[str, Any] | None = None
+    if K:
+        yhat_all, folds, drawn, given, fit_record = _crossfit_sample(crossfit, doc_ids, cb, values=values, k=K)
+        labels_from = "verification" if fit_record.get("verified") else "gold"
+        design_name = "crossfit"
+    else:
+        scored, prob_all = _surrogate_probabilities(surrogate, doc_ids, cb, surrogate_name=surrogate_name,
+                                                    population=population)
+        probs = np.column_stack([prob_all[lab] for lab in cb.ids])
+        yhat_all = (prob_all if values == "probabilities" else
+                    inference.surrogate_arrays(scored, doc_ids, list(cb.ids), surrogate="hard",
+                                               src=str(surrogate))[0])
+        design_name = str(cfg["design"])
+        drawn = (_drawn_sample(design, docs, cfg, population=population, surrogate_name=surrogate_name)
+                 if labels_from == "verification" else _draw_inference_sample(docs, cfg, strata, probs))
     labelled = drawn["labelled"].to_numpy()
-    gold = docs.get_column(gold_col)
-    no_gold = [d for d, g, keep in zip(doc_ids, gold.to_list(), labelled, strict=True) if keep and g is None]
-    if no_gold:
-        raise InputError(str(corpus), f"{len(no_gold)} sampled document(s) have no gold label",
-                         [Problem(f"doc_id '{d}'") for d in no_gold],
-                         fix="labels_from: gold needs a gold label for every document of the population")
     sample_idx = np.flatnonzero(labelled)
     pi = drawn["pi"].to_numpy()[sample_idx]
-    given = [set(g) if cb.task == "multi" else {g} for g in gold.gather(sample_idx).to_list()]
+    if K:
+        simulated = False
+    elif labels_from == "verification":
+        given, simulated = _verified_labels(verified, [doc_ids[i] for i in sample_idx], cb)
+    else:
+        gold = docs.get_column(gold_col)
+        no_gold = [d for d, g, keep in zip(doc_ids, gold.to_list(), labelled, strict=True) if keep and g is None]
+        if no_gold:
+            raise InputError(str(corpus), f"{len(no_gold)} sampled document(s) have no gold label",
+                             [Problem(f"doc_id '{d}'") for d in no_gold],
+                             fix="labels_from: gold needs a gold label for every document of the population")
+        given = [set(g) if cb.task == "multi" else {g} for g in gold.gather(sample_idx).to_list()]
+        simulated = False
     formulas = list(cfg["formulas"])
     outcomes: dict[str, str] = {}
     for f in formulas:
@@ -692,7 +929,7 @@ def findings(surrogate: PathLike, corpus: PathLike, splits: PathLike, codebook: 
     parts = [inference.estimate_prevalence(
         {lab: y[lab] for lab in labels}, {lab: yhat_all[lab] for lab in labels}, sample_idx, pi,
         strata={c: docs[c].cast(pl.Utf8).fill_null("(missing)").to_numpy() for c in strata},
-        methods=methods, design=design)]
+        methods=methods, design=design_name, folds=None if folds is None else {lab: folds[lab] for lab in labels})]
     for formula in formulas:
         try:
             lab, X, terms = inference.design_matrix(docs, formula)
@@ -702,18 +939,23 @@ def findings(surrogate: PathLike, corpus: PathLike, splits: PathLike, codebook: 
                                  "only those besides id, text and label), or add the column there") from err
         parts.append(inference.estimate_regression(y[lab], yhat_all[lab], X, sample_idx, pi, label=lab,
                                                    terms=terms, model=cfg["regression"], methods=methods,
-                                                   design=design))
+                                                   design=design_name,
+                                                   folds=None if folds is None else folds[lab]))
     estimates = pl.concat(parts, how="diagonal_relaxed")
-    gold_out = gold.cast(pl.List(pl.Utf8)) if cb.task == "multi" else gold.cast(pl.Utf8)
-    sample = pl.DataFrame({"doc_id": doc_ids, "stratum": stratum.astype(str), "pi": drawn["pi"],
-                           "labelled": drawn["labelled"]}).with_columns(
-        pl.when(pl.col("labelled")).then(gold_out).otherwise(None).alias(gold_col))
+    by_doc = {doc_ids[i]: sorted(g) for i, g in zip(sample_idx, given, strict=True)}
+    if cb.task == "multi":
+        human = pl.Series(gold_col, [by_doc.get(d) for d in doc_ids], dtype=pl.List(pl.Utf8))
+    else:
+        human = pl.Series(gold_col, [(by_doc[d] or [None])[0] if d in by_doc else None for d in doc_ids],
+                          dtype=pl.Utf8)
+    sample = drawn.select("doc_id", pl.col("stratum").cast(pl.Utf8), "pi", "labelled").with_columns(human)
     record = provenance(artifact="infer", surrogate=surrogate_name, surrogate_kind=surrogate_kind,
                         surrogate_values=values,
-                        population=population, n_population=N, design=design, n_sample=int(labelled.sum()),
-                        n_target=n, labels_from=str(cfg["labels_from"]), seed=int(cfg["seed"]), labels=labels,
-                        strata=strata, formulas=formulas, regression=str(cfg["regression"]), methods=methods,
-                        ci_level=0.95, simulated=False)
+                        population=population, n_population=N, design=design_name,
+                        n_sample=int(labelled.sum()), n_target=int(labelled.sum()) if K else int(cfg["n"]),
+                        labels_from=labels_from, crossfit=K,
+                        seed=int(cfg["seed"]), labels=labels, strata=strata, formulas=formulas,
+                        regression=str(cfg["regression"]), methods=methods, ci_level=0.95, simulated=simulated)
     check_output_folder(out, INFERENCE_FILES, option="out_dir", what="inference", claim=True)
     with staged_dir(out) as stage:
         write_parquet(checked("inference_sample", sample), stage / "sample.parquet")

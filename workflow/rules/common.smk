@@ -221,19 +221,13 @@ def routed_inputs(study):
     return [result(study, "predictions", f"{model}.parquet"), result(study, "predictions", f"{model}_routed.csv")]
 
 
-def inference_surrogate(study):
-    """(name, file, kind) of the inference stage's surrogate, or None when the stage is off or cannot run:
-    an LLM coder's codings, or the corpus predictions of predict.model (null: predict.model, else the
-    first LLM coder)."""
+def _inference_surrogate_name(study):
+    """(name, kind) of the inference stage's surrogate: an LLM coder, or predict.model (null: predict.model,
+    else the first LLM coder)."""
     cfg = study_cfg(study)
-    inf = cfg["inference"]
-    if not inf["enabled"] or not has_gold(study):
-        return None
-    name = inf["surrogate"] or cfg["predict"]["model"] or (coder_names(study) or [None])[0]
+    name = cfg["inference"]["surrogate"] or cfg["predict"]["model"] or (coder_names(study) or [None])[0]
     if name in coder_names(study):
-        return name, result(study, "coders", f"{name}.parquet"), "llm_coder"
-    if name is not None and name == cfg["predict"]["model"] and finetune_ready(study):
-        return name, result(study, "predictions", f"{name}.parquet"), "finetuned"
+        return name, "llm_coder"
     if name is not None and name not in finetune_names(study):
         raise WorkflowError(
             f"studies.{study}.inference.surrogate: '{name}' is neither an LLM coder nor a fine-tuned model "
@@ -245,6 +239,70 @@ def inference_surrogate(study):
             f"studies.{study}.inference.surrogate: the fine-tuned model '{name}' codes the corpus only as "
             f"predict.model; set predict.model: {name}, or choose an LLM coder"
         )
+    return (name, "finetuned") if name is not None else None
+
+
+def inference_crossfit(study):
+    """[the cross-fitting record of the fine-tuned surrogate] when inference.crossfit is on, else []."""
+    inf = study_cfg(study)["inference"]
+    if not inf["enabled"] or not inf["crossfit"]:
+        return []
+    chosen = _inference_surrogate_name(study)
+    if chosen is None or chosen[1] != "finetuned":
+        raise WorkflowError(
+            f"studies.{study}.inference.crossfit: cross-fitting trains the fine-tuned surrogate again without "
+            "each fold, so inference.surrogate must be predict.model (a fine-tuned model); set crossfit: 0 for "
+            "an LLM coder"
+        )
+    return [result(study, "crossfit", chosen[0], "summary.json")]
+
+
+def inference_verified(study):
+    """True when the inference sample is labelled on the verification sheets (labels_from: verification)."""
+    inf = study_cfg(study)["inference"]
+    if not inf["enabled"] or inf["labels_from"] != "verification" or inf["crossfit"]:
+        return False
+    if study_cfg(study)["verify"]["mode"] == "none":
+        raise WorkflowError(
+            f"studies.{study}.inference.labels_from: verification needs a verification (verify.mode is none); "
+            "set verify.mode (human, web, simulate or import), or labels_from: gold"
+        )
+    return _inference_surrogate_name(study) is not None
+
+
+def inference_design(study):
+    """[the labelled sample drawn before verification] (labels_from: verification), else []."""
+    return [result(study, "infer_sample", "sample.parquet")] if inference_verified(study) else []
+
+
+def inference_design_surrogate(study):
+    """[the LLM coder's codings] when the sample drawn before verification weighs by its uncertainty."""
+    chosen = _inference_surrogate_name(study)
+    if study_cfg(study)["inference"]["design"] != "uncertainty" or chosen is None or chosen[1] != "llm_coder":
+        return []
+    return [result(study, "coders", f"{chosen[0]}.parquet")]
+
+
+def inference_surrogate(study):
+    """(name, file, kind) of the inference stage's surrogate, or None when the stage is off or cannot run
+    yet: an LLM coder's codings, or the corpus predictions of predict.model. The stage needs gold labels
+    (labels_from: gold) or the verified labels (labels_from: verification)."""
+    inf = study_cfg(study)["inference"]
+    if not inf["enabled"]:
+        return None
+    if inference_verified(study):
+        if not verification_ready(study):
+            return None
+    elif not inf["crossfit"] and not has_gold(study):  # cross-fitting labels: the fine-tuning's own
+        return None
+    chosen = _inference_surrogate_name(study)
+    if chosen is None:
+        return None
+    name, kind = chosen
+    if kind == "llm_coder":
+        return name, result(study, "coders", f"{name}.parquet"), kind
+    if finetune_ready(study):
+        return name, result(study, "predictions", f"{name}.parquet"), kind
     return None
 
 
@@ -254,6 +312,7 @@ def study_products(s):
     cfg = study_cfg(s)
     out = [result(s, "corpus.parquet"), result(s, "splits.parquet")]
     out += [result(s, "coders", f"{c}.parquet") for c in coder_names(s)]
+    out += inference_design(s)
     if cfg["verify"]["mode"] == "import":
         out.append(result(s, "verify", "ingest", "verified.parquet"))
     elif cfg["verify"]["mode"] != "none" and coder_names(s):
@@ -272,6 +331,7 @@ def study_products(s):
         if systems(s):
             out.append(result(s, "bias", "provenance.json"))
     if inference_surrogate(s):
+        out += inference_crossfit(s)
         out.append(result(s, "inference", "summary.json"))
     return out
 

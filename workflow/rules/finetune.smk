@@ -73,3 +73,32 @@ rule predict_corpus:
         lambda wc: gpu_conda_env(study_cfg(wc.study)["finetune"]["gpu"])
     script:
         "../scripts/predict_corpus.py"
+
+
+rule crossfit:
+    # inference.crossfit: K -- the fine-tuning's labelled documents reused as the inference sample: K models,
+    # each trained without one fold, predict that fold and every unlabelled document (llmcoder.crossfit).
+    input:
+        corpus=rules.prepare_corpus.output.corpus,
+        splits=rules.split.output.splits,
+        verified=get_verified,
+        config=lambda wc: finetune_yaml(wc.study, wc.model),
+        codebook=get_codebook,
+    output:
+        record=f"{RESULTS}/{{study}}/crossfit/{{model}}/summary.json",
+    log:
+        "logs/{study}/crossfit_{model}.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/crossfit_{{model}}.tsv"
+    params:
+        folds=lambda wc: study_cfg(wc.study)["inference"]["crossfit"],
+        seed=lambda wc: study_cfg(wc.study)["inference"]["seed"],
+    threads: lambda wc: study_cfg(wc.study)["finetune"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=lambda wc: int(study_cfg(wc.study)["finetune"]["gpu"]),
+    conda:
+        lambda wc: gpu_conda_env(study_cfg(wc.study)["finetune"]["gpu"])
+    script:
+        "../scripts/crossfit.py"

@@ -8,6 +8,8 @@ rule verify_sheets:
         splits=rules.split.output.splits,
         codings=lambda wc: [result(wc.study, "coders", f"{c}.parquet") for c in coder_names(wc.study)],
         codebook=get_codebook,
+        # inference.labels_from: verification -- the labelled sample's documents are verified too
+        sample=lambda wc: inference_design(wc.study),
     output:
         manifest=f"{RESULTS}/{{study}}/verify/sheets/manifest.json",
     log:

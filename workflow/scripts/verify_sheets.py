@@ -11,4 +11,5 @@ from llmcoder.stages import verification_sheets  # noqa: E402
 sm = snakemake  # noqa: F821
 with rule_errors():
     verification_sheets(sm.input.corpus, sm.input.splits, sm.input.codings, sm.input.codebook,
-                        Path(sm.output.manifest).parent, study=sm.wildcards.study, settings=sm.params.settings)
+                        Path(sm.output.manifest).parent, study=sm.wildcards.study, settings=sm.params.settings,
+                        sample=sm.input.sample[0] if len(sm.input.sample) else None)

@@ -275,6 +275,32 @@ test_that("the findings paragraph states the surrogate, the sample and the estim
   expect_match(text, paste(c("one", "two", "three", "four")[length(unlist(rec$methods))], "methods"), fixed = TRUE)
 })
 
+test_that("a sample verified on the sheets is said to be, by people or by a simulated verifier", {
+  res <- fixture_results()
+  res$records$inference$labels_from <- "verification"
+  res$records$inference$simulated <- FALSE
+  text <- findings_of(methods_section(res))
+  expect_match(text, "was drawn before verification and verified by people on the same sheets as the training documents.", fixed = TRUE)
+  expect_false(grepl("gold labels (coded by people)", text, fixed = TRUE))
+  res$records$inference$simulated <- TRUE
+  text <- findings_of(methods_section(res))
+  expect_match(text, "verified by a simulated verifier on the same sheets", fixed = TRUE)
+  expect_false(grepl("received simulated labels", text, fixed = TRUE))
+})
+
+test_that("a cross-fitted sample is said to be the fine-tuning's labelled documents, with its folds", {
+  res <- fixture_results()
+  res$records$inference$design <- "crossfit"
+  res$records$inference$crossfit <- 5L
+  res$records$inference$labels_from <- "gold"
+  m <- methods_section(res)
+  text <- findings_of(m)
+  n <- format(res$records$inference$n_sample, big.mark = ",")
+  expect_match(text, paste0("The ", n, " documents labelled for fine-tuning (gold labels), a random part of the corpus, were reused as the labelled sample by cross-fitting: 5 models were trained, each without one of 5 folds of them"), fixed = TRUE)
+  expect_match(text, "and every other document by all 5.", fixed = TRUE)
+  expect_false(grepl("each with a known inclusion probability", text, fixed = TRUE))
+})
+
 test_that("the headline gives each coefficient naive, by PPI++ and by DSL, every number traced to its row", {
   res <- fixture_results()
   est <- est_text()
