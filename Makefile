@@ -208,7 +208,7 @@ test: setup $(SLURM_STAMP) $(CHROMIUM_STAMP)
 	$(MAKE) --no-print-directory test-python test-r
 
 test-python:
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=15
 
 test-r:
 	Rscript -e 'res <- as.data.frame(testthat::test_dir("R/tests/testthat", package = "llmcoder", load_package = "installed", reporter = "summary", stop_on_failure = TRUE)); cat(sprintf("R testthat: %d passed, %d failed, %d skipped\n", sum(res$$nb) - sum(res$$failed) - sum(res$$skipped), sum(res$$failed), sum(res$$skipped)))'
