@@ -11,7 +11,7 @@ import numpy as np
 import openpyxl
 import polars as pl
 import pytest
-from test_workflow_verify import STUDY, fake_coder_output, snakemake
+from test_workflow_verify import STUDY, TOPICS, fake_coder_output, snakemake, write_topic_corpus
 
 
 def fill(blank, filled, gold: dict[str, str], names: dict[str, str], *, right: bool) -> None:
@@ -41,10 +41,7 @@ def fill(blank, filled, gold: dict[str, str], names: dict[str, str], *, right: b
 @pytest.mark.slow
 def test_the_inference_sample_is_verified_on_the_sheets_and_estimated_from_the_verified_labels(tmp_path,
                                                                                                 codebook_path):
-    topics = {"health": "hospital waiting lists", "education": "school teachers", "energy": "gas and power prices"}
-    rows = ["id,text,label"] + [f"q{i},Question {i} about {topics[lab]} in region {i % 7},{lab}"
-                                for i, lab in enumerate(list(topics) * 40)]
-    (tmp_path / "corpus.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_topic_corpus(tmp_path / "corpus.csv")
     (tmp_path / "fake.yaml").write_text("name: fake\nmodel: smollm2-135m\n", encoding="utf-8")
     (tmp_path / "config.yaml").write_text(f"""
 studies:
@@ -114,7 +111,7 @@ studies:
     assert set(drawn["doc_id"]) == sampled
     assert all(gold[d] == lab for d, lab in drawn.select("doc_id", "label").iter_rows())
     est = pl.read_parquet(res / "inference" / "estimates.parquet")
-    for lab in topics:
+    for lab in TOPICS:
         y = (drawn["label"] == lab).cast(float).to_numpy()
         w = 1 / drawn["pi"].to_numpy()
         want = float(np.sum(w * y) / np.sum(w))
@@ -131,10 +128,7 @@ studies:
 
 @pytest.mark.slow
 def test_crossfit_reuses_the_training_labels_with_out_of_fold_predictions(tmp_path, codebook_path):
-    topics = {"health": "hospital waiting lists", "education": "school teachers", "energy": "gas and power prices"}
-    rows = ["id,text,label,party"] + [f"q{i},Question {i} about {topics[lab]} in region {i % 7},{lab},p{i % 2}"
-                                      for i, lab in enumerate(list(topics) * 40)]
-    (tmp_path / "corpus.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_topic_corpus(tmp_path / "corpus.csv", party=True)
     (tmp_path / "tfidf.yaml").write_text("kind: tfidf\nname: tfidf\n", encoding="utf-8")
     (tmp_path / "config.yaml").write_text(f"""
 studies:

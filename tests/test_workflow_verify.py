@@ -30,6 +30,17 @@ def snakemake(workdir: Path, *targets: str, dry: bool = False, check: bool = Tru
     return res
 
 
+TOPICS = {"health": "hospital waiting lists", "education": "school teachers", "energy": "gas and power prices"}
+
+
+def write_topic_corpus(path: Path, *, per_label: int = 40, party: bool = False) -> None:
+    """Short texts over the three labels of the mini codebook, ``per_label`` each (a two-party column if asked)."""
+    head = "id,text,label" + (",party" if party else "")
+    rows = [head] + [f"q{i},Question {i} about {TOPICS[lab]} in region {i % 7},{lab}" + (f",p{i % 2}" if party else "")
+                     for i, lab in enumerate(list(TOPICS) * per_label)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
 def fake_coder_output(workdir: Path) -> None:
     """An LLM coder's output, as `llmcoder code` writes it, made from gold with 30% wrong answers.
 
@@ -83,11 +94,7 @@ def fill_like_a_person(blank: Path, filled: Path, gold: dict[str, str], finish: 
 
 @pytest.mark.slow
 def test_run_stops_at_the_human_step_and_resumes(tmp_path, codebook_path):
-    # 120 short texts over the three labels of the mini codebook.
-    topics = {"health": "hospital waiting lists", "education": "school teachers", "energy": "gas and power prices"}
-    rows = ["id,text,label"] + [f"q{i},Question {i} about {topics[lab]} in region {i % 7},{lab}"
-                                for i, lab in enumerate(list(topics) * 40)]
-    (tmp_path / "corpus.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_topic_corpus(tmp_path / "corpus.csv")
     (tmp_path / "fake.yaml").write_text("name: fake\nmodel: smollm2-135m\n", encoding="utf-8")
     (tmp_path / "config.yaml").write_text(f"""
 studies:
@@ -181,10 +188,7 @@ def test_web_mode_stops_serves_and_resumes_with_sheets_mixed_in(tmp_path, codebo
 
     from llmcoder.verify.web import create_app
 
-    topics = {"health": "hospital waiting lists", "education": "school teachers", "energy": "gas and power prices"}
-    rows = ["id,text,label"] + [f"q{i},Question {i} about {topics[lab]} in region {i % 7},{lab}"
-                                for i, lab in enumerate(list(topics) * 20)]
-    (tmp_path / "corpus.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_topic_corpus(tmp_path / "corpus.csv", per_label=20)
     (tmp_path / "fake.yaml").write_text("name: fake\nmodel: smollm2-135m\n", encoding="utf-8")
     (tmp_path / "config.yaml").write_text(f"""
 studies:
