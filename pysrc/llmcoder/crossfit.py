@@ -100,10 +100,9 @@ def crossfit_predictions(
             pred_path = predict(art, corpus_path, stage / f"fold{k}" / "predictions.parquet", batch_size=batch_size,
                                 doc_ids=held + unlabelled, predictor=load_predictor(art), progress=False,
                                 artifact_name=f"{Path(out_dir).name}/fold{k}")
-            held_set = set(held)
             part = pl.read_parquet(pred_path).select("doc_id", "label", "prob", "chosen")
             parts.append(part.with_columns(pl.lit(k, pl.Int64).alias("fold"),
-                                           pl.col("doc_id").is_in(list(held_set)).alias("out_of_fold")))
+                                           pl.col("doc_id").is_in(held).alias("out_of_fold")))
             per_fold.append({"fold": k, "n_train": int((~is_dev).sum()), "n_dev": n_dev, "n_held_out": len(held),
                              "seconds": round(time.perf_counter() - t0, 2)})
             shutil.rmtree(stage / f"fold{k}")  # the models are not kept: K copies of a model, for predictions

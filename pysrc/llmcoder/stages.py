@@ -730,16 +730,26 @@ def inference_sample(corpus: PathLike, splits: PathLike, codebook: PathLike, out
     return sample
 
 
-def _crossfit_sample(crossfit: PathLike, doc_ids: list[str], cb: Any, *, values: str,
+def _crossfit_sample(crossfit: PathLike, splits: PathLike, doc_ids: list[str], cb: Any, *, values: str,
                      k: int) -> tuple[dict[str, Any], dict[str, Any], pl.DataFrame, list[set[str]], dict[str, Any]]:
     """The cross-fitted surrogate (out-of-fold for the labelled documents, the models' mean for the rest), each
     model's predictions, the sample (the fine-tuning's labelled documents, a uniform draw of the corpus: every
-    ``pi`` is n / N), their labels, and the crossfit record."""
+    ``pi`` is n / N), their labels, and the crossfit record. Refuses when some train or dev document has no
+    label: the sample would no longer be a random draw (the documents left out are those people could not
+    settle), and the estimates would be biased without a sign of it."""
     from llmcoder.crossfit import crossfit_arrays
-    from llmcoder.errors import InputError
+    from llmcoder.errors import InputError, Problem
 
     folder = Path(crossfit)
     table = _read_parquet(folder / "folds.parquet", "cross-fitting folds")
+    fit = _read_splits(splits).filter(pl.col("split").is_in(["train", "dev"]))["doc_id"].cast(pl.Utf8).to_list()
+    unlabelled_fit = sorted(set(fit) - set(table["doc_id"].cast(pl.Utf8).to_list()))
+    if unlabelled_fit:
+        raise InputError(str(folder / "folds.parquet"), f"{len(unlabelled_fit)} train/dev document(s) have no "
+                         "label, so the fine-tuning's labelled documents are not a random sample of the corpus",
+                         [Problem(f"doc_id '{d}'") for d in unlabelled_fit],
+                         fix="verify them (adjudicate the queue, verify/ingest/adjudication_queue.csv) and run "
+                             "again, or set inference.crossfit: 0 and draw a sample for inference")
     preds = _read_parquet(folder / "predictions.parquet", "cross-fitted predictions")
     try:
         record = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
@@ -879,7 +889,7 @@ def findings(surrogate: PathLike, corpus: PathLike, splits: PathLike, codebook: 
     values = str(cfg["surrogate_values"])
     folds: dict[str, Any] | None = None
     if K:
-        yhat_all, folds, drawn, given, fit_record = _crossfit_sample(crossfit, doc_ids, cb, values=values, k=K)
+        yhat_all, folds, drawn, given, fit_record = _crossfit_sample(crossfit, splits, doc_ids, cb, values=values, k=K)
         labels_from = "verification" if fit_record.get("verified") else "gold"
         design_name = "crossfit"
     else:
